@@ -1,0 +1,31 @@
+# The README's two commands: `make test` and `make reproduce`. Each works from nothing but Python >= 3.11.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test reproduce install lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch==2.13.0 first: a bare `torch` requirement would pull a multi-GB CUDA build (see DEVELOPERS.md).
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+test: $(STAMP) lint
+	$(VENV)/bin/pytest -q
+
+reproduce: $(STAMP)
+	$(VENV)/bin/dlrepro reproduce --out results
+
+clean:
+	rm -rf $(VENV) results

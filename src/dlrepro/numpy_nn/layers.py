@@ -1,0 +1,95 @@
+"""Layers of a from-scratch MLP in NumPy, each with `forward` and `backward`.
+
+Every layer caches what its backward pass needs during `forward`. Parameterised layers keep their
+parameters and gradients as NumPy arrays in `params` / `grads` dicts (weight first, then bias).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Linear:
+    """y = x W + b, with W of shape (in_features, out_features) and b of shape (out_features,)."""
+
+    def __init__(self, in_features: int, out_features: int, rng: np.random.Generator, dtype=np.float64):
+        # PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, so the
+        # NumPy and PyTorch MLPs start from the same distribution (and, given the same rng, the same numbers).
+        bound = 1.0 / np.sqrt(in_features)
+        self.params = {
+            "weight": rng.uniform(-bound, bound, size=(in_features, out_features)).astype(dtype),
+            "bias": rng.uniform(-bound, bound, size=(out_features,)).astype(dtype),
+        }
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        return x @ self.params["weight"] + self.params["bias"]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Fill dL/dW = x^T dout and dL/db = sum_n dout; return dL/dx = dout W^T."""
+        self.grads["weight"][...] = self.x.T @ dout
+        self.grads["bias"][...] = dout.sum(axis=0)
+        return dout @ self.params["weight"].T
+
+
+class ReLU:
+    """y = max(0, x)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.mask
+
+
+class SoftMax:
+    """y_i = exp(x_i) / sum_j exp(x_j) along the last axis, stabilised by subtracting the row maximum."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        self.y = e / e.sum(axis=-1, keepdims=True)
+        return self.y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dL/dx = y * (dout - sum_j dout_j y_j)  (the softmax Jacobian applied row by row)."""
+        return self.y * (dout - (dout * self.y).sum(axis=-1, keepdims=True))
+
+
+class CrossEntropy:
+    """Mean cross-entropy L = -1/N sum_n log p[n, t_n] of probabilities p against integer targets t.
+
+    `forward(probs, targets)` takes probabilities (the output of SoftMax). For training, use
+    `from_logits`, which fuses softmax and cross-entropy through log-sum-exp: it never takes the log of a
+    probability that underflowed to zero, and its gradient is simply (softmax(x) - onehot(t)) / N.
+    """
+
+    eps = 1e-12
+
+    def forward(self, probs: np.ndarray, targets: np.ndarray) -> float:
+        self.probs, self.targets = probs, targets
+        n = probs.shape[0]
+        return float(-np.log(np.maximum(probs[np.arange(n), targets], self.eps)).mean())
+
+    def backward(self) -> np.ndarray:
+        n = self.probs.shape[0]
+        dprobs = np.zeros_like(self.probs)
+        p = np.maximum(self.probs[np.arange(n), self.targets], self.eps)
+        dprobs[np.arange(n), self.targets] = -1.0 / (p * n)
+        return dprobs
+
+    @staticmethod
+    def from_logits(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return (mean loss, dL/dlogits) for logits (N, C) and integer targets (N,)."""
+        n = logits.shape[0]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        sum_e = e.sum(axis=1, keepdims=True)
+        rows = np.arange(n)
+        loss = float((np.log(sum_e[:, 0]) - shifted[rows, targets]).mean())
+        dlogits = e / sum_e
+        dlogits[rows, targets] -= 1.0
+        dlogits /= n
+        return loss, dlogits

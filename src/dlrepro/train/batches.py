@@ -1,0 +1,41 @@
+"""Epoch-based minibatches shared by every epoch-based task, NumPy or PyTorch.
+
+The order of epoch e is a permutation drawn from `np.random.default_rng([seed, e])`: it depends only on
+(seed, epoch), so two implementations with the same seed visit the samples in the same order, and a
+resumed run needs no sampler state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class EpochBatches:
+    """`get(step)` -> (x, y) of the step's minibatch; the last batch of an epoch may be smaller.
+
+    Works on NumPy arrays and torch tensors alike. The data is re-ordered once per epoch, so each step
+    takes a contiguous slice (cheaper than gathering indices at batch size 1).
+    """
+
+    def __init__(self, x, y, batch_size: int, seed: int):
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.n = len(y)
+        self.steps_per_epoch = math.ceil(self.n / batch_size)
+        self._epoch = -1
+
+    def get(self, step: int):
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            perm = epoch_permutation(self.n, self.seed, epoch)
+            if isinstance(self.x, torch.Tensor):
+                perm = torch.from_numpy(perm).to(self.x.device)
+            self._xe, self._ye, self._epoch = self.x[perm], self.y[perm], epoch
+        lo = i * self.batch_size
+        return self._xe[lo:lo + self.batch_size], self._ye[lo:lo + self.batch_size]

@@ -1,0 +1,114 @@
+"""Run configurations: one dataclass per model kind, validated, hashed and serialised to config.json.
+
+A config holds everything that determines a run's numbers. Operational settings (where to write, whether
+to resume, progress bars, checkpoint interval) are not part of it, so they never change a run's identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+
+from dlrepro.errors import ConfigError
+
+
+def _positive(name: str, value, flag: str | None = None) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{flag or '--' + name.replace('_', '-')} must be > 0, got {value}")
+
+
+def _choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"--{name.replace('_', '-')}: unknown value {value!r}; choose from "
+                          f"{', '.join(map(str, choices))}")
+
+
+def parse_hidden(text: str | list | tuple) -> tuple[int, ...]:
+    """'20' or '64,32' (or a list of ints) -> (20,) / (64, 32). Raises ConfigError when unparsable."""
+    if isinstance(text, list | tuple):
+        parts = list(text)
+    else:
+        parts = [p.strip() for p in str(text).split(",")]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--hidden must be a comma list of positive integers like 20 or 64,32, "
+                          f"got {text!r}") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise ConfigError(f"--hidden must be a comma list of positive integers like 20 or 64,32, got {text!r}")
+    return sizes
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Fields common to every run. Subclasses add their own and extend `validate`."""
+    model: str
+    seed: int = 0
+    eval_every: int = 10
+
+    def validate(self) -> RunConfig:
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"--seed must be a non-negative integer, got {self.seed}")
+        if not isinstance(self.eval_every, int) or self.eval_every < 1:
+            raise ConfigError(f"--eval-every must be >= 1, got {self.eval_every}")
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+    def default_name(self) -> str:
+        return f"{self.model}-{self.seed}-{self.config_hash()}"
+
+
+@dataclass(frozen=True)
+class MLPConfig(RunConfig):
+    """Part 1: an MLP on a toy dataset (or CIFAR-10), trained with plain SGD. `eval_every` is in epochs."""
+    model: str = "mlp-numpy"
+    dataset: str = "moons"
+    hidden: tuple[int, ...] = (20,)
+    lr: float = 1e-2
+    batch_size: int = 1
+    epochs: int = 200
+    n_samples: int = 1000
+    data_seed: int = 0               # random_state of the toy dataset, fixed across model seeds
+    dtype: str = "float64"
+
+    def validate(self) -> MLPConfig:
+        super().validate()
+        _choice("model", self.model, ("mlp-numpy", "mlp-torch"))
+        _choice("dataset", self.dataset, ("moons", "circles", "classification"))
+        _choice("dtype", self.dtype, ("float32", "float64"))
+        parse_hidden(self.hidden)
+        for name in ("lr", "batch_size", "epochs", "n_samples"):
+            _positive(name, getattr(self, name))
+        if not isinstance(self.batch_size, int) or not isinstance(self.epochs, int):
+            raise ConfigError("--batch-size and --epochs must be integers")
+        return self
+
+    def default_name(self) -> str:
+        return f"{self.model}-{self.dataset}-{self.seed}-{self.config_hash()}"
+
+
+CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch": MLPConfig}
+
+
+def config_from_dict(d: dict) -> RunConfig:
+    """Rebuild a config from config.json / a study file; unknown keys are an error."""
+    model = d.get("model")
+    if model not in CONFIG_TYPES:
+        raise ConfigError(f"unknown model {model!r}; choose from {', '.join(CONFIG_TYPES)}")
+    cls = CONFIG_TYPES[model]
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) for {model}: {', '.join(unknown)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return cls(**kwargs).validate()
+

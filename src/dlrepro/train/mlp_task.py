@@ -1,0 +1,104 @@
+"""Part 1 tasks: the NumPy MLP and the PyTorch MLP, trained with SGD on in-memory arrays.
+
+Both draw their initial weights from `dlrepro.numpy_nn.MLP(seed=...)` and their batches from the same
+`EpochBatches`, so with equal seeds (and float64) their curves coincide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dlrepro import numpy_nn
+from dlrepro.models import MLP
+from dlrepro.train.batches import EpochBatches
+from dlrepro.train.config import MLPConfig
+from dlrepro.train.engine import BatchStats, Schedule
+
+
+def _schedule(cfg: MLPConfig, steps_per_epoch: int) -> Schedule:
+    return Schedule(total_steps=cfg.epochs * steps_per_epoch, eval_every=cfg.eval_every * steps_per_epoch,
+                    steps_per_epoch=steps_per_epoch)
+
+
+class NumpyMLPTask:
+    """Train `dlrepro.numpy_nn.MLP` with `numpy_nn.SGD`. Train metrics come from full-split evaluations."""
+
+    def __init__(self, cfg: MLPConfig, x_train, y_train, x_test, y_test, n_classes: int):
+        dtype = np.dtype(cfg.dtype)
+        self.train_xy = (np.ascontiguousarray(x_train, dtype=dtype), np.asarray(y_train, dtype=np.int64))
+        self.test_xy = (np.ascontiguousarray(x_test, dtype=dtype), np.asarray(y_test, dtype=np.int64))
+        self.model = numpy_nn.MLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seed=cfg.seed, dtype=dtype)
+        self.optimizer = numpy_nn.SGD(self.model.parameters(), cfg.lr)
+        self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)
+        self.schedule = _schedule(cfg, self.batches.steps_per_epoch)
+
+    def train_step(self, step: int):
+        x, y = self.batches.get(step)
+        loss, dlogits = numpy_nn.CrossEntropy.from_logits(self.model.forward(x), y)
+        self.model.backward(dlogits)
+        self.optimizer.step()
+        return loss * len(y), 0, len(y)  # train accuracy comes from the full-split evaluation
+
+    def _eval_split(self, x, y) -> tuple[float, float]:
+        logits = self.model.forward(x)
+        loss, _ = numpy_nn.CrossEntropy.from_logits(logits, y)
+        return loss, float((logits.argmax(axis=1) == y).mean())
+
+    def evaluate(self, batches: BatchStats) -> dict[str, float]:
+        train_loss, train_acc = self._eval_split(*self.train_xy)
+        test_loss, test_acc = self._eval_split(*self.test_xy)
+        return {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+
+    def state_dict(self) -> dict:
+        return {"model": {k: torch.from_numpy(v) for k, v in self.model.state_dict().items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict({k: v.numpy() for k, v in state["model"].items()})
+
+
+class TorchMLPTask:
+    """Train `dlrepro.models.MLP` with `torch.optim.SGD` and cross-entropy, from the NumPy MLP's weights."""
+
+    def __init__(self, cfg: MLPConfig, x_train, y_train, x_test, y_test, n_classes: int):
+        dtype = getattr(torch, cfg.dtype)
+        self.train_xy = (torch.as_tensor(x_train, dtype=dtype), torch.as_tensor(y_train, dtype=torch.int64))
+        self.test_xy = (torch.as_tensor(x_test, dtype=dtype), torch.as_tensor(y_test, dtype=torch.int64))
+        n_inputs = self.train_xy[0][0].numel()
+        init = numpy_nn.MLP(n_inputs, cfg.hidden, n_classes, seed=cfg.seed, dtype=np.float64)
+        self.model = MLP.from_numpy(init, dtype=dtype)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
+        self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)
+        self.schedule = _schedule(cfg, self.batches.steps_per_epoch)
+
+    def train_step(self, step: int):
+        x, y = self.batches.get(step)
+        self.model.train()
+        loss = F.cross_entropy(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach() * len(y), 0, len(y)  # train accuracy comes from the full-split evaluation
+
+    @torch.no_grad()
+    def _eval_split(self, x, y, chunk: int = 8192) -> tuple[float, float]:
+        loss_sum, correct = 0.0, 0
+        for lo in range(0, len(y), chunk):
+            logits = self.model(x[lo:lo + chunk])
+            loss_sum += float(F.cross_entropy(logits, y[lo:lo + chunk], reduction="sum"))
+            correct += int((logits.argmax(1) == y[lo:lo + chunk]).sum())
+        return loss_sum / len(y), correct / len(y)
+
+    def evaluate(self, batches: BatchStats) -> dict[str, float]:
+        self.model.eval()
+        train_loss, train_acc = self._eval_split(*self.train_xy)
+        test_loss, test_acc = self._eval_split(*self.test_xy)
+        return {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])

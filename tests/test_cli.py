@@ -1,0 +1,60 @@
+import pytest
+
+from dlrepro.cli import build_parser, main
+
+MLP_FLAGS = ["--dataset", "--hidden", "--lr", "--batch-size", "--epochs", "--eval-every", "--n-samples",
+             "--seed", "--dtype", "--out", "--resume"]
+
+
+@pytest.mark.parametrize("model", ["mlp-numpy", "mlp-torch"])
+def test_help_explains_every_flag(model, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", model, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for flag in MLP_FLAGS:
+        assert flag in text
+
+
+def test_top_level_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "train" in out and "reproduce" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--dataset", "spirals"], "invalid choice: 'spirals'"),
+    (["--dataset", "moons", "--lr", "0"], "--lr must be > 0"),
+    (["--dataset", "moons", "--lr", "-0.1"], "--lr must be > 0"),
+    (["--dataset", "moons", "--epochs", "0"], "--epochs must be > 0"),
+    (["--dataset", "moons", "--batch-size", "0"], "--batch-size must be > 0"),
+    (["--dataset", "moons", "--hidden", "20,abc"], "--hidden must be a comma list"),
+    (["--dataset", "moons", "--hidden", ""], "--hidden must be a comma list"),
+    (["--dataset", "moons", "--lr", "fast"], "invalid float value: 'fast'"),
+    (["--dataset", "moons", "--dtype", "float16"], "invalid choice: 'float16'"),
+    (["--dataset", "moons", "--eval-every", "0"], "--eval-every must be >= 1"),
+])
+def test_bad_values_exit_2_with_one_line(argv, needle, capsys):
+    try:
+        code = main(["train", "mlp-numpy", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_out_holding_a_different_run_exits_2(tmp_path, capsys):
+    base = ["train", "mlp-numpy", "--dataset", "moons", "--epochs", "1", "--n-samples", "50", "--quiet",
+            "--out", str(tmp_path / "r")]
+    assert main(base) == 0
+    assert "completed" in capsys.readouterr().out
+    assert main([*base, "--lr", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a different run" in err and err.count("\n") == 1
+
+
+def test_parser_builds():
+    assert build_parser().prog == "dlrepro"
