@@ -21,6 +21,11 @@ from tqdm import tqdm
 METRIC_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc")
 
 
+def metrics_dict(train: tuple[float, float], test: tuple[float, float]) -> dict[str, float]:
+    """(loss, acc) of the train and test splits -> the four METRIC_KEYS."""
+    return dict(zip(METRIC_KEYS, (*train, *test), strict=True))
+
+
 @dataclass(frozen=True)
 class Schedule:
     total_steps: int

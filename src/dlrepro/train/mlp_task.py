@@ -14,7 +14,7 @@ from dlrepro import numpy_nn
 from dlrepro.models import MLP
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.config import MLPConfig
-from dlrepro.train.engine import BatchStats, Schedule
+from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 
 
 def _schedule(cfg: MLPConfig, steps_per_epoch: int) -> Schedule:
@@ -47,9 +47,7 @@ class NumpyMLPTask:
         return loss, float((logits.argmax(axis=1) == y).mean())
 
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
-        train_loss, train_acc = self._eval_split(*self.train_xy)
-        test_loss, test_acc = self._eval_split(*self.test_xy)
-        return {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+        return metrics_dict(self._eval_split(*self.train_xy), self._eval_split(*self.test_xy))
 
     def state_dict(self) -> dict:
         return {"model": {k: torch.from_numpy(v) for k, v in self.model.state_dict().items()}}
@@ -92,9 +90,7 @@ class TorchMLPTask:
 
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
         self.model.eval()
-        train_loss, train_acc = self._eval_split(*self.train_xy)
-        test_loss, test_acc = self._eval_split(*self.test_xy)
-        return {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+        return metrics_dict(self._eval_split(*self.train_xy), self._eval_split(*self.test_xy))
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
