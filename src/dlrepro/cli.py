@@ -55,6 +55,41 @@ def _add_mlp(sub) -> None:
         p.set_defaults(func=_cmd_train_mlp, model=model)
 
 
+def _add_rnn(sub) -> None:
+    p = sub.add_parser("rnn", help="train a vanilla RNN or LSTM on palindromes (Part 3)",
+                       description="Train a recurrent net to predict the last digit of a palindrome from the "
+                                   "first --input-length digits (so it must remember the first digit). Fresh "
+                                   "batches every step; a fixed held-out set of 1,024 palindromes for testing.")
+    p.add_argument("--cell", choices=("rnn", "lstm"), default="rnn", help="recurrent cell (default rnn)")
+    p.add_argument("--input-length", type=int, default=10,
+                   help="number of digits the net reads; the palindrome has one more (default 10)")
+    p.add_argument("--one-hot", action="store_true",
+                   help="feed 10-dim one-hot digits instead of the digit's value as a scalar (the reference)")
+    p.add_argument("--hidden", type=int, default=128, help="hidden units (default 128)")
+    p.add_argument("--batch-size", type=int, default=128, help="palindromes per step (default 128)")
+    p.add_argument("--optimizer", choices=("rmsprop", "adam", "sgd"), default="rmsprop",
+                   help="optimizer (default rmsprop)")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="learning rate (default 0.001). The reference report states 1e-2, but its curves "
+                        "(length 5 perfect, 10 near step 3,000, 15 near 5,500, 20 unstable) are what 1e-3 "
+                        "produces; at 1e-2 a scalar-input vanilla RNN stalls. The study runs both.")
+    p.add_argument("--steps", type=int, default=10_000, help="training steps (default 10000)")
+    p.add_argument("--clip", type=float, default=10.0,
+                   help="clip the global gradient norm to this value; 0 disables (default 10)")
+    p.add_argument("--eval-every", type=int, default=10, help="evaluate every N steps (default 10)")
+    _add_run_flags(p)
+    p.set_defaults(func=_cmd_train_rnn)
+
+
+def _cmd_train_rnn(a) -> int:
+    from dlrepro.train.config import RNNConfig
+
+    cfg = RNNConfig(cell=a.cell, input_length=a.input_length, one_hot=a.one_hot, hidden=a.hidden,
+                    batch_size=a.batch_size, optimizer=a.optimizer, lr=a.lr, steps=a.steps, clip=a.clip,
+                    eval_every=a.eval_every, seed=a.seed)
+    return _run(cfg.validate(), a)
+
+
 def _mlp_config(a):
     from dlrepro.train.config import MLPConfig, parse_hidden
 
@@ -86,9 +121,17 @@ def _cmd_train_mlp(a) -> int:
 
 
 def _cmd_reproduce(a) -> int:
-    from dlrepro.studies.reproduce import reproduce
+    from dlrepro.reproduce import STUDIES, reproduce
 
-    reproduce(a.out, workers=a.workers, only=a.only)
+    only = None
+    if a.only:
+        only = [s.strip() for s in a.only.split(",")]
+        unknown = [s for s in only if s not in STUDIES]
+        if unknown:
+            raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
+    if a.workers is not None and a.workers < 1:
+        raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    reproduce(a.out, profile=a.profile, workers=a.workers, only=only)
     return 0
 
 
@@ -103,6 +146,7 @@ def build_parser() -> Parser:
                                        "a checkpoint and curves.png into the run directory.")
     train_sub = train.add_subparsers(dest="model", required=True, parser_class=Parser, metavar="MODEL")
     _add_mlp(train_sub)
+    _add_rnn(train_sub)
 
     rep = sub.add_parser("reproduce", help="run the studies and write their figures and tables",
                          description="Run the studies at the reference settings into --out, "
@@ -111,6 +155,8 @@ def build_parser() -> Parser:
     rep.add_argument("--workers", type=int, default=None,
                      help="parallel worker processes (default: number of CPU cores)")
     rep.add_argument("--only", default=None, help="comma list of studies to run (default: all)")
+    rep.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
+                     help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
     rep.set_defaults(func=_cmd_reproduce)
     return parser
 

@@ -9,8 +9,9 @@
 3. a ``.tar``, ``.tar.gz`` or ``.tar.xz`` archive of either (``root`` is the archive itself, or a
    directory holding exactly one archive).
 
-Safety: the official batches are pickles, which are read with an unpickler that can only rebuild plain
-containers and numpy arrays; archives are checked member by member before anything is extracted.
+Safety: the official batches are pickles, read with an unpickler that can only rebuild plain containers
+and numpy arrays.  Archive members are checked one by one (no absolute paths, ``..``, links or special
+files) and read straight from the archive stream, so nothing is ever half-extracted on disk.
 Speed: decoded arrays are cached once as ``.npy`` files (with a JSON manifest of the source's identity)
 and later loads memory-map them.  Every problem a user can fix raises a one-line ``DatasetError``.
 """
@@ -20,6 +21,7 @@ import dataclasses
 import functools
 import hashlib
 import http.client
+import io
 import json
 import lzma
 import multiprocessing
@@ -29,7 +31,6 @@ import shutil
 import sys
 import tarfile
 import tempfile
-import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -70,6 +71,7 @@ BATCHES_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
 TEST_BATCH = "test_batch"
 META_FILE = "batches.meta"
+OFFICIAL_FILES = (*TRAIN_BATCHES, TEST_BATCH, META_FILE)
 FILE_MD5 = {
     "data_batch_1": "c99cafc152244af753f735de768cd75f",
     "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
@@ -97,7 +99,10 @@ _ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
 _CACHE_VERSION = 1
 _MANIFEST = "manifest.json"
 _POOL_MIN_IMAGES = 4096  # below this, decoding inline beats starting worker processes
+_CHUNK = 512  # images per decoding task
 _NO_VERIFY = "pass --no-verify (verify=False) for a re-encoded or custom copy"
+
+Namer = Callable[[str], str]  # relative file name -> how to name that file in an error message
 
 
 # --------------------------------------------------------------------------------------------- result
@@ -135,6 +140,7 @@ def load_cifar10(root: str | os.PathLike | None = None, verify: bool = True,
 
     With ``verify=True`` the official files must match the official MD5s; image-folder copies cannot be
     checked and need ``verify=False``.  Structural checks (shapes, label range, class folders) always run.
+    The returned arrays are read-only memory maps of the cache (plain arrays if nothing was writable).
     """
     root_path = _resolve_root(root)
     source = _find_source(root_path)
@@ -165,13 +171,17 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Extract a .tar/.tar.gz/.tar.xz into ``dest`` after checking every member; return ``dest``.
 
     Absolute paths, ``..`` components, links and device/FIFO members are refused with a DatasetError
-    naming the member, before anything is written.  Extraction goes to a temporary folder next to
-    ``dest`` that is renamed into place, so a crash never leaves a half-extracted tree at ``dest``.
+    naming the member, before anything is written; tarfile's 'data' filter is applied on top where
+    available.  Extraction goes to a temporary folder next to ``dest`` that is renamed into place, so a
+    crash never leaves a half-extracted tree at ``dest``.  (The loader itself never extracts: it reads
+    members straight from the archive, see ``_read_archive``.)
     """
     archive, dest = Path(archive), Path(dest)
     with _open_tar(archive) as tar:
-        members = _checked_members(tar, archive)
-        _extract_members(tar, members, archive, dest)
+        members = tar.getmembers()
+        for member in members:
+            _check_member(member, archive)
+        _extract_members(tar, members, dest)
     return dest
 
 
@@ -223,7 +233,7 @@ def _find_layout(directory: Path) -> _Source | None:
     """An unpacked copy in ``directory``: official batches, or class folders (maybe inside one wrapper)."""
     if (directory / BATCHES_DIR).is_dir():
         return _Source(directory / BATCHES_DIR, _OFFICIAL)
-    if any((directory / name).exists() for name in FILE_MD5):
+    if any((directory / name).exists() for name in OFFICIAL_FILES):
         return _Source(directory, _OFFICIAL)
     if _has_splits(directory):
         return _Source(directory, _IMAGE_FOLDER)
@@ -253,19 +263,15 @@ def _load_source(source: _Source, verify: bool, cache_dir: str | os.PathLike | N
     """Memory-map a valid cache of ``source`` if there is one, else decode it and write the cache."""
     if source.kind == _IMAGE_FOLDER and verify:
         raise _not_official(source.path)
-    files = _source_files(source)
-    identity = _identity(source.path, files)
+    identity = _identity(source.path, _source_files(source))
     entries = _cache_entries(source.path, cache_dir)
     for entry in entries:
         cached = _read_cache(entry, identity, verify)
         if cached is not None:
             return cached
-    writable = next((entry for entry in entries if _ensure_writable_dir(entry)), None)
-    with contextlib.ExitStack() as stack:
-        # Archives are extracted into the cache folder (or a temporary one when nothing is writable).
-        workdir = writable or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dlrepro-")))
-        arrays, layout = _decode_source(source, verify, workdir)
+    arrays, layout = _decode_source(source, verify)
     fmt = _describe_format(source, layout)
+    writable = next((entry for entry in entries if _ensure_writable_dir(entry)), None)
     if writable is None:
         return Cifar10(**arrays, source=str(source.path), format=fmt)
     _write_cache(writable, identity, verify, layout, fmt, arrays)
@@ -294,30 +300,37 @@ def _source_files(source: _Source) -> list[str]:
         return [str(source.path)]
     if source.kind == _OFFICIAL:
         return [str(p) for p in _official_files(source.path)]
-    return [path for paths, _ in _scan_image_folder(source.path).values() for path in paths]
+    listing = _image_listing(_tree_from_dir(source.path), _file_namer(source.path))
+    return [path for _, paths, _ in listing.values() for path in paths]
 
 
-def _decode_source(source: _Source, verify: bool, workdir: Path) -> tuple[dict[str, np.ndarray], str]:
+def _decode_source(source: _Source, verify: bool) -> tuple[dict[str, np.ndarray], str]:
     """Decode ``source`` into the four arrays; return them and the layout that was found."""
+    namer = _file_namer(source.path)
     if source.kind == _OFFICIAL:
-        return _decode_official(source.path, verify), _OFFICIAL
+        blobs = {path.name: path.read_bytes() for path in _official_files(source.path)}
+        return _decode_official(blobs, namer, verify), _OFFICIAL
     if source.kind == _IMAGE_FOLDER:
-        return _decode_image_folder(_scan_image_folder(source.path)), _IMAGE_FOLDER
-    return _decode_archive(source.path, verify, workdir)
+        return _decode_image_folder(_image_listing(_tree_from_dir(source.path), namer)), _IMAGE_FOLDER
+    return _decode_archive(source.path, verify)
+
+
+def _file_namer(directory: Path) -> Namer:
+    return lambda name: os.path.join(directory, name)
 
 
 # ------------------------------------------------------------------------------------------ the cache
 
 
 def _identity(root: Path, files: Sequence[str]) -> dict:
-    """Path, total size, newest mtime and a digest of every file's (name, size, mtime) of a source."""
+    """Path, total size, newest mtime and a digest of every file's (path, size, mtime) of a source."""
     digest = hashlib.sha256()
     size = mtime = 0
     for path in files:
         st = os.stat(path)
         size += st.st_size
         mtime = max(mtime, st.st_mtime_ns)
-        digest.update(f"{os.path.relpath(path, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return {"path": str(root), "size": size, "mtime_ns": mtime, "files": len(files),
             "digest": digest.hexdigest()}
 
@@ -379,7 +392,7 @@ def _read_cache(entry: Path, identity: dict, verify: bool) -> Cifar10 | None:
 def _arrays_look_right(arrays: dict[str, np.ndarray]) -> bool:
     for split in SPLITS:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.dtype != np.uint8 or images.shape[1:] != (32, 32, 3) or images.ndim != 4:
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
             return False
         if labels.dtype != np.int64 or labels.shape != images.shape[:1]:
             return False
@@ -409,6 +422,7 @@ def _atomic_file(path: Path) -> Iterator:
             yield f
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; the cache is as shareable as the data
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -421,7 +435,7 @@ def _atomic_file(path: Path) -> Iterator:
 
 def _official_files(directory: Path) -> list[Path]:
     """The seven official files, in a fixed order; a missing one is a DatasetError naming it."""
-    paths = [directory / name for name in (*TRAIN_BATCHES, TEST_BATCH, META_FILE)]
+    paths = [directory / name for name in OFFICIAL_FILES]
     for path in paths:
         if not path.is_file():
             raise DatasetError(
@@ -431,15 +445,14 @@ def _official_files(directory: Path) -> list[Path]:
     return paths
 
 
-def _decode_official(directory: Path, verify: bool) -> dict[str, np.ndarray]:
-    """Check (MD5s when ``verify``, structure always) and decode the official batches."""
-    paths = _official_files(directory)
+def _decode_official(blobs: dict[str, bytes], namer: Namer, verify: bool) -> dict[str, np.ndarray]:
+    """Check (MD5s when ``verify``, structure always) and decode the seven official files' contents."""
     if verify:
-        for path in paths:
-            _check_md5(path, FILE_MD5[path.name])
-    _check_meta(directory / META_FILE)
-    train = [_read_batch(directory / name, verify) for name in TRAIN_BATCHES]
-    test_images, test_labels = _read_batch(directory / TEST_BATCH, verify)
+        for name in OFFICIAL_FILES:
+            _check_md5(hashlib.md5(blobs[name], usedforsecurity=False).hexdigest(), FILE_MD5[name], namer(name))
+    _check_meta(blobs[META_FILE], namer(META_FILE))
+    train = [_read_batch(blobs[name], namer(name), verify) for name in TRAIN_BATCHES]
+    test_images, test_labels = _read_batch(blobs[TEST_BATCH], namer(TEST_BATCH), verify)
     return {
         "train_images": np.concatenate([images for images, _ in train]),
         "train_labels": np.concatenate([labels for _, labels in train]),
@@ -448,58 +461,58 @@ def _decode_official(directory: Path, verify: bool) -> dict[str, np.ndarray]:
     }
 
 
-def _read_batch(path: Path, verify: bool) -> tuple[np.ndarray, np.ndarray]:
+def _read_batch(blob: bytes, where: str, verify: bool) -> tuple[np.ndarray, np.ndarray]:
     """One batch file as (uint8 NHWC images, int64 labels), after structural checks."""
-    batch = _unpickle(path)
-    data, labels = _field(batch, "data", path), _field(batch, "labels", path)
+    batch = _unpickle(blob, where)
+    data, labels = _field(batch, "data", where), _field(batch, "labels", where)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _ROW:
         raise DatasetError(
-            f"{path}: 'data' is {_describe_value(data)}, but CIFAR-10 rows are {_ROW} uint8 values "
+            f"{where}: 'data' is {_describe_value(data)}, but CIFAR-10 rows are {_ROW} uint8 values "
             "(3x32x32, channel-major): the file is not a CIFAR-10 batch; re-download it"
         )
     try:
         labels = np.asarray(labels, dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as exc:
         raise DatasetError(
-            f"{path}: 'labels' is not a list of integers ({_one_line(exc)}); re-download it"
+            f"{where}: 'labels' is not a list of integers ({_one_line(exc)}); re-download it"
         ) from exc
     if labels.ndim != 1 or len(labels) != len(data):
         raise DatasetError(
-            f"{path} holds {len(data)} images but {labels.size} labels: the file is corrupt; re-download it"
+            f"{where} holds {len(data)} images but {labels.size} labels: the file is corrupt; re-download it"
         )
     outside = labels[(labels < 0) | (labels >= len(CLASSES))]
     if outside.size:
-        raise DatasetError(f"{path} has label {outside[0]} outside 0-9: the file is corrupt; re-download it")
+        raise DatasetError(f"{where} has label {outside[0]} outside 0-9: the file is corrupt; re-download it")
     if verify and len(data) != _OFFICIAL_BATCH_SIZE:
         raise DatasetError(
-            f"{path} holds {len(data)} images, an official batch holds {_OFFICIAL_BATCH_SIZE}: "
+            f"{where} holds {len(data)} images, an official batch holds {_OFFICIAL_BATCH_SIZE}: "
             f"re-download it, or {_NO_VERIFY}"
         )
     # Each row is 1024 red, then 1024 green, then 1024 blue values (row-major 32x32 planes): CHW -> HWC.
     return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), labels
 
 
-def _check_meta(path: Path) -> None:
+def _check_meta(blob: bytes, where: str) -> None:
     """batches.meta must list the ten official class names, in the official order."""
-    names = _field(_unpickle(path), "label_names", path)
+    names = _field(_unpickle(blob, where), "label_names", where)
     try:
         decoded = tuple(n.decode("ascii") if isinstance(n, bytes) else n for n in names)
     except (TypeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: 'label_names' is unreadable ({_one_line(exc)}); re-download it") from exc
+        raise DatasetError(f"{where}: 'label_names' is unreadable ({_one_line(exc)}); re-download it") from exc
     if decoded != CLASSES:
         raise DatasetError(
-            f"{path} lists classes {list(decoded)}, not CIFAR-10's {list(CLASSES)}: wrong dataset; "
+            f"{where} lists classes {list(decoded)}, not CIFAR-10's {list(CLASSES)}: wrong dataset; "
             "re-download it"
         )
 
 
-def _field(batch: object, key: str, path: Path) -> object:
+def _field(batch: object, key: str, where: str) -> object:
     """``batch[key]``, accepting bytes keys (official, Python 2) and str keys (re-pickled copies)."""
     if isinstance(batch, dict):
         for candidate in (key.encode(), key):
             if candidate in batch:
                 return batch[candidate]
-    raise DatasetError(f"{path} has no '{key}' entry: it is not a CIFAR-10 batch file; re-download it")
+    raise DatasetError(f"{where} has no '{key}' entry: it is not a CIFAR-10 batch file; re-download it")
 
 
 def _describe_value(value: object) -> str:
@@ -508,10 +521,26 @@ def _describe_value(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+def _check_md5(actual: str, expected: str, where: str) -> None:
+    if actual != expected:
+        raise DatasetError(
+            f"{where} fails the MD5 check (it is {actual}, the official file is {expected}): it is truncated, "
+            f"corrupt or not the official file; re-download it, or {_NO_VERIFY}"
+        )
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     """The only use pickles make of ``_codecs.encode``: bytes pickled by Python 3 at protocol 2."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError("refused _codecs.encode call that is not str -> latin1 bytes")
+        raise pickle.UnpicklingError("refused a _codecs.encode call that is not str -> latin1 bytes")
     return text.encode("latin1")
 
 
@@ -534,101 +563,89 @@ class _BatchUnpickler(pickle.Unpickler):
     numpy's array rebuilding, so ``find_class`` admits exactly that and refuses everything else.
     """
 
-    def __init__(self, file, path: Path) -> None:
+    def __init__(self, file: io.BytesIO, where: str) -> None:
         super().__init__(file, encoding="bytes")  # the official files are Python 2 pickles
-        self._path = path
+        self._where = where
 
     def find_class(self, module: str, name: str) -> object:
         allowed = _ALLOWED_GLOBALS.get((module, name))
         if allowed is None:
             raise DatasetError(
-                f"{self._path} is not a plain CIFAR-10 batch: its pickle asks for {module}.{name}, which "
+                f"{self._where} is not a plain CIFAR-10 batch: its pickle asks for {module}.{name}, which "
                 "is refused (only numpy arrays are allowed); delete it and re-download the official archive"
             )
         return allowed
 
 
-def _unpickle(path: Path) -> object:
-    """Read one batch file with the restricted unpickler; corrupt or truncated files are DatasetErrors."""
+def _unpickle(blob: bytes, where: str) -> object:
+    """Unpickle one batch file's bytes with the restricted unpickler; damage becomes a DatasetError."""
     try:
-        with open(path, "rb") as f:
-            return _BatchUnpickler(f, path).load()
+        return _BatchUnpickler(io.BytesIO(blob), where).load()
     except DatasetError:
         raise
     except Exception as exc:  # a damaged pickle can fail in many ways: EOFError, UnpicklingError, ...
-        raise DatasetError(f"{path} is truncated or corrupt ({_one_line(exc)}): re-download it") from exc
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _check_md5(path: Path, expected: str) -> None:
-    actual = _md5(path)
-    if actual != expected:
-        raise DatasetError(
-            f"{path} fails the MD5 check (it is {actual}, the official file is {expected}): it is truncated, "
-            f"corrupt or not the official file; re-download it, or {_NO_VERIFY}"
-        )
+        raise DatasetError(f"{where} is truncated or corrupt ({_one_line(exc)}): re-download it") from exc
 
 
 # ------------------------------------------------------------------------------------ image folders
 
+# A class-folder tree: split -> class folder name -> file name -> payload (a path, or bytes from an archive).
+Tree = dict[str, dict[str, dict[str, object]]]
+# A checked listing: split -> (names for messages, payloads, labels), sorted class by class, then by name.
+Listing = dict[str, tuple[list[str], list, np.ndarray]]
 
-def _scan_image_folder(directory: Path) -> dict[str, tuple[list[str], np.ndarray]]:
-    """Per split, the sorted image paths (class by class in official order) and their labels."""
-    listing = {}
+
+def _tree_from_dir(directory: Path) -> Tree:
+    """The class folders of ``directory``/train and /test as a Tree of file paths (hidden entries skipped)."""
+    tree: Tree = {}
     for split in SPLITS:
-        class_dirs = _class_dirs(directory / split)
-        paths: list[str] = []
-        labels: list[int] = []
+        tree[split] = {}
+        for entry in _scandir_visible(directory / split):
+            if entry.is_dir():
+                tree[split][entry.name] = {e.name: e.path for e in _scandir_visible(entry.path)}
+    return tree
+
+
+def _scandir_visible(path: str | Path) -> list[os.DirEntry]:
+    with os.scandir(path) as it:
+        return [entry for entry in it if not entry.name.startswith(".")]
+
+
+def _image_listing(tree: Tree, namer: Namer) -> Listing:
+    """Check a Tree (exactly the ten classes, only images, none empty) and flatten it in a fixed order."""
+    listing: Listing = {}
+    for split in SPLITS:
+        classes = tree[split]
+        unknown = sorted(set(classes) - set(CLASSES))
+        missing = [name for name in CLASSES if name not in classes]
+        if unknown or missing:
+            problem = f"unknown class folder(s) {unknown}" if unknown else f"no class folder(s) {missing}"
+            raise DatasetError(
+                f"{namer(split)} has {problem}: the class folders must be exactly {', '.join(CLASSES)}"
+            )
+        names, payloads, labels = [], [], []
         for label, name in enumerate(CLASSES):
-            files = _class_images(class_dirs[name])
-            paths += files
-            labels += [label] * len(files)
-        listing[split] = (paths, np.asarray(labels, dtype=np.int64))
+            files = classes[name]
+            if not files:
+                raise DatasetError(f"class folder {namer(f'{split}/{name}')} holds no images: the copy is incomplete")
+            for file_name in sorted(files):  # sorted, so the order never depends on the file system
+                where = namer(f"{split}/{name}/{file_name}")
+                if "/" in file_name or not file_name.lower().endswith(IMAGE_SUFFIXES):
+                    raise DatasetError(f"{where} is not a .png/.jpg image: remove it from the class folder")
+                names.append(where)
+                payloads.append(files[file_name])
+                labels.append(label)
+        listing[split] = (names, payloads, np.asarray(labels, dtype=np.int64))
     return listing
 
 
-def _class_dirs(split_dir: Path) -> dict[str, str]:
-    """The class folders of one split, which must be exactly the ten official names."""
-    with os.scandir(split_dir) as it:
-        found = {e.name: e.path for e in it if e.is_dir() and not e.name.startswith(".")}
-    unknown = sorted(set(found) - set(CLASSES))
-    missing = [name for name in CLASSES if name not in found]
-    if unknown or missing:
-        problem = f"unknown class folder(s) {unknown}" if unknown else f"no class folder(s) {missing}"
-        raise DatasetError(
-            f"{split_dir} has {problem}: the class folders must be exactly {', '.join(CLASSES)}"
-        )
-    return found
-
-
-def _class_images(class_dir: str) -> list[str]:
-    """Sorted image paths of one class folder; other visible files are refused, hidden ones skipped."""
-    with os.scandir(class_dir) as it:
-        names = sorted(e.name for e in it if not e.name.startswith("."))
-    for name in names:
-        if not name.lower().endswith(IMAGE_SUFFIXES):
-            raise DatasetError(
-                f"{os.path.join(class_dir, name)} is not a .png/.jpg image: remove it from the class folder"
-            )
-    if not names:
-        raise DatasetError(f"class folder {class_dir} holds no images: the copy is incomplete")
-    return [os.path.join(class_dir, name) for name in names]
-
-
-def _decode_image_folder(listing: dict[str, tuple[list[str], np.ndarray]]) -> dict[str, np.ndarray]:
+def _decode_image_folder(listing: Listing) -> dict[str, np.ndarray]:
     """Decode both splits, in parallel worker processes when there are many images."""
-    total = sum(len(paths) for paths, _ in listing.values())
+    total = sum(len(names) for names, _, _ in listing.values())
     arrays = {}
     with _chunk_mapper(total) as mapper:
-        for split, (paths, labels) in listing.items():
-            arrays[f"{split}_images"] = _decode_images(paths, mapper, f"decoding CIFAR-10 {split}")
+        for split, (names, payloads, labels) in listing.items():
+            arrays[f"{split}_images"] = _decode_images(names, payloads, mapper, f"decoding CIFAR-10 {split}")
             arrays[f"{split}_labels"] = labels
     return arrays
 
@@ -646,34 +663,34 @@ def _chunk_mapper(total: int) -> Iterator[Callable]:
         yield functools.partial(pool.imap, chunksize=1)
 
 
-def _decode_images(paths: list[str], mapper: Callable, desc: str) -> np.ndarray:
-    """Decode ``paths`` into one (N, 32, 32, 3) uint8 array, in chunks, with a progress bar."""
-    out = np.empty((len(paths), 32, 32, 3), dtype=np.uint8)
-    chunk = 512
-    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
-    with _progress(total=len(paths), desc=desc, unit="img") as bar:
-        for start, images in zip(range(0, len(paths), chunk), mapper(_decode_chunk, chunks), strict=True):
+def _decode_images(names: list[str], payloads: list, mapper: Callable, desc: str) -> np.ndarray:
+    """Decode images into one (N, 32, 32, 3) uint8 array, a chunk per task, with a progress bar."""
+    out = np.empty((len(names), 32, 32, 3), dtype=np.uint8)
+    starts = range(0, len(names), _CHUNK)
+    chunks = [list(zip(names[i:i + _CHUNK], payloads[i:i + _CHUNK], strict=True)) for i in starts]
+    with _progress(total=len(names), desc=desc, unit="img") as bar:
+        for start, images in zip(starts, mapper(_decode_chunk, chunks), strict=True):
             out[start:start + len(images)] = images
             bar.update(len(images))
     return out
 
 
-def _decode_chunk(paths: list[str]) -> np.ndarray:
-    """Decode a list of image files (runs in a worker process)."""
-    out = np.empty((len(paths), 32, 32, 3), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        out[i] = _decode_image(path)
+def _decode_chunk(chunk: list[tuple[str, object]]) -> np.ndarray:
+    """Decode a list of (name, path or bytes) images; runs in a worker process for big jobs."""
+    out = np.empty((len(chunk), 32, 32, 3), dtype=np.uint8)
+    for i, (name, payload) in enumerate(chunk):
+        out[i] = _decode_image(name, payload)
     return out
 
 
-def _decode_image(path: str) -> np.ndarray:
-    """One 32x32 image file as an RGB uint8 array; anything else is a DatasetError naming the file."""
+def _decode_image(name: str, payload: object) -> np.ndarray:
+    """One 32x32 image (a path or its bytes) as RGB uint8; anything else is a DatasetError naming it."""
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(payload) if isinstance(payload, bytes) else payload) as image:
             if image.size != (32, 32):
                 width, height = image.size
                 raise DatasetError(
-                    f"image {path} is {width}x{height} pixels but CIFAR-10 images are 32x32: "
+                    f"image {name} is {width}x{height} pixels but CIFAR-10 images are 32x32: "
                     "replace it or fix the copy"
                 )
             return np.asarray(image.convert("RGB"))
@@ -681,37 +698,51 @@ def _decode_image(path: str) -> np.ndarray:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # Pillow raises all these
         raise DatasetError(
-            f"cannot decode image {path} ({_one_line(exc)}): the file is corrupt; replace it"
+            f"cannot decode image {name} ({_one_line(exc)}): the file is corrupt; replace it"
         ) from exc
 
 
 # ----------------------------------------------------------------------------------------- archives
 
 
-def _decode_archive(archive: Path, verify: bool, workdir: Path) -> tuple[dict[str, np.ndarray], str]:
-    """Check, extract and decode an archive of either layout; the extracted tree is removed afterwards."""
+def _decode_archive(archive: Path, verify: bool) -> tuple[dict[str, np.ndarray], str]:
+    """Check and decode an archive of either layout, reading its members in memory."""
     if verify and archive.name == ARCHIVE_NAME:
-        _check_md5(archive, ARCHIVE_MD5)
-    dest = workdir / "extracted"
-    with _open_tar(archive) as tar:
-        members = _checked_members(tar, archive)
-        official = any(PurePosixPath(m.name).name in FILE_MD5 for m in members)
-        if verify and not official:
-            raise _not_official(archive)  # fail before spending time extracting
-        _extract_members(tar, members, archive, dest)
-    try:
-        inner = _find_layout(dest)
-        if inner is None:
-            raise DatasetError(
-                f"archive {archive} holds neither {BATCHES_DIR}/ nor train/ and test/ class folders: "
-                f"it is not a CIFAR-10 copy"
-            )
-        if inner.kind == _IMAGE_FOLDER and verify:
-            raise _not_official(archive)
-        return _decode_source(inner, verify, workdir)
-    finally:
-        # Later loads use the .npy cache, so keeping the extracted files would only double the disk use.
-        shutil.rmtree(dest, ignore_errors=True)
+        _check_md5(_md5_file(archive), ARCHIVE_MD5, str(archive))
+    files = _read_archive(archive)
+    found = _layout_of_names(files, archive)
+    if found is None:
+        raise DatasetError(
+            f"archive {archive} holds neither CIFAR-10 batch files nor train/ and test/ class folders: "
+            "it is not a CIFAR-10 copy"
+        )
+    layout, prefix = found
+    namer = _member_namer(archive, prefix)
+    if layout == _OFFICIAL:
+        return _decode_official(_official_members(files, prefix, archive), namer, verify), _OFFICIAL
+    if verify:
+        raise _not_official(archive)
+    return _decode_image_folder(_image_listing(_tree_from_names(files, prefix), namer)), _IMAGE_FOLDER
+
+
+def _read_archive(archive: Path) -> dict[str, bytes | None]:
+    """One streaming pass over ``archive``: every member checked, the files we need read into memory.
+
+    Returns normalized member name -> bytes (None for files that are neither batches nor images).
+    Reading members in memory instead of extracting them writes nothing that a member name could
+    point anywhere, and is much faster: creating 60,000 small files costs far more than decoding them.
+    """
+    files: dict[str, bytes | None] = {}
+    with _open_tar(archive) as tar, _progress(desc=f"reading {archive.name}", unit="file") as bar:
+        for member in tar:
+            _check_member(member, archive)
+            if not member.isfile():
+                continue
+            name = str(PurePosixPath(member.name))  # drops "./" and doubled slashes
+            wanted = PurePosixPath(name).name in FILE_MD5 or name.lower().endswith(IMAGE_SUFFIXES)
+            files[name] = tar.extractfile(member).read() if wanted else None
+            bar.update(1)
+    return files
 
 
 @contextlib.contextmanager
@@ -728,53 +759,94 @@ def _open_tar(archive: Path) -> Iterator[tarfile.TarFile]:
         ) from exc
 
 
-def _checked_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
-    """All members, after refusing any that could write outside the target or create special files."""
-    members = tar.getmembers()
-    for member in members:
-        reason = _unsafe_reason(member)
-        if reason:
-            raise DatasetError(
-                f"archive {archive} has an unsafe member {member.name!r} ({reason}): refusing to extract it; "
-                "use a trusted copy, e.g. re-download the official archive"
-            )
-    return members
-
-
-def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
+def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
+    """Refuse a member that could write outside the target folder or create anything but files/folders."""
     path = PurePosixPath(member.name)
-    if path.is_absolute() or member.name.startswith("\\") or (len(member.name) > 1 and member.name[1] == ":"):
-        return "absolute path"
-    if ".." in path.parts:
-        return "'..' path component"
-    if member.issym() or member.islnk():
-        return "symbolic or hard link"
-    if not (member.isfile() or member.isdir()):
-        return "device, FIFO or other special file"
+    drive = member.name[:1].isalpha() and member.name[1:2] == ":"  # C:... on Windows
+    if path.is_absolute() or member.name.startswith("\\") or drive:
+        reason = "absolute path"
+    elif ".." in path.parts:
+        reason = "'..' path component"
+    elif member.issym() or member.islnk():
+        reason = "symbolic or hard link"
+    elif not (member.isfile() or member.isdir()):
+        reason = "device, FIFO or other special file"
+    else:
+        return
+    raise DatasetError(
+        f"archive {archive} has an unsafe member {member.name!r} ({reason}): refusing to read it; "
+        "use a trusted copy, e.g. re-download the official archive"
+    )
+
+
+def _layout_of_names(files: dict[str, bytes | None], archive: Path) -> tuple[str, str] | None:
+    """(layout, folder prefix) of an archive's file names, like _find_layout does for directories."""
+    paths = [PurePosixPath(name) for name in files]
+    batch_dirs = sorted({str(p.parent) for p in paths if p.name in FILE_MD5})
+    if len(batch_dirs) > 1:
+        raise DatasetError(
+            f"archive {archive} has CIFAR-10 batch files in several folders ({', '.join(batch_dirs)}): "
+            "repack it with a single copy"
+        )
+    if batch_dirs:
+        return _OFFICIAL, batch_dirs[0]
+    tops = {p.parts[0] for p in paths if len(p.parts) > 1 and not p.parts[0].startswith(".")}
+    tops.discard("__MACOSX")
+    if set(SPLITS) <= tops:
+        return _IMAGE_FOLDER, "."
+    if len(tops) == 1:  # one wrapping folder
+        (top,) = tops
+        if set(SPLITS) <= {p.parts[1] for p in paths if len(p.parts) > 2 and p.parts[0] == top}:
+            return _IMAGE_FOLDER, top
     return None
 
 
-def _extract_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], archive: Path, dest: Path) -> None:
+def _member_namer(archive: Path, prefix: str) -> Namer:
+    return lambda name: f"{PurePosixPath(prefix, name)} in archive {archive}"
+
+
+def _official_members(files: dict[str, bytes | None], prefix: str, archive: Path) -> dict[str, bytes]:
+    """The seven official files' bytes from an archive; a missing one is a DatasetError naming it."""
+    blobs = {}
+    for name in OFFICIAL_FILES:
+        member = str(PurePosixPath(prefix, name))
+        if files.get(member) is None:
+            raise DatasetError(
+                f"archive {archive} has no member {member}: the copy is incomplete; re-download {ARCHIVE_NAME}"
+            )
+        blobs[name] = files[member]
+    return blobs
+
+
+def _tree_from_names(files: dict[str, bytes | None], prefix: str) -> Tree:
+    """The class folders under ``prefix`` of an archive, as a Tree of member bytes."""
+    base = PurePosixPath(prefix)
+    tree: Tree = {split: {} for split in SPLITS}
+    for name, payload in files.items():
+        path = PurePosixPath(name)
+        if not path.is_relative_to(base):
+            continue
+        parts = path.relative_to(base).parts
+        if len(parts) < 3 or parts[0] not in SPLITS or any(part.startswith(".") for part in parts):
+            continue  # not inside a class folder (files next to train/ and test/ are ignored), or hidden
+        split, class_name, *rest = parts
+        tree[split].setdefault(class_name, {})["/".join(rest)] = payload
+    return tree
+
+
+def _extract_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: Path) -> None:
     """Extract checked members into a temporary folder beside ``dest``, then rename it into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
     try:
         # Our own checks come first; the 'data' filter (Python >= 3.11.4) is a second line of defence.
         extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        bar = _progress(total=len(members), desc=f"extracting {archive.name}", unit="file")
-        with bar:
-            tar.extractall(tmp, members=_counting(members, bar), **extra)
+        tar.extractall(tmp, members=members, **extra)
         if dest.exists():
-            shutil.rmtree(dest)  # a stale tree from an interrupted earlier load
+            shutil.rmtree(dest)  # a stale tree from an interrupted earlier run
         os.replace(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _counting(members: list[tarfile.TarInfo], bar: tqdm) -> Iterator[tarfile.TarInfo]:
-    for member in members:
-        yield member
-        bar.update(1)
 
 
 # ----------------------------------------------------------------------------------- download, report

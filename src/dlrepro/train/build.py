@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlrepro.train.config import MLPConfig, RunConfig
+from dlrepro.train.config import MLPConfig, RNNConfig, RunConfig
 
 
 def build_task(cfg: RunConfig):
@@ -13,4 +13,8 @@ def build_task(cfg: RunConfig):
         data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
         task_cls = NumpyMLPTask if cfg.model == "mlp-numpy" else TorchMLPTask
         return task_cls(cfg, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
+    if isinstance(cfg, RNNConfig):
+        from dlrepro.train.rnn_task import PalindromeTask
+
+        return PalindromeTask(cfg)
     raise TypeError(f"no task for config type {type(cfg).__name__}")

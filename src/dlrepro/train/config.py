@@ -96,7 +96,38 @@ class MLPConfig(RunConfig):
         return f"{self.model}-{self.dataset}-{self.seed}-{self.config_hash()}"
 
 
-CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch": MLPConfig}
+@dataclass(frozen=True)
+class RNNConfig(RunConfig):
+    """Part 3: a vanilla RNN or LSTM that must remember the first digit of a palindrome. Step-based."""
+    model: str = "rnn"
+    cell: str = "rnn"
+    input_length: int = 10
+    one_hot: bool = False
+    hidden: int = 128
+    batch_size: int = 128
+    optimizer: str = "rmsprop"
+    lr: float = 1e-3
+    steps: int = 10_000
+    clip: float = 10.0               # max global gradient norm; 0 disables clipping
+    test_size: int = 1024
+
+    def validate(self) -> RNNConfig:
+        super().validate()
+        _choice("cell", self.cell, ("rnn", "lstm"))
+        _choice("optimizer", self.optimizer, ("rmsprop", "adam", "sgd"))
+        if not isinstance(self.input_length, int) or self.input_length < 1:
+            raise ConfigError(f"--input-length must be >= 1, got {self.input_length}")
+        for name in ("hidden", "batch_size", "lr", "steps", "test_size"):
+            _positive(name, getattr(self, name))
+        if not (isinstance(self.clip, int | float) and math.isfinite(self.clip) and self.clip >= 0):
+            raise ConfigError(f"--clip must be >= 0 (0 disables clipping), got {self.clip}")
+        return self
+
+    def default_name(self) -> str:
+        return f"{self.cell}-L{self.input_length}-{self.seed}-{self.config_hash()}"
+
+
+CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch": MLPConfig, "rnn": RNNConfig}
 
 
 def config_from_dict(d: dict) -> RunConfig:
@@ -111,4 +142,3 @@ def config_from_dict(d: dict) -> RunConfig:
         raise ConfigError(f"unknown setting(s) for {model}: {', '.join(unknown)}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
     return cls(**kwargs).validate()
-

@@ -1,0 +1,79 @@
+"""Part 1 report: dataset scatter plots, NumPy-vs-PyTorch curves per dataset, and the accuracy table."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from dlrepro import plotting
+from dlrepro.data.toy import make_toy
+from dlrepro.report.tables import fmt, markdown_table, mean_std
+from dlrepro.runs.rundir import RunDir
+
+
+def _load(run_dirs: list[Path]) -> list[tuple[dict, RunDir]]:
+    out = []
+    for d in run_dirs:
+        run = RunDir(d)
+        cfg = run.stored_config()
+        if cfg is not None:
+            out.append((cfg, run))
+    return out
+
+
+def scatter_figure(dataset: str, n_samples: int, data_seed: int, path: Path) -> Path:
+    data = make_toy(dataset, n_samples=n_samples, seed=data_seed)
+    fig, axes = plotting.figure(1, 2, figsize=(9, 4))
+    for ax, (x, y, split) in zip(axes, [(data.x_train, data.y_train, "train"), (data.x_test, data.y_test, "test")],
+                                 strict=True):
+        for c in range(data.n_classes):
+            ax.scatter(*x[y == c].T, s=8, label=f"class {c}")
+        ax.set_title(f"{dataset}: {split} split ({len(y)} points)")
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+        ax.legend(loc="best", fontsize=8)
+    return plotting.save(fig, path)
+
+
+def curves_figure(dataset: str, runs: list[tuple[dict, RunDir]], path: Path) -> Path:
+    """Test accuracy and train loss per epoch, NumPy (solid) against PyTorch (dots), every seed."""
+    fig, (ax_acc, ax_loss) = plotting.figure(1, 2, figsize=(11, 4))
+    for cfg, run in runs:
+        rows = run.metrics()
+        xs = [r["epoch"] for r in rows]
+        style = dict(linestyle="-", alpha=0.8) if cfg["model"] == "mlp-numpy" else dict(linestyle="", marker="o",
+                                                                                       markersize=4)
+        label = f"{cfg['model']} seed {cfg['seed']}"
+        ax_acc.plot(xs, [r["test_acc"] for r in rows], label=label, **style)
+        ax_loss.plot(xs, [r["train_loss"] for r in rows], label=label, **style)
+    ax_acc.set(title=f"{dataset}: test accuracy", xlabel="epoch", ylabel="accuracy")
+    ax_loss.set(title=f"{dataset}: train loss", xlabel="epoch", ylabel="cross-entropy", yscale="log")
+    ax_acc.legend(fontsize=8)
+    return plotting.save(fig, path)
+
+
+def toy_report(run_dirs: list[Path], figures: Path) -> tuple[str, list[Path]]:
+    """Markdown section and figure paths for the toy study's runs."""
+    runs = _load(run_dirs)
+    by_dataset = defaultdict(list)
+    for cfg, run in runs:
+        by_dataset[cfg["dataset"]].append((cfg, run))
+    figs = []
+    for dataset, group in by_dataset.items():
+        cfg0 = group[0][0]
+        figs.append(scatter_figure(dataset, cfg0["n_samples"], cfg0["data_seed"], figures / f"toy_{dataset}_data.png"))
+        figs.append(curves_figure(dataset, group, figures / f"toy_{dataset}_curves.png"))
+    rows = []
+    for cfg, run in runs:
+        s = run.summary() or {"status": "not finished", "final": {}}
+        rows.append([cfg["model"], cfg["dataset"], cfg["seed"], s["status"], fmt(s["final"].get("train_acc")),
+                     fmt(s["final"].get("test_acc"))])
+    table = markdown_table(["model", "dataset", "seed", "status", "train acc", "test acc"], rows)
+    agg = defaultdict(list)
+    for cfg, run in runs:
+        s = run.summary()
+        if s and s["status"] == "completed":
+            agg[(cfg["model"], cfg["dataset"])].append(s["final"]["test_acc"])
+    summary = markdown_table(["model", "dataset", "test acc (mean +- std over seeds)"],
+                             [[m, d, mean_std(v)] for (m, d), v in agg.items()])
+    return f"{table}\n\n{summary}\n", figs

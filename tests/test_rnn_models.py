@@ -1,0 +1,62 @@
+"""The recurrent nets, written from their equations, compute what torch.nn.RNN / nn.LSTM compute."""
+
+import torch
+import torch.nn.functional as F
+
+from dlrepro.data import palindrome
+from dlrepro.models import LSTM, VanillaRNN
+
+
+def _inputs(one_hot=False, length=12, batch=16):
+    digits, y = palindrome.sample(batch, length, torch.Generator().manual_seed(2))
+    return palindrome.encode(digits, one_hot), y
+
+
+def test_vanilla_rnn_matches_torch_rnn_logits_and_gradients():
+    model = VanillaRNN(10, 32, 10, generator=torch.Generator().manual_seed(1))
+    ref = torch.nn.RNN(10, 32, nonlinearity="tanh", batch_first=True)
+    with torch.no_grad():  # nn.RNN: h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)
+        ref.weight_ih_l0.copy_(model.W_hx.T)
+        ref.weight_hh_l0.copy_(model.W_hh.T)
+        ref.bias_ih_l0.copy_(model.b_h)
+        ref.bias_hh_l0.zero_()
+    x, y = _inputs(one_hot=True)
+    logits = model(x)
+    _, h_T = ref(x)
+    ref_logits = h_T[0] @ model.W_ph + model.b_p
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+    F.cross_entropy(logits, y).backward()
+    F.cross_entropy(ref_logits, y).backward()
+    torch.testing.assert_close(model.W_hh.grad, ref.weight_hh_l0.grad.T, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(model.W_hx.grad, ref.weight_ih_l0.grad.T, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(model.b_h.grad, ref.bias_ih_l0.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_lstm_matches_torch_lstm():
+    model = LSTM(1, 16, 10, generator=torch.Generator().manual_seed(3))
+    ref = torch.nn.LSTM(1, 16, batch_first=True)
+    with torch.no_grad():  # nn.LSTM stacks its gates as [i | f | g | o]
+        ref.weight_ih_l0.copy_(torch.cat([getattr(model, f"W_{g}x") for g in "ifgo"], 1).T)
+        ref.weight_hh_l0.copy_(torch.cat([getattr(model, f"W_{g}h") for g in "ifgo"], 1).T)
+        ref.bias_ih_l0.copy_(torch.cat([getattr(model, f"b_{g}") for g in "ifgo"]))
+        ref.bias_hh_l0.zero_()
+    x, _ = _inputs(length=9)
+    _, (h_T, _) = ref(x)
+    torch.testing.assert_close(model(x), h_T[0] @ model.W_ph + model.b_p, atol=1e-5, rtol=1e-5)
+
+
+def test_parameters_are_named_as_in_the_equations():
+    assert [n for n, _ in VanillaRNN(1, 8, 10).named_parameters()] == ["W_hx", "W_hh", "b_h", "W_ph", "b_p"]
+    names = {n for n, _ in LSTM(1, 8, 10).named_parameters()}
+    assert names == {f"W_{g}{s}" for g in "gifo" for s in "xh"} | {f"b_{g}" for g in "gifo"} | {"W_ph", "b_p"}
+    rnn = VanillaRNN(3, 8, 10)
+    assert rnn.W_hx.shape == (3, 8) and rnn.W_hh.shape == (8, 8) and rnn.W_ph.shape == (8, 10)
+    assert not any(isinstance(m, torch.nn.Linear | torch.nn.RNN | torch.nn.LSTM) for m in rnn.modules())
+    assert rnn(torch.zeros(4, 5, 3)).shape == (4, 10)
+
+
+def test_init_is_seeded_and_fan_in_scaled():
+    a = VanillaRNN(1, 64, 10, generator=torch.Generator().manual_seed(3))
+    b = VanillaRNN(1, 64, 10, generator=torch.Generator().manual_seed(3))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert a.W_hh.abs().max() <= 1 / 8 and a.W_hx.abs().max() <= 1.0 and a.W_hx.abs().max() > 0.5

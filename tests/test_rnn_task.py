@@ -1,0 +1,70 @@
+"""Training the recurrent nets through the engine and the CLI."""
+
+import pytest
+
+from dlrepro.cli import main
+from dlrepro.runs.execute import execute
+from dlrepro.runs.rundir import RunDir
+from dlrepro.train.build import build_task
+from dlrepro.train.config import RNNConfig
+from dlrepro.train.engine import fit
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]
+
+
+def test_rnn_learns_length_3_quickly(tmp_path):
+    cfg = RNNConfig(cell="rnn", input_length=3, steps=300, eval_every=50, hidden=64, seed=0)
+    run, summary = execute(cfg, tmp_path / "r", progress=False)
+    rows = run.metrics()
+    assert summary["status"] == "completed" and summary["steps"] == 300
+    assert [r["step"] for r in rows] == [0, 50, 100, 150, 200, 250, 300]
+    assert all(r["epoch"] is None for r in rows)
+    assert rows[0]["test_acc"] < 0.3 and summary["final"]["test_acc"] >= 0.95
+
+
+def test_lstm_learns_length_3(tmp_path):
+    cfg = RNNConfig(cell="lstm", input_length=3, steps=300, eval_every=100, hidden=32, lr=1e-2, seed=1)
+    _, summary = execute(cfg, tmp_path / "l", progress=False)
+    assert summary["final"]["test_acc"] >= 0.9
+
+
+def test_same_seed_same_numbers_and_resume_is_exact(tmp_path):
+    cfg = RNNConfig(input_length=5, steps=60, eval_every=10, hidden=16, seed=3, one_hot=True)
+    a, _ = execute(cfg, tmp_path / "a", progress=False)
+    b, _ = execute(cfg, tmp_path / "b", progress=False)
+    assert _strip(a.metrics()) == _strip(b.metrics())
+    # a run stopped at step 30 (a 30-step schedule of the same task, written into a dir claimed by cfg)
+    stopped = RunDir(tmp_path / "c")
+    stopped.claim(cfg)
+    fit(build_task(RNNConfig(**{**cfg.to_dict(), "steps": 30})), stopped, progress=False, checkpoint_every_s=0)
+    assert stopped.metrics()[-1]["step"] == 30
+    _, summary = execute(cfg, stopped.path, resume=True, progress=False)
+    assert summary["steps"] == 60 and _strip(stopped.metrics()) == _strip(a.metrics())
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--input-length", "0"], "--input-length must be >= 1"),
+    (["--cell", "gru"], "invalid choice: 'gru'"),
+    (["--lr", "-1"], "--lr must be > 0"),
+    (["--clip", "-2"], "--clip must be >= 0"),
+    (["--steps", "0"], "--steps must be > 0"),
+])
+def test_bad_rnn_values_exit_2(argv, needle, capsys):
+    try:
+        code = main(["train", "rnn", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and err.count("\n") == 1
+
+
+def test_rnn_help_mentions_the_lr_choice(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "rnn", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--cell", "--input-length", "--one-hot", "--hidden", "--batch-size", "--optimizer", "--lr",
+                 "--steps", "--clip", "--eval-every", "--seed", "--out", "--resume"):
+        assert flag in text
+    assert "1e-2" in text and "1e-3" in text
