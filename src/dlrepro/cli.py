@@ -37,20 +37,25 @@ def _add_mlp(sub) -> None:
         p = sub.add_parser(model, help=f"train {what} (Part 1)",
                            description=f"Train {what} with SGD and cross-entropy on a toy dataset "
                                        "(80/20 stratified split). Defaults follow the reference report.")
-        p.add_argument("--dataset", required=True, choices=("moons", "circles", "classification"),
-                       help="toy dataset from scikit-learn (2 features, 2 classes)")
+        datasets = ("moons", "circles", "classification") + (("cifar10",) if model == "mlp-torch" else ())
+        p.add_argument("--dataset", required=True, choices=datasets,
+                       help="toy dataset from scikit-learn (2 features, 2 classes)"
+                            + ("; or cifar10 (the MLP 3072-20-10 of Part 1, task 3)" if model == "mlp-torch" else ""))
         p.add_argument("--hidden", default="20",
                        help="hidden layer sizes as a comma list, e.g. 20 or 64,32 (default 20)")
         p.add_argument("--lr", type=float, default=1e-2, help="SGD learning rate (default 0.01)")
-        p.add_argument("--batch-size", type=int, default=1, help="minibatch size (default 1)")
+        p.add_argument("--batch-size", type=int, default=None,
+                       help="minibatch size (default 1; 32 for cifar10)")
         p.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
         p.add_argument("--eval-every", type=int, default=10,
                        help="evaluate on the full train and test splits every N epochs (default 10)")
         p.add_argument("--n-samples", type=int, default=1000, help="points generated before the split (default 1000)")
         p.add_argument("--data-seed", type=int, default=0,
                        help="random_state of the dataset generator and split, fixed across --seed (default 0)")
-        p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                       help="floating-point type of weights and data (default float64)")
+        p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                       help="floating-point type of weights and data (default float64; float32 for cifar10)")
+        if model == "mlp-torch":
+            _add_data_flags(p)
         _add_run_flags(p)
         p.set_defaults(func=_cmd_train_mlp, model=model)
 
@@ -90,12 +95,70 @@ def _cmd_train_rnn(a) -> int:
     return _run(cfg.validate(), a)
 
 
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", metavar="DIR",
+                   help="CIFAR-10: the official cifar-10-python.tar.gz (or its folder), an image-folder copy, or "
+                        "an archive of either (default: $DLREPRO_CIFAR10)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the official MD5 checks (needed for re-encoded copies such as a JPEG folder)")
+
+
 def _mlp_config(a):
     from dlrepro.train.config import MLPConfig, parse_hidden
 
+    cifar = a.dataset == "cifar10"
     return MLPConfig(model=a.model, dataset=a.dataset, hidden=parse_hidden(a.hidden), lr=a.lr,
-                     batch_size=a.batch_size, epochs=a.epochs, eval_every=a.eval_every,
-                     n_samples=a.n_samples, data_seed=a.data_seed, dtype=a.dtype, seed=a.seed).validate()
+                     batch_size=a.batch_size if a.batch_size is not None else (32 if cifar else 1),
+                     epochs=a.epochs, eval_every=a.eval_every, n_samples=a.n_samples, data_seed=a.data_seed,
+                     dtype=a.dtype or ("float32" if cifar else "float64"), seed=a.seed,
+                     data_root=getattr(a, "data_root", None), verify_data=not getattr(a, "no_verify", False),
+                     ).validate()
+
+
+def _add_cnn(sub) -> None:
+    p = sub.add_parser("cnn", help="train the VGG-style ConvNet on CIFAR-10 (Part 2)",
+                       description="Train the 9.23M-parameter VGG-style ConvNet (8 conv+BatchNorm+ReLU layers, "
+                                   "5 max-pools, 1 linear layer) on CIFAR-10. Defaults follow the reference: "
+                                   "Adam lr 1e-4, batch 32, 200 epochs, no augmentation.")
+    _add_data_flags(p)
+    p.add_argument("--optimizer", choices=("adam", "sgd", "adagrad", "rmsprop"), default="adam",
+                   help="optimizer (default adam)")
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
+    p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
+    p.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
+    p.add_argument("--eval-every", type=int, default=10,
+                   help="evaluate on the full train and test splits every N epochs (default 10)")
+    p.add_argument("--augment", choices=("none", "flipcrop"), default="none",
+                   help="flipcrop: random crop with 4-pixel padding + horizontal flip (default none)")
+    p.add_argument("--subset", type=int, default=0,
+                   help="train on the first N training images, stratified by class (default 0 = all 50,000)")
+    p.add_argument("--test-subset", type=int, default=0,
+                   help="evaluate on the first N test images, stratified (default 0 = all 10,000)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to train (default auto: cuda when available)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: autocast matmuls/convolutions to bfloat16, weights stay fp32 (default fp32)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    _add_run_flags(p)
+    p.set_defaults(func=_cmd_train_cnn)
+
+
+def _cmd_train_cnn(a) -> int:
+    from dlrepro.train.config import CNNConfig
+
+    cfg = CNNConfig(optimizer=a.optimizer, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
+                    eval_every=a.eval_every, augment=a.augment, subset=a.subset, test_subset=a.test_subset,
+                    device=a.device, precision=a.precision, channels_last=a.channels_last, compile=a.compile,
+                    seed=a.seed, data_root=a.data_root, verify_data=not a.no_verify)
+    return _run(cfg.validate(), a)
+
+
+def _cmd_data_cifar10(a) -> int:
+    from dlrepro.data.cifar10 import prepare
+
+    print(prepare(a.root, download=a.download, verify=not a.no_verify, cache_dir=a.cache_dir))
+    return 0
 
 
 def _run(config, a) -> int:
@@ -131,7 +194,8 @@ def _cmd_reproduce(a) -> int:
             raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
     if a.workers is not None and a.workers < 1:
         raise DlreproError(f"--workers must be >= 1, got {a.workers}")
-    reproduce(a.out, profile=a.profile, workers=a.workers, only=only)
+    reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data_root=a.data_root,
+              verify_data=not a.no_verify)
     return 0
 
 
@@ -147,6 +211,23 @@ def build_parser() -> Parser:
     train_sub = train.add_subparsers(dest="model", required=True, parser_class=Parser, metavar="MODEL")
     _add_mlp(train_sub)
     _add_rnn(train_sub)
+    _add_cnn(train_sub)
+
+    data = sub.add_parser("data", help="prepare and verify a dataset",
+                          description="Prepare a dataset: decode it once into a memory-mapped cache and check it.")
+    data_sub = data.add_subparsers(dest="dataset", required=True, parser_class=Parser, metavar="DATASET")
+    cifar = data_sub.add_parser("cifar10", help="prepare CIFAR-10 and print counts per class",
+                                description="Find CIFAR-10 under --root (official archive or folder, an image-folder "
+                                            "copy, or an archive of either), verify it, cache the decoded arrays "
+                                            "and print the counts per class. Nothing is downloaded unless asked.")
+    cifar.add_argument("--root", metavar="DIR", help="where the dataset is or goes (default: $DLREPRO_CIFAR10)")
+    cifar.add_argument("--download", action="store_true",
+                       help="fetch the official cifar-10-python.tar.gz (MD5-checked) when none is found")
+    cifar.add_argument("--no-verify", action="store_true",
+                       help="skip the official MD5 checks (for re-encoded copies such as a JPEG folder)")
+    cifar.add_argument("--cache-dir", metavar="DIR", help="where to keep the decoded .npy cache "
+                                                          "(default: beside the data, or ~/.cache/dlrepro)")
+    cifar.set_defaults(func=_cmd_data_cifar10)
 
     rep = sub.add_parser("reproduce", help="run the studies and write their figures and tables",
                          description="Run the studies at the reference settings into --out, "
@@ -157,6 +238,7 @@ def build_parser() -> Parser:
     rep.add_argument("--only", default=None, help="comma list of studies to run (default: all)")
     rep.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
                      help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
+    _add_data_flags(rep)
     rep.set_defaults(func=_cmd_reproduce)
     return parser
 

@@ -21,7 +21,7 @@ import torch
 
 import dlrepro
 from dlrepro.errors import ConfigError
-from dlrepro.train.config import RunConfig
+from dlrepro.train.config import LOCATION_FIELDS, RunConfig
 from dlrepro.train.engine import METRIC_KEYS
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES = (
@@ -85,9 +85,11 @@ class RunDir:
     def check(self, config: RunConfig) -> None:
         """Refuse (ConfigError) if this directory holds a different run or unrelated files."""
         stored = self.stored_config()
-        if stored is not None and stored != config.to_dict():
-            diff = sorted(k for k in set(stored) | set(config.to_dict())
-                          if stored.get(k) != config.to_dict().get(k))
+        if stored is not None:
+            stored = {k: v for k, v in stored.items() if k not in LOCATION_FIELDS}
+        if stored is not None and stored != config.identity():
+            diff = sorted(k for k in set(stored) | set(config.identity())
+                          if stored.get(k) != config.identity().get(k))
             raise ConfigError(f"--out {self.path} holds a different run (differs in: {', '.join(diff)}); "
                               "choose another --out")
         if stored is None and self.path.exists() and any(self.path.iterdir()):

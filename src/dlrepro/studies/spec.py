@@ -5,7 +5,8 @@
     [grid]     axes; every combination is one trial. An axis joining field names with "_" (for example
                optimizer_lr = [["adam", 1e-4], ["sgd", 1e-4]]) sets those fields together.
     [profiles.<name>]  `fixed = {...}` and `grid = {...}` overrides: smoke (seconds), quick (minutes on
-               2 CPU cores), full (the reference settings).
+               2 CPU cores), full (the reference settings). A joined axis in a profile replaces the
+               base axes of the fields it sets.
 
 A file is checked completely before anything runs: unknown tables or keys, an unknown model, an empty
 axis or a bad value raise ConfigError naming the file, the key and the reason.
@@ -42,7 +43,12 @@ class Study:
             raise ConfigError(f"{self.path}: profile {profile!r} is not defined; "
                               f"choose from {', '.join(self.profiles)}")
         over = self.profiles[profile]
-        return {**self.fixed, **over.get("fixed", {})}, {**self.grid, **over.get("grid", {})}
+        grid = dict(self.grid)
+        for axis in over.get("grid", {}):  # a joined axis replaces the axes of the fields it sets
+            names = _split_axis(axis, axis.count("_") + 1) if not _is_field(axis) else None
+            for name in names or ():
+                grid.pop(name, None)
+        return {**self.fixed, **over.get("fixed", {})}, {**grid, **over.get("grid", {})}
 
     def trials(self, profile: str) -> list[RunConfig]:
         """Every grid point as a validated config, in grid order."""

@@ -41,6 +41,11 @@ def parse_hidden(text: str | list | tuple) -> tuple[int, ...]:
     return sizes
 
 
+# Fields that say where the data is and how to check it, not what is computed: kept in config.json, left
+# out of the run's identity (its hash and the "same run?" check), so moving the data does not orphan a run.
+LOCATION_FIELDS = ("data_root", "verify_data")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Fields common to every run. Subclasses add their own and extend `validate`."""
@@ -59,8 +64,12 @@ class RunConfig:
         d = asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
+    def identity(self) -> dict:
+        """What determines the run's numbers: every field but the locations."""
+        return {k: v for k, v in self.to_dict().items() if k not in LOCATION_FIELDS}
+
     def config_hash(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
     def default_name(self) -> str:
@@ -71,7 +80,7 @@ class RunConfig:
 class MLPConfig(RunConfig):
     """Part 1: an MLP on a toy dataset (or CIFAR-10), trained with plain SGD. `eval_every` is in epochs."""
     model: str = "mlp-numpy"
-    dataset: str = "moons"
+    dataset: str = "moons"           # moons | circles | classification | cifar10 (mlp-torch only)
     hidden: tuple[int, ...] = (20,)
     lr: float = 1e-2
     batch_size: int = 1
@@ -79,11 +88,15 @@ class MLPConfig(RunConfig):
     n_samples: int = 1000
     data_seed: int = 0               # random_state of the toy dataset, fixed across model seeds
     dtype: str = "float64"
+    data_root: str | None = None     # CIFAR-10 location (see dlrepro.data.cifar10); not part of the identity
+    verify_data: bool = True         # check CIFAR-10 against the official MD5s (off for re-encoded copies)
 
     def validate(self) -> MLPConfig:
         super().validate()
         _choice("model", self.model, ("mlp-numpy", "mlp-torch"))
-        _choice("dataset", self.dataset, ("moons", "circles", "classification"))
+        _choice("dataset", self.dataset, ("moons", "circles", "classification", "cifar10"))
+        if self.dataset == "cifar10" and self.model != "mlp-torch":
+            raise ConfigError("--dataset cifar10 is trained by mlp-torch only")
         _choice("dtype", self.dtype, ("float32", "float64"))
         parse_hidden(self.hidden)
         for name in ("lr", "batch_size", "epochs", "n_samples"):
@@ -124,10 +137,48 @@ class RNNConfig(RunConfig):
         return self
 
     def default_name(self) -> str:
-        return f"{self.cell}-L{self.input_length}-{self.seed}-{self.config_hash()}"
+        return f"{self.cell}-L{self.input_length}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
 
 
-CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch": MLPConfig, "rnn": RNNConfig}
+
+
+@dataclass(frozen=True)
+class CNNConfig(RunConfig):
+    """Part 2: the VGG-style ConvNet on CIFAR-10. Epoch-based; `eval_every` is in epochs."""
+    model: str = "cnn"
+    optimizer: str = "adam"
+    lr: float = 1e-4
+    batch_size: int = 32
+    epochs: int = 200
+    augment: str = "none"            # none | flipcrop (random crop with 4-pixel padding + horizontal flip)
+    subset: int = 0                  # train on the first N training images, stratified; 0 = all 50,000
+    test_subset: int = 0             # evaluate on the first N test images, stratified; 0 = all 10,000
+    device: str = "auto"
+    precision: str = "fp32"          # fp32 | bf16 (autocast; fp32 master weights)
+    channels_last: bool = False
+    compile: bool = False
+    data_root: str | None = None
+    verify_data: bool = True
+
+    def validate(self) -> CNNConfig:
+        super().validate()
+        _choice("optimizer", self.optimizer, ("adam", "sgd", "adagrad", "rmsprop"))
+        _choice("augment", self.augment, ("none", "flipcrop"))
+        _choice("device", self.device, ("auto", "cpu", "cuda"))
+        _choice("precision", self.precision, ("fp32", "bf16"))
+        for name in ("lr", "batch_size", "epochs"):
+            _positive(name, getattr(self, name))
+        for name in ("subset", "test_subset"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (0 = all), got {getattr(self, name)}")
+        return self
+
+    def default_name(self) -> str:
+        return f"cnn-{self.optimizer}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
+
+
+CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch": MLPConfig, "rnn": RNNConfig,
+                                             "cnn": CNNConfig}
 
 
 def config_from_dict(d: dict) -> RunConfig:

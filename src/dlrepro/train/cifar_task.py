@@ -1,0 +1,108 @@
+"""CIFAR-10 tasks: the ConvNet of Part 2 and the MLP 3072-20-10 of Part 1, one input pipeline for both.
+
+The images live as one uint8 NCHW tensor on the training device. Each step takes its minibatch by the
+epoch's permutation (`EpochBatches`), optionally augments it (random 4-pixel-padded crop + horizontal flip)
+and normalises it with the training set's per-channel mean and std, all as batched tensor ops on the
+device. Losses and counts stay on the device (no per-step synchronisation); evaluation runs without
+autograd in large batches over the full train and test splits (or the configured subsets).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dlrepro.data import cifar10
+from dlrepro.train.batches import EpochBatches
+from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad,
+              "rmsprop": torch.optim.RMSprop}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from dlrepro.errors import ConfigError
+        raise ConfigError("--device cuda: no CUDA device is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _split(images: np.ndarray, labels: np.ndarray, n: int, device: torch.device):
+    idx = cifar10.stratified_subset(labels, n) if n else np.arange(len(labels))
+    x = cifar10.to_device_tensor(np.asarray(images[idx]), device)
+    return x, torch.as_tensor(np.asarray(labels[idx]), dtype=torch.int64, device=device)
+
+
+class CifarTask:
+    """Train `model` on CIFAR-10 with `optimizer`; epoch-based, eval every `eval_every` epochs."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: cifar10.Cifar10, *,
+                 device: torch.device, batch_size: int, epochs: int, eval_every: int, seed: int,
+                 augment: str = "none", subset: int = 0, test_subset: int = 0, precision: str = "fp32",
+                 channels_last: bool = False, compile: bool = False, eval_batch: int = 1000,
+                 input_dtype: torch.dtype = torch.float32):
+        self.device, self.augment, self.eval_batch, self.input_dtype = device, augment, eval_batch, input_dtype
+        self.train_xy = _split(data.train_images, data.train_labels, subset, device)
+        self.test_xy = _split(data.test_images, data.test_labels, test_subset, device)
+        self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(device=device, memory_format=self.memory_format)
+        self.optimizer = optimizer
+        self.forward = torch.compile(self.model) if compile else self.model
+        self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
+        self.augment_stream = torch.Generator(device=device).manual_seed(seed)
+        self.batches = EpochBatches(*self.train_xy, batch_size, seed)
+        spe = self.batches.steps_per_epoch
+        self.schedule = Schedule(total_steps=epochs * spe, eval_every=eval_every * spe, steps_per_epoch=spe)
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)  # weights stay fp32
+
+    def _inputs(self, x_uint8: torch.Tensor) -> torch.Tensor:
+        x = cifar10.normalize(x_uint8, self.mean, self.std, dtype=self.input_dtype)
+        return x.contiguous(memory_format=self.memory_format)
+
+    def train_step(self, step: int):
+        x, y = self.batches.get(step)
+        if self.augment == "flipcrop":
+            x = cifar10.flip_crop(x, self.augment_stream)
+        self.model.train()
+        with self._autocast():
+            logits = self.forward(self._inputs(x))
+        loss = F.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach() * len(y), (logits.detach().argmax(1) == y).sum(), len(y)
+
+    @torch.no_grad()
+    def _eval_split(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[float, float]:
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        for lo in range(0, len(y_all), self.eval_batch):
+            x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
+            with self._autocast():
+                logits = self.forward(self._inputs(x)).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+        return float(loss_sum) / len(y_all), int(correct) / len(y_all)
+
+    def evaluate(self, batches: BatchStats) -> dict[str, float]:
+        self.model.eval()
+        return metrics_dict(self._eval_split(*self.train_xy), self._eval_split(*self.test_xy))
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "augment_stream": self.augment_stream.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.augment_stream.set_state(state["augment_stream"])

@@ -1,0 +1,114 @@
+"""The ConvNet, the CIFAR-10 input pipeline and training through the CLI, on tiny synthetic CIFAR-10."""
+
+import contextlib
+
+import pytest
+import torch
+
+from dlrepro.cli import main
+from dlrepro.data.cifar10 import load_cifar10
+from dlrepro.models.convnet import ConvNet, n_parameters
+from dlrepro.runs.execute import execute
+from dlrepro.train.build import build_task
+from dlrepro.train.config import CNNConfig, MLPConfig
+from test_cifar10 import make_official
+
+
+@pytest.fixture
+def cifar_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("DLREPRO_CIFAR10", raising=False)
+    make_official(tmp_path / "data")
+    return str(tmp_path / "data")
+
+
+def test_convnet_has_the_reference_architecture():
+    model = ConvNet(n_channels=3, n_classes=10)
+    assert n_parameters(model) == 9_231_114
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (3, 64), (64, 128), (128, 256), (256, 256), (256, 512), (512, 512), (512, 512), (512, 512)]
+    assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) and c.padding == (1, 1) for c in convs)
+    pools = [m for m in model.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    assert len(pools) == 5 and all((p.kernel_size, p.stride, p.padding) == (3, 2, 1) for p in pools)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 8
+    assert sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == 1
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_cifar_mlp_trains_and_writes_the_run_format(cifar_root, tmp_path):
+    cfg = MLPConfig(model="mlp-torch", dataset="cifar10", batch_size=10, epochs=30, eval_every=10, dtype="float32",
+                    data_root=cifar_root, verify_data=False)
+    run, summary = execute(cfg, tmp_path / "mlp", progress=False)
+    rows = run.metrics()
+    assert summary["status"] == "completed" and [r["epoch"] for r in rows] == [0, 10, 20, 30]
+    assert rows[-1]["train_acc"] > rows[0]["train_acc"] + 0.3  # 100 random images: it memorises them
+
+
+def test_data_root_is_not_part_of_the_run_identity(cifar_root):
+    a = MLPConfig(model="mlp-torch", dataset="cifar10", data_root=cifar_root)
+    b = MLPConfig(model="mlp-torch", dataset="cifar10", data_root="/elsewhere")
+    assert a.config_hash() == b.config_hash() and a.to_dict()["data_root"] == cifar_root
+
+
+def test_cnn_epoch_on_synthetic_data(cifar_root, tmp_path):
+    cfg = CNNConfig(epochs=1, eval_every=1, batch_size=16, subset=40, test_subset=10, augment="flipcrop",
+                    data_root=cifar_root, verify_data=False, device="cpu")
+    run, summary = execute(cfg, tmp_path / "cnn", progress=False)
+    assert summary["status"] == "completed" and summary["steps"] == 3  # ceil(40 / 16)
+    assert [r["epoch"] for r in run.metrics()] == [0, 1]
+
+
+@pytest.mark.parametrize("precision, channels_last, tol", [("fp32", True, 1e-4), ("bf16", False, 5e-2),
+                                                            ("bf16", True, 5e-2)])
+def test_fast_configurations_compute_the_same_loss(cifar_root, precision, channels_last, tol):
+    losses = {}
+    for key, kw in (("ref", {}), ("fast", {"precision": precision, "channels_last": channels_last})):
+        task = build_task(CNNConfig(epochs=1, batch_size=20, data_root=cifar_root, verify_data=False,
+                                    device="cpu", **kw))
+        task.model.eval()
+        x, y = task.batches.get(0)
+        with torch.no_grad(), task._autocast() if key == "fast" else contextlib.nullcontext():
+            logits = task.forward(task._inputs(x)).float()
+        losses[key] = torch.nn.functional.cross_entropy(logits, y).item()
+    assert abs(losses["fast"] - losses["ref"]) <= tol * max(1.0, abs(losses["ref"]))
+
+
+def test_same_seed_same_initial_weights(cifar_root):
+    a = build_task(CNNConfig(data_root=cifar_root, verify_data=False, device="cpu", seed=3))
+    b = build_task(CNNConfig(data_root=cifar_root, verify_data=False, device="cpu", seed=3))
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True))
+    assert load_cifar10(cifar_root, verify=False).train_images.shape == (100, 32, 32, 3)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "cnn", "--data-root", "/nonexistent/cifar"], "/nonexistent/cifar"),
+    (["train", "cnn", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    (["train", "cnn", "--lr", "0"], "--lr must be > 0"),
+    (["train", "cnn", "--subset", "-5"], "--subset must be >= 0"),
+    (["train", "mlp-numpy", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+    (["data", "cifar10", "--root", "/nonexistent/cifar"], "/nonexistent/cifar"),
+])
+def test_cifar_bad_input_exits_2_with_one_line(argv, needle, capsys, monkeypatch):
+    monkeypatch.delenv("DLREPRO_CIFAR10", raising=False)
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_cuda_requested_without_cuda_exits_2(cifar_root, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code = main(["train", "cnn", "--data-root", cifar_root, "--no-verify", "--device", "cuda", "--quiet"])
+    assert code == 2 and "no CUDA device" in capsys.readouterr().err
+
+
+def test_official_md5_mismatch_exits_2_and_suggests_no_verify(cifar_root, tmp_path, capsys):
+    code = main(["train", "mlp-torch", "--dataset", "cifar10", "--data-root", cifar_root, "--epochs", "1",
+                 "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--no-verify" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()  # nothing written for a run that could not start
