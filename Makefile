@@ -25,7 +25,7 @@ test: $(STAMP) lint
 	$(VENV)/bin/pytest -q
 
 reproduce: $(STAMP)
-	$(VENV)/bin/dlrepro reproduce --profile quick --out results
+	$(VENV)/bin/dlrepro reproduce --profile quick --out results $(REPRODUCE_FLAGS)
 
 clean:
 	rm -rf $(VENV) results

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from dlrepro.errors import DlreproError
 
@@ -199,6 +200,25 @@ def _cmd_reproduce(a) -> int:
     return 0
 
 
+def _cmd_sweep(a) -> int:
+    from dlrepro.reproduce import check_cifar, needs_cifar, sweep
+    from dlrepro.report.tables import fmt, markdown_table
+    from dlrepro.studies.spec import load_study
+
+    if a.workers is not None and a.workers < 1:
+        raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    study = load_study(a.study)
+    if needs_cifar(study, a.profile):
+        reason = check_cifar(a.data_root, not a.no_verify)
+        if reason is not None:
+            raise DlreproError(reason)
+    results = sweep(study, a.profile, Path(a.out), a.workers, a.data_root, not a.no_verify)
+    rows = [[r.name, r.status, fmt((r.summary or {}).get("final", {}).get("test_acc")), r.error or ""]
+            for r in results]
+    print(markdown_table(["trial", "status", "final test acc", "error"], rows))
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="dlrepro", description="Reproduce a classic deep-learning course study: MLPs "
                     "(NumPy and PyTorch), a VGG ConvNet on CIFAR-10, and recurrent nets on palindromes.")
@@ -240,6 +260,18 @@ def build_parser() -> Parser:
                      help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
     _add_data_flags(rep)
     rep.set_defaults(func=_cmd_reproduce)
+    sw = sub.add_parser("sweep", help="run every trial of one study file",
+                        description="Run every grid point of a study file (configs/*.toml) as a standard run "
+                                    "under OUT/runs/<study>/<trial id>. Completed trials are skipped, interrupted "
+                                    "ones resumed, failed ones retried. Exit code 1 if a trial failed.")
+    sw.add_argument("study", help="a study file, e.g. configs/palindrome.toml (or just its name)")
+    sw.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
+                    help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="parallel worker processes (default: number of CPU cores)")
+    sw.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
+    _add_data_flags(sw)
+    sw.set_defaults(func=_cmd_sweep)
     return parser
 
 

@@ -1,0 +1,86 @@
+"""Study files: expansion, profiles, joined axes, and refusal of invalid files before anything runs."""
+
+from pathlib import Path
+
+import pytest
+
+from dlrepro.cli import main
+from dlrepro.errors import ConfigError
+from dlrepro.studies.spec import load_study
+from dlrepro.sweep.local import run_local
+from dlrepro.train.config import MLPConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["toy", "cifar_mlp", "optimizers", "palindrome"])
+def test_shipped_studies_load_in_every_profile(name):
+    study = load_study(CONFIGS / f"{name}.toml")
+    for profile in ("smoke", "quick", "full"):
+        trials = study.trials(profile)
+        assert trials and len({t.config_hash() for t in trials}) == len(trials)
+
+
+def test_reference_grids():
+    pal = load_study(CONFIGS / "palindrome.toml").trials("full")
+    assert len(pal) == 48
+    assert {(t.cell, t.lr, t.input_length, t.seed) for t in pal} == {
+        (c, lr, L, s) for c in ("rnn", "lstm") for lr in (1e-3, 1e-2) for L in (5, 10, 15, 20) for s in (0, 1, 2)}
+    opt = load_study(CONFIGS / "optimizers.toml").trials("full")
+    assert [(t.optimizer, t.lr) for t in opt] == [("adam", 1e-4), ("adam", 1e-2), ("adam", 1e-6), ("sgd", 1e-4),
+                                                  ("adagrad", 1e-4)]
+    assert all(t.epochs == 200 and t.subset == 0 and t.batch_size == 32 for t in opt)
+    quick = load_study(CONFIGS / "palindrome.toml").trials("quick")
+    assert {(t.cell, t.lr, t.steps) for t in quick} == {("rnn", 1e-3, 10000), ("rnn", 1e-2, 10000),
+                                                        ("lstm", 1e-3, 2500)}
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "study.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('[fixed]\nmodel = "rnn"\nbogus = 1\n[grid]\nseed = [0]\n', "key 'bogus'"),
+    ('[fixed]\nmodel = "gan"\n[grid]\nseed = [0]\n', "unknown model 'gan'"),
+    ('[fixed]\nmodel = "rnn"\n[grid]\nseed = []\n', "axis 'seed' must be a non-empty list"),
+    ('[fixed]\nmodel = "rnn"\nlr = -1.0\n[grid]\nseed = [0]\n', "--lr must be > 0"),
+    ('[fixed]\nmodel = "rnn"\n[grid]\ncell = ["gru"]\n', "unknown value 'gru'"),
+    ('[fixd]\nmodel = "rnn"\n', "unknown table(s) fixd"),
+    ('[fixed]\nmodel = "rnn"\n[profiles.quick]\nfixd = {}\n', "[profiles.quick] has unknown key(s) fixd"),
+    ('[fixed\nmodel = "rnn"\n', "not valid TOML"),
+])
+def test_invalid_files_are_refused_with_file_key_and_reason(tmp_path, text, needle):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        load_study(path)
+    assert needle in str(exc.value) and str(path) in str(exc.value)
+
+
+def test_invalid_file_exits_2_before_running(tmp_path, capsys):
+    path = _write(tmp_path, '[fixed]\nmodel = "rnn"\nsteps = 0\n[grid]\nseed = [0]\n')
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "--steps must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_trial_is_recorded_and_the_others_complete(tmp_path, monkeypatch):
+    good = MLPConfig(dataset="moons", epochs=2, n_samples=100, batch_size=10)
+    bad = MLPConfig(dataset="moons", epochs=2, n_samples=100, batch_size=10, seed=1)
+
+    import dlrepro.train.build as build
+    real = build.build_task
+
+    def flaky(cfg):
+        if cfg.seed == 1:
+            raise RuntimeError("boom")
+        return real(cfg)
+
+    monkeypatch.setattr(build, "build_task", flaky)
+    monkeypatch.setattr("dlrepro.runs.execute.build_task", flaky)
+    results = run_local([(bad, tmp_path / "bad"), (good, tmp_path / "good")], workers=1, log=lambda s: None)
+    assert [r.status for r in results] == ["failed", "completed"]
+    assert "boom" in results[0].error
+    again = run_local([(good, tmp_path / "good")], workers=1, log=lambda s: None)
+    assert again[0].skipped and again[0].status == "completed"
