@@ -201,8 +201,8 @@ def _cmd_reproduce(a) -> int:
 
 
 def _cmd_sweep(a) -> int:
-    from dlrepro.reproduce import check_cifar, needs_cifar, sweep
     from dlrepro.report.tables import fmt, markdown_table
+    from dlrepro.reproduce import check_cifar, needs_cifar, sweep
     from dlrepro.studies.spec import load_study
 
     if a.workers is not None and a.workers < 1:
