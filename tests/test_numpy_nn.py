@@ -88,3 +88,12 @@ def test_sgd_step_and_validation():
     assert np.allclose(w, [0.95, 2.1])
     with pytest.raises(ValueError):
         SGD([(w, g)], lr=0.0)
+
+
+def test_batch_one_cross_entropy_fast_path_equals_the_general_one():
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        logits, t = rng.standard_normal((1, 5)) * 10, rng.integers(0, 5, size=1)
+        loss1, grad1 = CrossEntropy.from_logits(logits, t)
+        loss2, grad2 = CrossEntropy.from_logits(np.repeat(logits, 2, axis=0), np.repeat(t, 2))  # general path
+        assert np.isclose(loss1, loss2, rtol=1e-14) and np.allclose(grad1, grad2[:1] * 2, rtol=1e-14)

@@ -14,6 +14,12 @@ class MLP:
 
     Weights are drawn layer by layer (weight, then bias) from `np.random.default_rng(seed)`;
     `dlrepro.models.MLP.from_numpy` copies them so both implementations start identical.
+
+    All parameters lie back to back in one flat array, and all gradients in another: each layer's
+    `params` / `grads` arrays are views into them. `flat_parameters()` hands an optimizer that single
+    (value, grad) pair, so SGD updates the whole model with one NumPy expression instead of one per array
+    (at batch size 1, NumPy's per-call overhead is most of the cost of a step). So change parameters in
+    place (`value[...] = ...`, as `load_state_dict` does): rebinding a layer's array would cut it loose.
     """
 
     def __init__(self, n_inputs: int, n_hidden: Sequence[int], n_classes: int, seed: int = 0,
@@ -26,6 +32,16 @@ class MLP:
             if i < len(sizes) - 2:
                 self.layers.append(ReLU())
         self.dtype = np.dtype(dtype)
+        # Move every parameter and every gradient into its flat buffer, in parameters() order.
+        self._flat_values = np.concatenate([value.ravel() for value, _ in self.parameters()])
+        self._flat_grads = np.zeros_like(self._flat_values)
+        offset = 0
+        for layer in self.linears():
+            for name in ("weight", "bias"):
+                shape, size = layer.params[name].shape, layer.params[name].size
+                layer.params[name] = self._flat_values[offset:offset + size].reshape(shape)
+                layer.grads[name] = self._flat_grads[offset:offset + size].reshape(shape)
+                offset += size
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
@@ -35,8 +51,9 @@ class MLP:
     def backward(self, dlogits: np.ndarray) -> None:
         """Backpropagate dL/dlogits, filling every Linear layer's `grads`."""
         dout = dlogits
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[1:]):
             dout = layer.backward(dout)
+        self.layers[0].backward(dout, input_grad=False)  # dL/dx of the data itself is never needed
 
     def linears(self) -> list[Linear]:
         return [layer for layer in self.layers if isinstance(layer, Linear)]
@@ -46,6 +63,10 @@ class MLP:
         for layer in self.linears():
             for name in ("weight", "bias"):
                 yield layer.params[name], layer.grads[name]
+
+    def flat_parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """All parameters as one (value, grad) pair of 1-D arrays, which the layers' arrays are views of."""
+        return [(self._flat_values, self._flat_grads)]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {f"{i}.{name}": layer.params[name].copy()

@@ -30,7 +30,7 @@ class NumpyMLPTask:
         self.train_xy = (np.ascontiguousarray(x_train, dtype=dtype), np.asarray(y_train, dtype=np.int64))
         self.test_xy = (np.ascontiguousarray(x_test, dtype=dtype), np.asarray(y_test, dtype=np.int64))
         self.model = numpy_nn.MLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seed=cfg.seed, dtype=dtype)
-        self.optimizer = numpy_nn.SGD(self.model.parameters(), cfg.lr)
+        self.optimizer = numpy_nn.SGD(self.model.flat_parameters(), cfg.lr)  # one update for all arrays
         self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)
         self.schedule = _schedule(cfg, self.batches.steps_per_epoch)
 
