@@ -200,6 +200,16 @@ def _cmd_reproduce(a) -> int:
     return 0
 
 
+def _cmd_report(a) -> int:
+    from dlrepro.report.build import build_report
+
+    if not Path(a.dir).is_dir():
+        raise DlreproError(f"report: {a.dir} is not a directory")
+    report = build_report(a.dir)
+    print(f"report: {report} and {Path(a.dir) / 'report.html'}")
+    return 0
+
+
 def _cmd_sweep(a) -> int:
     from dlrepro.report.tables import fmt, markdown_table
     from dlrepro.reproduce import check_cifar, needs_cifar, sweep
@@ -272,6 +282,12 @@ def build_parser() -> Parser:
     sw.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
     _add_data_flags(sw)
     sw.set_defaults(func=_cmd_sweep)
+
+    rp = sub.add_parser("report", help="rebuild the report from existing runs (no training)",
+                        description="Rebuild DIR/report.md, DIR/report.html, DIR/claims.json and DIR/figures/ "
+                                    "from the runs under DIR/runs, without training.")
+    rp.add_argument("dir", help="a directory written by dlrepro reproduce (e.g. results)")
+    rp.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""`dlrepro reproduce`: run every study's grid on the local pool, then write figures, tables and report.md."""
+"""`dlrepro reproduce`: run every study's grid on the local pool, then build the report from the runs."""
 
 from __future__ import annotations
 
@@ -6,17 +6,10 @@ import dataclasses
 from pathlib import Path
 
 from dlrepro.errors import DatasetError
-from dlrepro.report.cifar import cifar_mlp_report, optimizers_report
-from dlrepro.report.palindrome import palindrome_report
-from dlrepro.report.toy import toy_report
-from dlrepro.runs.rundir import atomic_write_bytes
+from dlrepro.report.build import STUDIES, build_report, read_status
+from dlrepro.runs.rundir import atomic_write_json
 from dlrepro.studies.spec import CONFIG_DIR, Study, load_study
 from dlrepro.sweep.local import TrialResult, run_local
-
-# study name -> function(run dirs, figure dir) -> (markdown section, figure paths), in report order
-REPORTERS = {"toy": toy_report, "cifar_mlp": cifar_mlp_report, "optimizers": optimizers_report,
-             "palindrome": palindrome_report}
-STUDIES = list(REPORTERS)
 
 
 def needs_cifar(study: Study, profile: str) -> bool:
@@ -55,23 +48,23 @@ def sweep(study: Study, profile: str, out: Path, workers: int | None = None, dat
 def reproduce(out: str | Path = "results", profile: str = "quick", workers: int | None = None,
               only: list[str] | None = None, data_root: str | None = None, verify_data: bool = True) -> Path:
     out = Path(out)
-    sections = [f"# dlrepro report (profile {profile})\n"]
+    out.mkdir(parents=True, exist_ok=True)
+    status = read_status(out) if only else {}
+    status.update(profile=profile, cifar_verified=verify_data)
+    not_run = status.setdefault("not_run", {})
     failed = 0
     for name in only or STUDIES:
         study = load_study(CONFIG_DIR / f"{name}.toml")
+        not_run.pop(name, None)
         if needs_cifar(study, profile):
             reason = check_cifar(data_root, verify_data)
             if reason is not None:
                 print(f"== {study.title}: not run, CIFAR-10 unavailable: {reason}", flush=True)
-                sections.append(f"## {study.title}\n\nNot run: CIFAR-10 was not available ({reason}).\n")
+                not_run[name] = f"CIFAR-10 unavailable ({reason})"
                 continue
         results = sweep(study, profile, out, workers, data_root, verify_data)
         failed += sum(r.status == "failed" for r in results)
-        text, figs = REPORTERS[name]([r.run_dir for r in results], out / "figures")
-        print(f"\n{text}", flush=True)
-        figures_md = "\n".join(f"![{f.stem}](figures/{f.name})" for f in figs)
-        sections.append(f"## {study.title}\n\n{study.description}\n\n{figures_md}\n\n{text}")
-    report = out / "report.md"
-    atomic_write_bytes(report, "\n".join(sections).encode())
-    print(f"report: {report}" + (f"  ({failed} trial(s) failed)" if failed else ""))
+    atomic_write_json(out / "reproduce.json", status)
+    report = build_report(out)
+    print(f"report: {report} and {out / 'report.html'}" + (f"  ({failed} trial(s) failed)" if failed else ""))
     return report

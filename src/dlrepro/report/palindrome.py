@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from dlrepro import plotting
-from dlrepro.report.tables import markdown_table, mean_std
-from dlrepro.runs.rundir import RunDir
+from dlrepro.report.document import Section, Table
+from dlrepro.report.load import Run, load_runs, setup_table
+from dlrepro.report.tables import mean_std
 
 SOLVED = 0.99
 
@@ -25,14 +26,11 @@ def convergence(rows: list[dict]) -> tuple[int | None, bool | None, float | None
     return None, None, None
 
 
-def _group(run_dirs: list[Path]):
-    groups = defaultdict(lambda: defaultdict(list))  # (cell, lr) -> length -> [(seed, rows, summary)]
-    for d in run_dirs:
-        run = RunDir(d)
-        cfg, summary = run.stored_config(), run.summary()
-        if cfg is None or summary is None:
-            continue
-        groups[(cfg["cell"], cfg["lr"])][cfg["input_length"]].append((cfg["seed"], run.metrics(), summary))
+def group(runs: list[Run]) -> dict:
+    """(cell, lr) -> input length -> [(seed, metric rows, summary)], seeds ascending."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in sorted(runs, key=lambda r: r.cfg["seed"]):
+        groups[(r.cfg["cell"], r.cfg["lr"])][r.cfg["input_length"]].append((r.cfg["seed"], r.rows, r.summary))
     return groups
 
 
@@ -54,28 +52,29 @@ def curves_figure(cell: str, lr: float, by_length: dict, path: Path) -> Path:
     return plotting.save(fig, path)
 
 
-def palindrome_report(run_dirs: list[Path], figures: Path) -> tuple[str, list[Path]]:
-    groups = _group(run_dirs)
+def palindrome_report(run_dirs: list[Path], figures: Path) -> Section:
+    runs = load_runs(run_dirs)
+    groups = group(runs)
     figs, rows = [], []
     for (cell, lr) in sorted(groups):
         by_length = groups[(cell, lr)]
         figs.append(curves_figure(cell, lr, by_length, figures / f"palindrome_{cell}_lr{lr:g}.png"))
         for length in sorted(by_length):
-            runs = sorted(by_length[length], key=lambda x: x[0])
-            conv = [convergence(r) for _, r, _ in runs]
+            seeds = by_length[length]
+            conv = [convergence(r) for _, r, _ in seeds]
             steps = [c[0] for c in conv]
             held = [c[1] for c in conv if c[0] is not None]
             lows = [c[2] for c in conv if c[0] is not None]
             rows.append([
-                cell, f"{lr:g}", length, len(runs), runs[0][2]["steps"],
-                mean_std([s["final"]["test_acc"] for _, _, s in runs]),
+                cell, f"{lr:g}", length, len(seeds), seeds[0][2]["steps"],
+                mean_std([s["final"]["test_acc"] for _, _, s in seeds]),
                 ", ".join("never" if s is None else str(s) for s in steps),
                 f"{sum(held)}/{len(held)}" if held else "-",
                 f"{min(lows):.3f}" if lows else "-",
             ])
-    table = markdown_table(["cell", "lr", "input length", "seeds", "steps", "final test acc",
-                            "steps to 0.99 (per seed)", "held to end", "lowest acc after"], rows)
     note = ("'steps to 0.99' is the first evaluation with held-out accuracy >= 0.99; 'held to end' counts "
             "the seeds whose accuracy stayed >= 0.99 at every later evaluation; 'lowest acc after' is the "
             "worst accuracy seen after first converging (a collapse shows here).")
-    return f"{table}\n\n{note}\n", figs
+    table = Table(["cell", "lr", "input length", "seeds", "steps", "final test acc", "steps to 0.99 (per seed)",
+                   "held to end", "lowest acc after"], rows, caption=note)
+    return Section("", setup=setup_table(runs), figures=figs, tables=[table])

@@ -7,18 +7,9 @@ from pathlib import Path
 
 from dlrepro import plotting
 from dlrepro.data.toy import make_toy
-from dlrepro.report.tables import fmt, markdown_table, mean_std
-from dlrepro.runs.rundir import RunDir
-
-
-def _load(run_dirs: list[Path]) -> list[tuple[dict, RunDir]]:
-    out = []
-    for d in run_dirs:
-        run = RunDir(d)
-        cfg = run.stored_config()
-        if cfg is not None:
-            out.append((cfg, run))
-    return out
+from dlrepro.report.document import Section, Table
+from dlrepro.report.load import Run, load_runs, setup_table
+from dlrepro.report.tables import fmt, mean_std
 
 
 def scatter_figure(dataset: str, n_samples: int, data_seed: int, path: Path) -> Path:
@@ -35,11 +26,11 @@ def scatter_figure(dataset: str, n_samples: int, data_seed: int, path: Path) -> 
     return plotting.save(fig, path)
 
 
-def curves_figure(dataset: str, runs: list[tuple[dict, RunDir]], path: Path) -> Path:
+def curves_figure(dataset: str, runs: list[Run], path: Path) -> Path:
     """Test accuracy and train loss per epoch, NumPy (solid) against PyTorch (dots), every seed."""
     fig, (ax_acc, ax_loss) = plotting.figure(1, 2, figsize=(11, 4))
-    for cfg, run in runs:
-        rows = run.metrics()
+    for run in runs:
+        cfg, rows = run.cfg, run.rows
         xs = [r["epoch"] for r in rows]
         style = dict(linestyle="-", alpha=0.8) if cfg["model"] == "mlp-numpy" else dict(linestyle="", marker="o",
                                                                                        markersize=4)
@@ -52,28 +43,22 @@ def curves_figure(dataset: str, runs: list[tuple[dict, RunDir]], path: Path) -> 
     return plotting.save(fig, path)
 
 
-def toy_report(run_dirs: list[Path], figures: Path) -> tuple[str, list[Path]]:
-    """Markdown section and figure paths for the toy study's runs."""
-    runs = _load(run_dirs)
+def toy_report(run_dirs: list[Path], figures: Path) -> Section:
+    runs = load_runs(run_dirs)
     by_dataset = defaultdict(list)
-    for cfg, run in runs:
-        by_dataset[cfg["dataset"]].append((cfg, run))
+    for run in runs:
+        by_dataset[run.cfg["dataset"]].append(run)
     figs = []
     for dataset, group in by_dataset.items():
-        cfg0 = group[0][0]
+        cfg0 = group[0].cfg
         figs.append(scatter_figure(dataset, cfg0["n_samples"], cfg0["data_seed"], figures / f"toy_{dataset}_data.png"))
         figs.append(curves_figure(dataset, group, figures / f"toy_{dataset}_curves.png"))
-    rows = []
-    for cfg, run in runs:
-        s = run.summary() or {"status": "not finished", "final": {}}
-        rows.append([cfg["model"], cfg["dataset"], cfg["seed"], s["status"], fmt(s["final"].get("train_acc")),
-                     fmt(s["final"].get("test_acc"))])
-    table = markdown_table(["model", "dataset", "seed", "status", "train acc", "test acc"], rows)
+    per_run = Table(["model", "dataset", "seed", "status", "train acc", "test acc"],
+                    [[r.cfg["model"], r.cfg["dataset"], r.cfg["seed"], r.summary["status"],
+                      fmt(r.summary["final"]["train_acc"]), fmt(r.final_test_acc)] for r in runs])
     agg = defaultdict(list)
-    for cfg, run in runs:
-        s = run.summary()
-        if s and s["status"] == "completed":
-            agg[(cfg["model"], cfg["dataset"])].append(s["final"]["test_acc"])
-    summary = markdown_table(["model", "dataset", "test acc (mean +- std over seeds)"],
-                             [[m, d, mean_std(v)] for (m, d), v in agg.items()])
-    return f"{table}\n\n{summary}\n", figs
+    for r in runs:
+        agg[(r.cfg["model"], r.cfg["dataset"])].append(r.final_test_acc)
+    summary = Table(["model", "dataset", "final test acc (mean +- std over seeds)"],
+                    [[m, d, mean_std(v)] for (m, d), v in agg.items()])
+    return Section("", setup=setup_table(runs), figures=figs, tables=[summary, per_run])

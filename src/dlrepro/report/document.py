@@ -1,0 +1,81 @@
+"""The report's building blocks: tables and sections, rendered to Markdown and to self-contained HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlrepro.report.tables import markdown_table
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list]
+    caption: str = ""
+
+    def markdown(self) -> str:
+        text = markdown_table(self.header, self.rows)
+        return f"{text}\n\n{self.caption}\n" if self.caption else text + "\n"
+
+    def html(self) -> str:
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                       for row in self.rows)
+        caption = f"<p class='caption'>{html.escape(self.caption)}</p>" if self.caption else ""
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{caption}"
+
+
+@dataclass
+class Section:
+    """One part of the report: what was run (setup), the figures and the results tables."""
+    title: str
+    description: str = ""
+    setup: Table | None = None
+    figures: list[Path] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self, root: Path) -> str:
+        parts = [f"## {self.title}", self.description.strip()]
+        parts += self.notes
+        if self.setup is not None:
+            parts += ["### Setup (from the configs that were run)", self.setup.markdown()]
+        if self.figures:
+            parts += ["### Figures"] + [f"![{f.stem}]({f.relative_to(root).as_posix()})" for f in self.figures]
+        if self.tables:
+            parts += ["### Results"] + [t.markdown() for t in self.tables]
+        return "\n\n".join(p for p in parts if p) + "\n"
+
+    def html(self) -> str:
+        parts = [f"<h2>{html.escape(self.title)}</h2>", f"<p>{html.escape(self.description.strip())}</p>"]
+        parts += [f"<p class='note'>{html.escape(n)}</p>" for n in self.notes]
+        if self.setup is not None:
+            parts += ["<h3>Setup (from the configs that were run)</h3>", self.setup.html()]
+        if self.figures:
+            parts.append("<h3>Figures</h3>")
+            for f in self.figures:
+                data = base64.b64encode(Path(f).read_bytes()).decode()
+                parts.append(f"<figure><img alt='{html.escape(f.stem)}' src='data:image/png;base64,{data}'>"
+                             f"<figcaption>{html.escape(f.stem)}</figcaption></figure>")
+        if self.tables:
+            parts += ["<h3>Results</h3>"] + [t.html() for t in self.tables]
+        return "\n".join(parts)
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:4px 8px}
+th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}figcaption,.caption,.note{color:#555;font-size:0.9em}"""
+
+
+def render_markdown(title: str, intro: list[str], sections: list[Section], root: Path) -> str:
+    return "\n\n".join([f"# {title}", *intro, *(s.markdown(root) for s in sections)])
+
+
+def render_html(title: str, intro: list[str], sections: list[Section]) -> str:
+    body = "\n".join([f"<h1>{html.escape(title)}</h1>", *(f"<p>{html.escape(p)}</p>" for p in intro),
+                      *(s.html() for s in sections)])
+    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
