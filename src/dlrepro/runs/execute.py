@@ -18,14 +18,16 @@ def default_run_dir(config: RunConfig, root: str | os.PathLike = "runs") -> Path
 
 
 def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
-            progress: bool | None = None, checkpoint_every_s: float = 10.0) -> tuple[RunDir, dict]:
+            progress: bool | None = None, checkpoint_every_s: float = 10.0,
+            observers: list | None = None) -> tuple[RunDir, dict]:
     """Train `config` into `out` and return (run dir, summary).
 
+    `observers` see each metrics row and checkpoint as it is written (see `RunDir`).
     A completed run in `out` with the same config is left as it is. An unfinished one is continued from its
     checkpoint when `resume` is set; without it, it is refused (ConfigError) so nothing is overwritten.
     """
     config.validate()
-    run = RunDir(out if out is not None else default_run_dir(config))
+    run = RunDir(out if out is not None else default_run_dir(config), observers)
     run.check(config)
     summary = run.summary()
     if summary is not None and summary["status"] in ("completed", "diverged"):

@@ -63,8 +63,16 @@ def read_metrics(path: Path) -> list[dict]:
 class RunDir:
     """One run directory. Also the engine's `Sink`: it stores checkpoints and metric rows."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, observers: list | None = None):
+        """observers: objects with optional `on_metrics(row)` and `on_checkpoint(path, row)` methods, told
+        after each metrics row and each checkpoint is on disk (TensorBoard, Ray Tune reporting)."""
         self.path = Path(path)
+        self.observers = list(observers or [])
+
+    def _notify(self, event: str, *args) -> None:
+        for obs in self.observers:
+            if hasattr(obs, event):
+                getattr(obs, event)(*args)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -122,6 +130,7 @@ class RunDir:
         tmp = self.file(f".{CHECKPOINT}.tmp")
         torch.save(checkpoint, tmp)
         os.replace(tmp, self.file(CHECKPOINT))
+        self._notify("on_checkpoint", self.file(CHECKPOINT), checkpoint.get("last"))
 
     def restart_metrics(self, up_to_step: int) -> None:
         kept = [r for r in self.metrics() if r["step"] <= up_to_step]
@@ -130,6 +139,7 @@ class RunDir:
     def log_metrics(self, row: dict) -> None:
         with open(self.file(METRICS), "a") as f:
             f.write(json.dumps(row) + "\n")
+        self._notify("on_metrics", row)
 
     # --- finishing -----------------------------------------------------------------------------------
     def write_summary(self, status: str, steps: int, wall_time_s: float, error: str | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""Run a list of trials on a local process pool: one torch thread per worker, a line per finished trial.
+"""Run a list of trials on a local process pool: cores // workers torch threads each, a line per trial.
 
 Each trial is `execute(config, run_dir, resume=True)`: a completed run is skipped, an interrupted one
 resumes from its checkpoint, a failed one is retried. A trial that raises is recorded as failed and the
@@ -28,11 +28,11 @@ class TrialResult:
     skipped: bool = False  # it was already complete before this sweep
 
 
-def _init_worker() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
+def _init_worker(threads: int = 1) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
-    torch.set_num_threads(1)  # one thread per worker: no oversubscription of the cores
+    torch.set_num_threads(threads)  # cores // workers threads each: no oversubscription of the cores
 
 
 def run_trial(config: RunConfig, run_dir: Path) -> TrialResult:
@@ -60,17 +60,20 @@ def _line(i: int, n: int, r: TrialResult) -> str:
 
 def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, log=print) -> list[TrialResult]:
     """Run every (config, run_dir) and return their results in the given order."""
-    workers = max(1, min(workers or os.cpu_count() or 1, len(trials) or 1))
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers or cores, len(trials) or 1))
+    threads = max(1, cores // workers)
     results: dict[int, TrialResult] = {}
     start = time.perf_counter()
     if workers == 1:
-        _init_worker()
+        _init_worker(threads)
         for i, (cfg, d) in enumerate(trials):
             results[i] = run_trial(cfg, Path(d))
             log(_line(len(results), len(trials), results[i]))
     else:
         # spawn, not fork: the parent has imported torch, whose thread pools must not be forked
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(threads,)) as pool:
             futures = {pool.submit(run_trial, cfg, Path(d)): i for i, (cfg, d) in enumerate(trials)}
             for fut in as_completed(futures):
                 i = futures[fut]
@@ -80,6 +83,6 @@ def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, 
                     d = Path(trials[i][1])
                     results[i] = TrialResult(d.name, d, "failed", None, error=f"{type(exc).__name__}: {exc}")
                 log(_line(len(results), len(trials), results[i]))
-    log(f"{len(trials)} trials in {time.perf_counter() - start:.1f} s on {workers} worker(s)")
+    log(f"{len(trials)} trials in {time.perf_counter() - start:.1f} s on {workers} worker(s) x {threads} thread(s)")
     sys.stdout.flush()
     return [results[i] for i in range(len(trials))]
