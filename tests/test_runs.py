@@ -109,3 +109,18 @@ def test_sigkill_then_resume_gives_identical_metrics(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert _without_elapsed(read_metrics(out / "metrics.jsonl")) == _without_elapsed(ref.metrics())
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+
+
+def test_tensorboard_event_files(tmp_path):
+    pytest.importorskip("tensorboard")
+    from dlrepro.cli import main
+
+    out = tmp_path / "tb"
+    assert main(["train", "mlp-numpy", "--dataset", "moons", "--epochs", "2", "--eval-every", "1",
+                 "--n-samples", "50", "--quiet", "--tensorboard", "--out", str(out)]) == 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"loss/train", "acc/train", "loss/test", "acc/test"}
+    assert [e.step for e in events.Scalars("acc/test")] == [r["step"] for r in read_metrics(out / "metrics.jsonl")]

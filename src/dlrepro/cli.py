@@ -28,6 +28,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to <run>/tensorboard (pip install 'dlrepro[tensorboard]')")
     p.add_argument("--checkpoint-every", type=float, default=10.0, metavar="SECONDS",
                    help="least wall time between checkpoints, taken at evaluations; the last evaluation "
                         "is always checkpointed (default 10)")
@@ -167,8 +169,18 @@ def _run(config, a) -> int:
 
     if a.checkpoint_every < 0:
         raise DlreproError(f"--checkpoint-every must be >= 0, got {a.checkpoint_every}")
-    run, summary = execute(config, a.out, resume=a.resume, progress=False if a.quiet else None,
-                           checkpoint_every_s=a.checkpoint_every)
+    observers = []
+    if a.tensorboard:
+        from dlrepro.runs.execute import default_run_dir
+        from dlrepro.runs.tensorboard import TensorBoardObserver
+
+        observers.append(TensorBoardObserver(a.out or default_run_dir(config)))
+    try:
+        run, summary = execute(config, a.out, resume=a.resume, progress=False if a.quiet else None,
+                               checkpoint_every_s=a.checkpoint_every, observers=observers)
+    finally:
+        for obs in observers:
+            obs.close()
     final = summary["final"]
 
     def fmt(x):
