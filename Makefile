@@ -10,10 +10,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch==2.13.0 first: a bare `torch` requirement would pull a multi-GB CUDA build (see DEVELOPERS.md).
+# The optional extras (Ray Tune for `--backend ray`, TensorBoard, the notebook runner) are installed too,
+# so their tests run.
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ray,tensorboard,notebook]'
 	touch $(STAMP)
 
 install: $(STAMP)

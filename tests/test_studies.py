@@ -84,3 +84,38 @@ def test_failed_trial_is_recorded_and_the_others_complete(tmp_path, monkeypatch)
     assert "boom" in results[0].error
     again = run_local([(good, tmp_path / "good")], workers=1, log=lambda s: None)
     assert again[0].skipped and again[0].status == "completed"
+
+
+def test_sweep_killed_midway_reruns_without_redoing_finished_trials(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    study = _write(tmp_path, '[fixed]\nmodel = "rnn"\nsteps = 400\nhidden = 16\ninput_length = 4\n'
+                             'eval_every = 50\n[grid]\nseed = [0, 1, 2, 3]\n')
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "dlrepro", "sweep", str(study), "--profile", "smoke", "--workers", "1",
+           "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(list(out.glob("runs/*/*/summary.json"))) < 1:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = {p.parent.name for p in out.glob("runs/*/*/summary.json")}
+    assert 1 <= len(done_before) < 4
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.count("already done") == len(done_before)
+    assert rerun.stdout.count("completed") == 4 + 4  # 4 progress lines + 4 table rows
+
+
+def test_sweep_with_tensorboard_writes_event_files_per_run(tmp_path):
+    pytest.importorskip("tensorboard")
+    study = _write(tmp_path, '[fixed]\nmodel = "mlp-numpy"\nepochs = 1\nn_samples = 50\n[grid]\nseed = [0, 1]\n')
+    assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--workers", "1", "--tensorboard"]) == 0
+    assert len(list((tmp_path / "out").glob("runs/study/*/tensorboard/events.out.tfevents.*"))) == 2

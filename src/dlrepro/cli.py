@@ -196,6 +196,26 @@ def _cmd_train_mlp(a) -> int:
     return _run(_mlp_config(a), a)
 
 
+def _add_backend_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: a process pool on this machine (default); ray: Ray Tune trials on a local Ray, "
+                        "or on a cluster with --ray-address (pip install 'dlrepro[ray]'). Same runs either way")
+    p.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="with --backend ray: join this Ray cluster (e.g. auto, or HEAD_IP:6379) instead of "
+                        "starting a local Ray; --out must be on storage every node sees")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files into each run (pip install 'dlrepro[tensorboard]')")
+
+
+def _check_backend(a) -> None:
+    if a.ray_address is not None and a.backend != "ray":
+        raise DlreproError("--ray-address needs --backend ray")
+    if a.backend == "ray":
+        from dlrepro.sweep.ray_backend import require_ray
+
+        require_ray()  # before anything runs: without Ray, one line saying how to install it
+
+
 def _cmd_reproduce(a) -> int:
     from dlrepro.reproduce import STUDIES, reproduce
 
@@ -207,8 +227,9 @@ def _cmd_reproduce(a) -> int:
             raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
     if a.workers is not None and a.workers < 1:
         raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    _check_backend(a)
     reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data_root=a.data_root,
-              verify_data=not a.no_verify)
+              verify_data=not a.no_verify, backend=a.backend, address=a.ray_address, tensorboard=a.tensorboard)
     return 0
 
 
@@ -229,12 +250,14 @@ def _cmd_sweep(a) -> int:
 
     if a.workers is not None and a.workers < 1:
         raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    _check_backend(a)
     study = load_study(a.study)
     if needs_cifar(study, a.profile):
         reason = check_cifar(a.data_root, not a.no_verify)
         if reason is not None:
             raise DlreproError(reason)
-    results = sweep(study, a.profile, Path(a.out), a.workers, a.data_root, not a.no_verify)
+    results = sweep(study, a.profile, Path(a.out), a.workers, a.data_root, not a.no_verify, a.backend,
+                    a.ray_address, a.tensorboard)
     rows = [[r.name, r.status, fmt((r.summary or {}).get("final", {}).get("test_acc")), r.error or ""]
             for r in results]
     print(markdown_table(["trial", "status", "final test acc", "error"], rows))
@@ -281,6 +304,7 @@ def build_parser() -> Parser:
     rep.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
                      help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
     _add_data_flags(rep)
+    _add_backend_flags(rep)
     rep.set_defaults(func=_cmd_reproduce)
     sw = sub.add_parser("sweep", help="run every trial of one study file",
                         description="Run every grid point of a study file (configs/*.toml) as a standard run "
@@ -293,6 +317,7 @@ def build_parser() -> Parser:
                     help="parallel worker processes (default: number of CPU cores)")
     sw.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
     _add_data_flags(sw)
+    _add_backend_flags(sw)
     sw.set_defaults(func=_cmd_sweep)
 
     rp = sub.add_parser("report", help="rebuild the report from existing runs (no training)",
@@ -311,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dlrepro: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("dlrepro: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        again = "rerun with --resume" if args.command == "train" else "rerun the same command"
+        print(f"dlrepro: interrupted; {again} to continue from the last checkpoints", file=sys.stderr)
         return 130
 
 

@@ -1,7 +1,8 @@
-"""`dlrepro reproduce`: run every study's grid on the local pool, then build the report from the runs."""
+"""`dlrepro reproduce`: run every study's grid (local pool or Ray Tune), then build the report from the runs."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -39,31 +40,45 @@ def check_cifar(data_root: str | None, verify_data: bool) -> str | None:
 
 
 def sweep(study: Study, profile: str, out: Path, workers: int | None = None, data_root: str | None = None,
-          verify_data: bool = True) -> list[TrialResult]:
+          verify_data: bool = True, backend: str = "local", address: str | None = None,
+          tensorboard: bool = False) -> list[TrialResult]:
+    """Run the study's trials on the local pool or (backend "ray") as Ray Tune trials, at `address` if given."""
     trials = study_trials(study, profile, out, data_root, verify_data)
     print(f"== {study.title}: {len(trials)} trial(s), profile {profile} -> {out / 'runs' / study.name}", flush=True)
-    return run_local(trials, workers)
+    if backend == "ray":
+        from dlrepro.sweep.ray_backend import run_ray
+
+        return run_ray(trials, workers, address, storage_path=Path(out).resolve() / "ray_results", name=study.name,
+                       tensorboard=tensorboard)
+    return run_local(trials, workers, tensorboard=tensorboard)
 
 
 def reproduce(out: str | Path = "results", profile: str = "quick", workers: int | None = None,
-              only: list[str] | None = None, data_root: str | None = None, verify_data: bool = True) -> Path:
+              only: list[str] | None = None, data_root: str | None = None, verify_data: bool = True,
+              backend: str = "local", address: str | None = None, tensorboard: bool = False) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
     status.update(profile=profile, cifar_verified=verify_data)
     not_run = status.setdefault("not_run", {})
     failed = 0
-    for name in only or STUDIES:
-        study = load_study(CONFIG_DIR / f"{name}.toml")
-        not_run.pop(name, None)
-        if needs_cifar(study, profile):
-            reason = check_cifar(data_root, verify_data)
-            if reason is not None:
-                print(f"== {study.title}: not run, CIFAR-10 unavailable: {reason}", flush=True)
-                not_run[name] = f"CIFAR-10 unavailable ({reason})"
-                continue
-        results = sweep(study, profile, out, workers, data_root, verify_data)
-        failed += sum(r.status == "failed" for r in results)
+    session = contextlib.nullcontext()
+    if backend == "ray":  # one Ray for every study
+        from dlrepro.sweep.ray_backend import ray_session
+
+        session = ray_session(address, workers)
+    with session:
+        for name in only or STUDIES:
+            study = load_study(CONFIG_DIR / f"{name}.toml")
+            not_run.pop(name, None)
+            if needs_cifar(study, profile):
+                reason = check_cifar(data_root, verify_data)
+                if reason is not None:
+                    print(f"== {study.title}: not run, CIFAR-10 unavailable: {reason}", flush=True)
+                    not_run[name] = f"CIFAR-10 unavailable ({reason})"
+                    continue
+            results = sweep(study, profile, out, workers, data_root, verify_data, backend, address, tensorboard)
+            failed += sum(r.status == "failed" for r in results)
     atomic_write_json(out / "reproduce.json", status)
     report = build_report(out)
     print(f"report: {report} and {out / 'report.html'}" + (f"  ({failed} trial(s) failed)" if failed else ""))

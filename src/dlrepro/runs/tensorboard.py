@@ -31,3 +31,8 @@ class TensorBoardObserver:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def run_observers(run_dir: str | Path, tensorboard: bool) -> list:
+    """The observers a sweep trial attaches to its run (each has `close()`)."""
+    return [TensorBoardObserver(run_dir)] if tensorboard else []

@@ -35,17 +35,22 @@ def _init_worker(threads: int = 1) -> None:
     torch.set_num_threads(threads)  # cores // workers threads each: no oversubscription of the cores
 
 
-def run_trial(config: RunConfig, run_dir: Path) -> TrialResult:
+def run_trial(config: RunConfig, run_dir: Path, tensorboard: bool = False) -> TrialResult:
     from dlrepro.runs.execute import execute
     from dlrepro.runs.rundir import RunDir
+    from dlrepro.runs.tensorboard import run_observers
 
     before = RunDir(run_dir).summary()
     skipped = before is not None and before["status"] in ("completed", "diverged")
+    observers = run_observers(run_dir, tensorboard)
     try:
-        _, summary = execute(config, run_dir, resume=True, progress=False)
+        _, summary = execute(config, run_dir, resume=True, progress=False, observers=observers)
     except Exception as exc:  # recorded, never fatal for the sweep
         return TrialResult(run_dir.name, run_dir, "failed", RunDir(run_dir).summary(),
                            error=f"{type(exc).__name__}: {exc}")
+    finally:
+        for obs in observers:
+            obs.close()
     return TrialResult(run_dir.name, run_dir, summary["status"], summary, skipped=skipped)
 
 
@@ -58,7 +63,8 @@ def _line(i: int, n: int, r: TrialResult) -> str:
     return f"[{i}/{n}] {r.status:<10} {r.name}  test_acc {acc_text}  ({how})"
 
 
-def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, log=print) -> list[TrialResult]:
+def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, log=print,
+              tensorboard: bool = False) -> list[TrialResult]:
     """Run every (config, run_dir) and return their results in the given order."""
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or cores, len(trials) or 1))
@@ -68,13 +74,13 @@ def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, 
     if workers == 1:
         _init_worker(threads)
         for i, (cfg, d) in enumerate(trials):
-            results[i] = run_trial(cfg, Path(d))
+            results[i] = run_trial(cfg, Path(d), tensorboard)
             log(_line(len(results), len(trials), results[i]))
     else:
         # spawn, not fork: the parent has imported torch, whose thread pools must not be forked
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                  initargs=(threads,)) as pool:
-            futures = {pool.submit(run_trial, cfg, Path(d)): i for i, (cfg, d) in enumerate(trials)}
+            futures = {pool.submit(run_trial, cfg, Path(d), tensorboard): i for i, (cfg, d) in enumerate(trials)}
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
