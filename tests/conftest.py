@@ -19,3 +19,16 @@ def run_cli(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProce
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def assert_usage_error(argv: list[str], needle: str, capsys) -> None:
+    """`dlrepro ARGV` in-process exits with code 2 and prints exactly one line, containing `needle`."""
+    from dlrepro.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err, err

@@ -5,6 +5,7 @@ import contextlib
 import pytest
 import torch
 
+from conftest import assert_usage_error
 from dlrepro.cli import main
 from dlrepro.data.cifar10 import load_cifar10
 from dlrepro.models.convnet import ConvNet, n_parameters
@@ -91,12 +92,7 @@ def test_same_seed_same_initial_weights(cifar_root):
 ])
 def test_cifar_bad_input_exits_2_with_one_line(argv, needle, capsys, monkeypatch):
     monkeypatch.delenv("DLREPRO_CIFAR10", raising=False)
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2 and needle in err and err.count("\n") == 1, err
+    assert_usage_error(argv, needle, capsys)
 
 
 def test_cuda_requested_without_cuda_exits_2(cifar_root, capsys):

@@ -1,5 +1,6 @@
 import pytest
 
+from conftest import assert_usage_error
 from dlrepro.cli import build_parser, main
 
 MLP_FLAGS = ["--dataset", "--hidden", "--lr", "--batch-size", "--epochs", "--eval-every", "--n-samples",
@@ -36,14 +37,7 @@ def test_top_level_help_lists_commands(capsys):
     (["--dataset", "moons", "--eval-every", "0"], "--eval-every must be >= 1"),
 ])
 def test_bad_values_exit_2_with_one_line(argv, needle, capsys):
-    try:
-        code = main(["train", "mlp-numpy", *argv])
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2
-    assert needle in err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert_usage_error(["train", "mlp-numpy", *argv], needle, capsys)
 
 
 def test_out_holding_a_different_run_exits_2(tmp_path, capsys):

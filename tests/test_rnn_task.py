@@ -2,6 +2,7 @@
 
 import pytest
 
+from conftest import assert_usage_error
 from dlrepro.cli import main
 from dlrepro.runs.execute import execute
 from dlrepro.runs.rundir import RunDir
@@ -52,12 +53,7 @@ def test_same_seed_same_numbers_and_resume_is_exact(tmp_path):
     (["--steps", "0"], "--steps must be > 0"),
 ])
 def test_bad_rnn_values_exit_2(argv, needle, capsys):
-    try:
-        code = main(["train", "rnn", *argv])
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2 and needle in err and err.count("\n") == 1
+    assert_usage_error(["train", "rnn", *argv], needle, capsys)
 
 
 def test_rnn_help_mentions_the_lr_choice(capsys):

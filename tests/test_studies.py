@@ -119,3 +119,13 @@ def test_sweep_with_tensorboard_writes_event_files_per_run(tmp_path):
     study = _write(tmp_path, '[fixed]\nmodel = "mlp-numpy"\nepochs = 1\nn_samples = 50\n[grid]\nseed = [0, 1]\n')
     assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--workers", "1", "--tensorboard"]) == 0
     assert len(list((tmp_path / "out").glob("runs/study/*/tensorboard/events.out.tfevents.*"))) == 2
+
+
+@pytest.mark.parametrize("line, needle", [("steps = 10.5", "--steps must be int"),
+                                          ('lr = "fast"', "--lr must be int or float"),
+                                          ("one_hot = 1", "--one-hot must be bool"),
+                                          ("hidden = true", "--hidden must be int")])
+def test_values_of_the_wrong_type_are_refused(tmp_path, line, needle):
+    path = _write(tmp_path, f'[fixed]\nmodel = "rnn"\n{line}\n[grid]\nseed = [0]\n')
+    with pytest.raises(ConfigError, match=needle):
+        load_study(path)

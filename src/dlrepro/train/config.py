@@ -46,6 +46,10 @@ def parse_hidden(text: str | list | tuple) -> tuple[int, ...]:
 LOCATION_FIELDS = ("data_root", "verify_data")
 
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "str | None": (str, type(None)),
+          "tuple[int, ...]": (tuple, list)}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Fields common to every run. Subclasses add their own and extend `validate`."""
@@ -54,11 +58,22 @@ class RunConfig:
     eval_every: int = 10
 
     def validate(self) -> RunConfig:
+        self._check_types()
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"--seed must be a non-negative integer, got {self.seed}")
         if not isinstance(self.eval_every, int) or self.eval_every < 1:
             raise ConfigError(f"--eval-every must be >= 1, got {self.eval_every}")
         return self
+
+    def _check_types(self) -> None:
+        """Each field holds its declared type (a study file may say 32.0 or "0.1" where 32 or 0.1 belongs)."""
+        for f in fields(self):
+            value, wanted = getattr(self, f.name), _TYPES[f.type]
+            if isinstance(value, bool) and bool not in wanted:  # bool is an int in Python, not here
+                wanted = ()
+            if not isinstance(value, wanted):
+                names = " or ".join(t.__name__ for t in _TYPES[f.type])
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be {names}, got {value!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -138,8 +153,6 @@ class RNNConfig(RunConfig):
 
     def default_name(self) -> str:
         return f"{self.cell}-L{self.input_length}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
-
-
 
 
 @dataclass(frozen=True)
