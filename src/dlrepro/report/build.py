@@ -29,7 +29,8 @@ def read_status(out: Path) -> dict:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
-def build_report(out: str | Path) -> Path:
+def build_report(out: str | Path, echo: bool = True) -> Path:
+    """Write the report files; with `echo`, also print each section's results tables."""
     out = Path(out)
     status = read_status(out)
     not_run = status.get("not_run", {})
@@ -59,6 +60,13 @@ def build_report(out: str | Path) -> Path:
              "CIFAR-10 numbers from a re-encoded (JPEG) copy are real CIFAR-10 accuracy on slightly degraded "
              "images." if status.get("cifar_verified") is False else ""]
     intro = [p for p in intro if p]
+    if echo:
+        for section in sections:
+            print(f"\n== {section.title}")
+            for note in section.notes:
+                print(note)
+            for table in section.tables:
+                print(table.markdown())
     atomic_write_json(out / "claims.json", [c.to_dict() for c in claims])
     atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out).encode())
     atomic_write_bytes(out / "report.html", render_html(title, intro, sections).encode())
