@@ -129,3 +129,9 @@ def test_values_of_the_wrong_type_are_refused(tmp_path, line, needle):
     path = _write(tmp_path, f'[fixed]\nmodel = "rnn"\n{line}\n[grid]\nseed = [0]\n')
     with pytest.raises(ConfigError, match=needle):
         load_study(path)
+
+
+def test_study_name_must_be_a_plain_folder_name(tmp_path):
+    path = _write(tmp_path, '[study]\nname = "../escape"\n[fixed]\nmodel = "rnn"\n')
+    with pytest.raises(ConfigError, match="name '../escape'"):
+        load_study(path)

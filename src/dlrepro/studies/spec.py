@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -125,7 +126,11 @@ def load_study(path: str | os.PathLike) -> Study:
         bad = sorted(set(over) - {"fixed", "grid"})
         if bad:
             raise ConfigError(f"{path}: [profiles.{name}] has unknown key(s) {', '.join(bad)}; use fixed or grid")
-    study = Study(name=meta.get("name", path.stem), title=meta.get("title", path.stem),
+    name = meta.get("name", path.stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
+        raise ConfigError(f"{path}: [study] name {name!r} must be letters, digits, '_', '-' or '.' "
+                          "(it names the study's run folder)")
+    study = Study(name=name, title=meta.get("title", path.stem),
                   description=meta.get("description", "").strip(), path=path, fixed=fixed, grid=grid,
                   profiles=profiles)
     for name in profiles:
