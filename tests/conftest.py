@@ -1,24 +1,28 @@
 import os
+import signal
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"
+import time
+from collections.abc import Callable
 
 
-def run_cli(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    """Run `python -m dlrepro ARGS` in a subprocess (one torch thread), capturing output."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+def dlrepro(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m dlrepro ARGS` in a subprocess (one torch thread) and capture its output."""
     return subprocess.run([sys.executable, "-m", "dlrepro", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kw)
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-@pytest.fixture
-def cli():
-    return run_cli
+def kill_dlrepro_when(args: list[str], ready: Callable[[], bool], timeout: float = 120) -> None:
+    """Start `python -m dlrepro ARGS` and SIGKILL it as soon as `ready()` holds (it must not finish first)."""
+    proc = subprocess.Popen([sys.executable, "-m", "dlrepro", *args], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read()}"
+        assert time.time() < deadline, "timed out waiting to kill"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
 
 
 def assert_usage_error(argv: list[str], needle: str, capsys) -> None:

@@ -1,14 +1,10 @@
 """The run format and the engine: files, keys, evaluation cadence, divergence, resume, refusals."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
+from conftest import dlrepro, kill_dlrepro_when
 from dlrepro.errors import ConfigError
 from dlrepro.runs.execute import execute
 from dlrepro.runs.rundir import read_metrics
@@ -87,25 +83,15 @@ def test_sigkill_then_resume_gives_identical_metrics(tmp_path):
     ref, _ = execute(MLPConfig(model="mlp-numpy", dataset="moons", epochs=150, eval_every=1, seed=7),
                      tmp_path / "ref", progress=False)
     out = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "dlrepro", "train", "mlp-numpy", *args, "--out", str(out)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while len(read_metrics(out / "metrics.jsonl")) < 30:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.time() < deadline
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_dlrepro_when(["train", "mlp-numpy", *args, "--out", str(out)],
+                      ready=lambda: len(read_metrics(out / "metrics.jsonl")) >= 30)
     interrupted = read_metrics(out / "metrics.jsonl")
     assert 30 <= len(interrupted) < 151 and not (out / "summary.json").exists()
 
-    refused = subprocess.run([sys.executable, "-m", "dlrepro", "train", "mlp-numpy", *args, "--out", str(out)],
-                             env=env, capture_output=True, text=True)
+    refused = dlrepro("train", "mlp-numpy", *args, "--out", str(out))
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
-    resumed = subprocess.run([sys.executable, "-m", "dlrepro", "train", "mlp-numpy", *args, "--out", str(out),
-                              "--resume"], env=env, capture_output=True, text=True)
+    resumed = dlrepro("train", "mlp-numpy", *args, "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert _without_elapsed(read_metrics(out / "metrics.jsonl")) == _without_elapsed(ref.metrics())
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import dlrepro, kill_dlrepro_when
 from dlrepro.cli import main
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import load_study
@@ -87,28 +88,14 @@ def test_failed_trial_is_recorded_and_the_others_complete(tmp_path, monkeypatch)
 
 
 def test_sweep_killed_midway_reruns_without_redoing_finished_trials(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    study = _write(tmp_path, '[fixed]\nmodel = "rnn"\nsteps = 400\nhidden = 16\ninput_length = 4\n'
+    study = _write(tmp_path, '[fixed]\nmodel = "rnn"\nsteps = 300\nhidden = 16\ninput_length = 4\n'
                              'eval_every = 50\n[grid]\nseed = [0, 1, 2, 3]\n')
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "dlrepro", "sweep", str(study), "--profile", "smoke", "--workers", "1",
-           "--out", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while len(list(out.glob("runs/*/*/summary.json"))) < 1:
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    args = ["sweep", str(study), "--profile", "smoke", "--workers", "1", "--out", str(out)]
+    kill_dlrepro_when(args, ready=lambda: len(list(out.glob("runs/*/*/summary.json"))) >= 1)
     done_before = {p.parent.name for p in out.glob("runs/*/*/summary.json")}
     assert 1 <= len(done_before) < 4
-    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    rerun = dlrepro(*args)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.count("already done") == len(done_before)
     assert rerun.stdout.count("completed") == 4 + 4  # 4 progress lines + 4 table rows
