@@ -104,6 +104,13 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
                         "an archive of either (default: $DLREPRO_CIFAR10)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the official MD5 checks (needed for re-encoded copies such as a JPEG folder)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="where to keep the decoded CIFAR-10 arrays (default: beside the data, or ~/.cache/dlrepro)")
+
+
+def _data_location(a) -> dict:
+    """The CIFAR-10 flags as config location fields (see dlrepro.train.config.LOCATION_FIELDS)."""
+    return {"data_root": a.data_root, "verify_data": not a.no_verify, "cache_dir": a.cache_dir}
 
 
 def _mlp_config(a):
@@ -114,8 +121,7 @@ def _mlp_config(a):
                      batch_size=a.batch_size if a.batch_size is not None else (32 if cifar else 1),
                      epochs=a.epochs, eval_every=a.eval_every, n_samples=a.n_samples, data_seed=a.data_seed,
                      dtype=a.dtype or ("float32" if cifar else "float64"), seed=a.seed,
-                     data_root=getattr(a, "data_root", None), verify_data=not getattr(a, "no_verify", False),
-                     ).validate()
+                     **(_data_location(a) if a.model == "mlp-torch" else {})).validate()
 
 
 def _add_cnn(sub) -> None:
@@ -153,7 +159,7 @@ def _cmd_train_cnn(a) -> int:
     cfg = CNNConfig(optimizer=a.optimizer, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
                     eval_every=a.eval_every, augment=a.augment, subset=a.subset, test_subset=a.test_subset,
                     device=a.device, precision=a.precision, channels_last=a.channels_last, compile=a.compile,
-                    seed=a.seed, data_root=a.data_root, verify_data=not a.no_verify)
+                    seed=a.seed, **_data_location(a))
     return _run(cfg.validate(), a)
 
 
@@ -228,8 +234,8 @@ def _cmd_reproduce(a) -> int:
     if a.workers is not None and a.workers < 1:
         raise DlreproError(f"--workers must be >= 1, got {a.workers}")
     _check_backend(a)
-    reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data_root=a.data_root,
-              verify_data=not a.no_verify, backend=a.backend, address=a.ray_address, tensorboard=a.tensorboard)
+    reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data=_data_location(a), backend=a.backend,
+              address=a.ray_address, tensorboard=a.tensorboard)
     return 0
 
 
@@ -253,11 +259,11 @@ def _cmd_sweep(a) -> int:
     _check_backend(a)
     study = load_study(a.study)
     if needs_cifar(study, a.profile):
-        reason = check_cifar(a.data_root, not a.no_verify)
+        reason = check_cifar(_data_location(a))
         if reason is not None:
             raise DlreproError(reason)
-    results = sweep(study, a.profile, Path(a.out), a.workers, a.data_root, not a.no_verify, a.backend,
-                    a.ray_address, a.tensorboard)
+    results = sweep(study, a.profile, Path(a.out), a.workers, _data_location(a), a.backend, a.ray_address,
+                    a.tensorboard)
     rows = [[r.name, r.status, fmt((r.summary or {}).get("final", {}).get("test_acc")), r.error or ""]
             for r in results]
     print(markdown_table(["trial", "status", "final test acc", "error"], rows))

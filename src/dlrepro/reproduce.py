@@ -18,32 +18,33 @@ def needs_cifar(study: Study, profile: str) -> bool:
                for cfg in study.trials(profile))
 
 
-def study_trials(study: Study, profile: str, out: Path, data_root: str | None = None,
-                 verify_data: bool = True) -> list[tuple]:
+def study_trials(study: Study, profile: str, out: Path, data: dict | None = None) -> list[tuple]:
+    """(config, run dir) per grid point. `data` sets the location fields (data_root, verify_data, cache_dir)
+    of the configs that read CIFAR-10; they are not part of a run's identity, so trial ids do not change."""
     trials = []
     for cfg in study.trials(profile):
-        if hasattr(cfg, "data_root"):
-            cfg = dataclasses.replace(cfg, data_root=data_root, verify_data=verify_data)
+        if data and hasattr(cfg, "data_root"):
+            cfg = dataclasses.replace(cfg, **data)
         trials.append((cfg, out / "runs" / study.name / cfg.default_name()))
     return trials
 
 
-def check_cifar(data_root: str | None, verify_data: bool) -> str | None:
+def check_cifar(data: dict | None) -> str | None:
     """None when CIFAR-10 loads (decoding it once, so workers find the cache), else the reason."""
     from dlrepro.data.cifar10 import load_cifar10
 
+    data = data or {}
     try:
-        load_cifar10(data_root, verify=verify_data)
+        load_cifar10(data.get("data_root"), verify=data.get("verify_data", True), cache_dir=data.get("cache_dir"))
     except DatasetError as exc:
         return str(exc)
     return None
 
 
-def sweep(study: Study, profile: str, out: Path, workers: int | None = None, data_root: str | None = None,
-          verify_data: bool = True, backend: str = "local", address: str | None = None,
-          tensorboard: bool = False) -> list[TrialResult]:
+def sweep(study: Study, profile: str, out: Path, workers: int | None = None, data: dict | None = None,
+          backend: str = "local", address: str | None = None, tensorboard: bool = False) -> list[TrialResult]:
     """Run the study's trials on the local pool or (backend "ray") as Ray Tune trials, at `address` if given."""
-    trials = study_trials(study, profile, out, data_root, verify_data)
+    trials = study_trials(study, profile, out, data)
     print(f"== {study.title}: {len(trials)} trial(s), profile {profile} -> {out / 'runs' / study.name}", flush=True)
     if backend == "ray":
         from dlrepro.sweep.ray_backend import run_ray
@@ -54,12 +55,12 @@ def sweep(study: Study, profile: str, out: Path, workers: int | None = None, dat
 
 
 def reproduce(out: str | Path = "results", profile: str = "quick", workers: int | None = None,
-              only: list[str] | None = None, data_root: str | None = None, verify_data: bool = True,
+              only: list[str] | None = None, data: dict | None = None,
               backend: str = "local", address: str | None = None, tensorboard: bool = False) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
-    status.update(profile=profile, cifar_verified=verify_data)
+    status.update(profile=profile, cifar_verified=(data or {}).get("verify_data", True))
     not_run = status.setdefault("not_run", {})
     failed = 0
     session = contextlib.nullcontext()
@@ -72,12 +73,12 @@ def reproduce(out: str | Path = "results", profile: str = "quick", workers: int 
             study = load_study(CONFIG_DIR / f"{name}.toml")
             not_run.pop(name, None)
             if needs_cifar(study, profile):
-                reason = check_cifar(data_root, verify_data)
+                reason = check_cifar(data)
                 if reason is not None:
                     print(f"== {study.title}: not run, CIFAR-10 unavailable: {reason}", flush=True)
                     not_run[name] = f"CIFAR-10 unavailable ({reason})"
                     continue
-            results = sweep(study, profile, out, workers, data_root, verify_data, backend, address, tensorboard)
+            results = sweep(study, profile, out, workers, data, backend, address, tensorboard)
             failed += sum(r.status == "failed" for r in results)
     atomic_write_json(out / "reproduce.json", status)
     report = build_report(out)

@@ -34,7 +34,7 @@ def _cifar_mlp_task(cfg: MLPConfig):
     from dlrepro.models import MLP
     from dlrepro.train.cifar_task import CifarTask
 
-    data = load_cifar10(cfg.data_root, verify=cfg.verify_data)
+    data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)
     dtype = getattr(torch, cfg.dtype)
     model = MLP.from_numpy(numpy_nn.MLP(32 * 32 * 3, cfg.hidden, 10, seed=cfg.seed, dtype=np.float64), dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
@@ -50,7 +50,7 @@ def _cnn_task(cfg: CNNConfig):
     from dlrepro.train.cifar_task import OPTIMIZERS, CifarTask, resolve_device
 
     device = resolve_device(cfg.device)
-    data = load_cifar10(cfg.data_root, verify=cfg.verify_data)
+    data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)
     torch.manual_seed(cfg.seed)  # PyTorch's default initialisation draws from the global generator
     model = ConvNet(3, 10)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr)

@@ -43,7 +43,7 @@ def parse_hidden(text: str | list | tuple) -> tuple[int, ...]:
 
 # Fields that say where the data is and how to check it, not what is computed: kept in config.json, left
 # out of the run's identity (its hash and the "same run?" check), so moving the data does not orphan a run.
-LOCATION_FIELDS = ("data_root", "verify_data")
+LOCATION_FIELDS = ("data_root", "verify_data", "cache_dir")
 
 
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "str | None": (str, type(None)),
@@ -105,6 +105,7 @@ class MLPConfig(RunConfig):
     dtype: str = "float64"
     data_root: str | None = None     # CIFAR-10 location (see dlrepro.data.cifar10); not part of the identity
     verify_data: bool = True         # check CIFAR-10 against the official MD5s (off for re-encoded copies)
+    cache_dir: str | None = None     # where the decoded CIFAR-10 arrays are cached (default: beside the data)
 
     def validate(self) -> MLPConfig:
         super().validate()
@@ -172,6 +173,7 @@ class CNNConfig(RunConfig):
     compile: bool = False
     data_root: str | None = None
     verify_data: bool = True
+    cache_dir: str | None = None
 
     def validate(self) -> CNNConfig:
         super().validate()
