@@ -300,9 +300,10 @@ def build_parser() -> Parser:
                                                           "(default: beside the data, or ~/.cache/dlrepro)")
     cifar.set_defaults(func=_cmd_data_cifar10)
 
-    rep = sub.add_parser("reproduce", help="run the studies and write their figures and tables",
-                         description="Run the studies at the reference settings into --out, "
-                                     "skipping runs that are already complete.")
+    rep = sub.add_parser("reproduce", help="run every study, then write the report (figures, tables, claims)",
+                         description="Run the four studies in configs/ with --profile into --out/runs, skipping "
+                                     "runs that are already complete, then write report.md, report.html, "
+                                     "claims.json and figures/ (as `dlrepro report` does).")
     rep.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
     rep.add_argument("--workers", type=int, default=None,
                      help="parallel worker processes (default: number of CPU cores)")
