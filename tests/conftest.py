@@ -36,3 +36,22 @@ def assert_usage_error(argv: list[str], needle: str, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 2, err
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+class MemorySink:
+    """An engine `Sink` that keeps rows and the latest checkpoint in memory."""
+
+    def __init__(self):
+        self.rows, self.checkpoint = [], None
+
+    def load_checkpoint(self):
+        return self.checkpoint
+
+    def save_checkpoint(self, checkpoint):
+        self.checkpoint = checkpoint
+
+    def restart_metrics(self, up_to_step):
+        self.rows = [r for r in self.rows if r["step"] <= up_to_step]
+
+    def log_metrics(self, row):
+        self.rows.append(row)

@@ -22,8 +22,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="random seed for weights and data order (default 0)")
+def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
+    seed_flags = p.add_mutually_exclusive_group() if seeds else p
+    seed_flags.add_argument("--seed", type=int, default=0,
+                            help="random seed for weights and data order (default 0)")
+    if seeds:
+        seed_flags.add_argument("--seeds", metavar="LIST", default=None,
+                                help="train several seeds, e.g. 0-7 or 0,3,5: at once as one population (stacked "
+                                     "weights, batched matmuls; each member exactly its single run), one run "
+                                     "directory per seed: --out DIR/seed-<k>, or each seed's default")
+        p.add_argument("--no-vectorize", action="store_true",
+                       help="with --seeds: train the seeds one after another instead of as one population")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-...-<seed>-<config hash>)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out from its last checkpoint")
@@ -59,7 +68,7 @@ def _add_mlp(sub) -> None:
                        help="floating-point type of weights and data (default float64; float32 for cifar10)")
         if model == "mlp-torch":
             _add_data_flags(p)
-        _add_run_flags(p)
+        _add_run_flags(p, seeds=True)
         p.set_defaults(func=_cmd_train_mlp, model=model)
 
 
@@ -85,7 +94,7 @@ def _add_rnn(sub) -> None:
     p.add_argument("--clip", type=float, default=10.0,
                    help="clip the global gradient norm to this value; 0 disables (default 10)")
     p.add_argument("--eval-every", type=int, default=10, help="evaluate every N steps (default 10)")
-    _add_run_flags(p)
+    _add_run_flags(p, seeds=True)
     p.set_defaults(func=_cmd_train_rnn)
 
 
@@ -171,30 +180,46 @@ def _cmd_data_cifar10(a) -> int:
 
 
 def _run(config, a) -> int:
-    from dlrepro.runs.execute import execute
+    import dataclasses
+
+    from dlrepro.runs.execute import default_run_dir, execute, execute_population
+    from dlrepro.train.build import population_kind
+    from dlrepro.train.config import parse_seeds
 
     if a.checkpoint_every < 0:
         raise DlreproError(f"--checkpoint-every must be >= 0, got {a.checkpoint_every}")
-    observers = []
+    seeds = getattr(a, "seeds", None)
+    if seeds is None:
+        configs, outs = [config], [a.out]
+    else:
+        configs = [dataclasses.replace(config, seed=s).validate() for s in parse_seeds(seeds)]
+        outs = [Path(a.out) / f"seed-{c.seed}" if a.out else None for c in configs]
+    observers: list[list] = [[] for _ in configs]
     if a.tensorboard:
-        from dlrepro.runs.execute import default_run_dir
         from dlrepro.runs.tensorboard import TensorBoardObserver
 
-        observers.append(TensorBoardObserver(a.out or default_run_dir(config)))
+        for c, o, obs in zip(configs, outs, observers, strict=True):
+            obs.append(TensorBoardObserver(o or default_run_dir(c)))
+    flags = {"resume": a.resume, "progress": False if a.quiet else None, "checkpoint_every_s": a.checkpoint_every}
     try:
-        run, summary = execute(config, a.out, resume=a.resume, progress=False if a.quiet else None,
-                               checkpoint_every_s=a.checkpoint_every, observers=observers)
+        if seeds is not None and not a.no_vectorize and population_kind(config) is not None:
+            results = execute_population(configs, outs, observers=observers, **flags)
+        else:
+            results = [execute(c, o, observers=obs, **flags)
+                       for c, o, obs in zip(configs, outs, observers, strict=True)]
     finally:
         for obs in observers:
-            obs.close()
-    final = summary["final"]
+            for o in obs:
+                o.close()
 
     def fmt(x):
         return "n/a" if x is None else f"{x:.4f}"
 
-    print(f"{summary['status']}: {summary['steps']} steps in {summary['wall_time_s']:.1f} s; "
-          f"train acc {fmt(final['train_acc'])}, test acc {fmt(final['test_acc'])} "
-          f"(best {fmt(summary['best_test_acc'])}) -> {run.path}")
+    for run, summary in results:
+        final = summary["final"]
+        print(f"{summary['status']}: {summary['steps']} steps in {summary['wall_time_s']:.1f} s; "
+              f"train acc {fmt(final['train_acc'])}, test acc {fmt(final['test_acc'])} "
+              f"(best {fmt(summary['best_test_acc'])}) -> {run.path}")
     return 0
 
 

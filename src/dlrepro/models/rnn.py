@@ -17,6 +17,9 @@ measured on the 2-core CPU and removed because none paid (BENCHMARKS.md, "RNN tr
 the input projections out of the loop, a hand-written backward pass through time, fused LSTM gates and
 torch.compile all ran within +-10% of this plain loop, which the 128x128 matmuls dominate. Tests check
 both nets against torch.nn.RNN / torch.nn.LSTM given the same weights.
+
+Leading axes broadcast: with parameters stacked along a model axis (`dlrepro.models.population.stack`,
+biases as (S, 1, n)) and x of shape (S, batch, time, input_dim), the same equations train S nets at once.
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ class VanillaRNN(nn.Module):
         self.b_p = _uniform((num_classes,), hidden_dim, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (batch, time, input_dim) -> logits (batch, classes)."""
-        h = x.new_zeros(x.shape[0], self.W_hh.shape[0])
-        for t in range(x.shape[1]):
-            h = torch.tanh(x[:, t] @ self.W_hx + h @ self.W_hh + self.b_h)
+        """x: (..., batch, time, input_dim) -> logits (..., batch, classes)."""
+        h = x.new_zeros(*x.shape[:-2], self.W_hh.shape[-1])
+        for t in range(x.shape[-2]):
+            h = torch.tanh(x[..., t, :] @ self.W_hx + h @ self.W_hh + self.b_h)
         return h @ self.W_ph + self.b_p
 
 
@@ -62,11 +65,10 @@ class LSTM(nn.Module):
         self.b_p = _uniform((num_classes,), hidden_dim, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (batch, time, input_dim) -> logits (batch, classes)."""
-        batch, hidden = x.shape[0], self.W_gh.shape[0]
-        h = c = x.new_zeros(batch, hidden)
-        for t in range(x.shape[1]):
-            x_t = x[:, t]
+        """x: (..., batch, time, input_dim) -> logits (..., batch, classes)."""
+        h = c = x.new_zeros(*x.shape[:-2], self.W_gh.shape[-1])
+        for t in range(x.shape[-2]):
+            x_t = x[..., t, :]
             g = torch.tanh(x_t @ self.W_gx + h @ self.W_gh + self.b_g)
             i = torch.sigmoid(x_t @ self.W_ix + h @ self.W_ih + self.b_i)
             f = torch.sigmoid(x_t @ self.W_fx + h @ self.W_fh + self.b_f)

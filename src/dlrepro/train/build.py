@@ -24,6 +24,35 @@ def build_task(cfg: RunConfig):
     raise TypeError(f"no task for config type {type(cfg).__name__}")
 
 
+def population_kind(cfg: RunConfig) -> str | None:
+    """The model kind when seeds of `cfg` can train as one population (see `dlrepro.train.population`),
+    else None: the toy-set MLPs and the recurrent nets."""
+    if isinstance(cfg, MLPConfig) and cfg.dataset != "cifar10":
+        return cfg.model
+    if isinstance(cfg, RNNConfig):
+        return "rnn"
+    return None
+
+
+def build_population(cfgs: list[RunConfig]):
+    """One `PopulationTask` for configs that differ only in their seed (all of one `population_kind`)."""
+    kinds = {population_kind(c) for c in cfgs}
+    keys = {c.population_key() for c in cfgs}
+    if None in kinds or len(kinds) != 1 or len(keys) != 1:
+        raise ValueError("a population needs configs of one population kind that differ only in seed")
+    cfg = cfgs[0]
+    if isinstance(cfg, RNNConfig):
+        from dlrepro.train.population import PopulationPalindromeTask
+
+        return PopulationPalindromeTask(cfgs)
+    from dlrepro.data.toy import make_toy
+    from dlrepro.train.population import PopulationNumpyMLPTask, PopulationTorchMLPTask
+
+    data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
+    task_cls = PopulationNumpyMLPTask if cfg.model == "mlp-numpy" else PopulationTorchMLPTask
+    return task_cls(cfgs, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
+
+
 def _cifar_mlp_task(cfg: MLPConfig):
     """The MLP 3072-...-10 on CIFAR-10: weights from the NumPy MLP's seeded init, as for the toy sets."""
     import numpy as np

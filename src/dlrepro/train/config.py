@@ -41,6 +41,24 @@ def parse_hidden(text: str | list | tuple) -> tuple[int, ...]:
     return sizes
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'0-7', '0,3,5' or '0-3,8' -> distinct non-negative seeds in the order given. ConfigError otherwise."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            lo, sep, hi = part.strip().partition("-")
+            lo_i, hi_i = int(lo), int(hi) if sep else int(lo)
+            if lo_i < 0 or hi_i < lo_i:
+                raise ValueError
+            seeds.extend(range(lo_i, hi_i + 1))
+    except ValueError:
+        raise ConfigError(f"--seeds must be non-negative seeds and ascending ranges like 0-7 or 0,3,5, "
+                          f"got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds lists a seed twice: {text!r}")
+    return seeds
+
+
 # Fields that say where the data is and how to check it, not what is computed: kept in config.json, left
 # out of the run's identity (its hash and the "same run?" check), so moving the data does not orphan a run.
 LOCATION_FIELDS = ("data_root", "verify_data", "cache_dir")
@@ -82,6 +100,10 @@ class RunConfig:
     def identity(self) -> dict:
         """What determines the run's numbers: every field but the locations."""
         return {k: v for k, v in self.to_dict().items() if k not in LOCATION_FIELDS}
+
+    def population_key(self) -> str:
+        """Equal for configs that differ only in their seed (such runs can train as one population)."""
+        return json.dumps({k: v for k, v in self.identity().items() if k != "seed"}, sort_keys=True)
 
     def config_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
