@@ -1,5 +1,6 @@
 """Study files: expansion, profiles, joined axes, and refusal of invalid files before anything runs."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,8 @@ from conftest import dlrepro, kill_dlrepro_when
 from dlrepro.cli import main
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import load_study
-from dlrepro.sweep.local import run_local
-from dlrepro.train.config import MLPConfig
+from dlrepro.sweep.local import plan_units, run_local
+from dlrepro.train.config import MLPConfig, RNNConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -80,7 +81,8 @@ def test_failed_trial_is_recorded_and_the_others_complete(tmp_path, monkeypatch)
 
     monkeypatch.setattr(build, "build_task", flaky)
     monkeypatch.setattr("dlrepro.runs.execute.build_task", flaky)
-    results = run_local([(bad, tmp_path / "bad"), (good, tmp_path / "good")], workers=1, log=lambda s: None)
+    results = run_local([(bad, tmp_path / "bad"), (good, tmp_path / "good")], workers=1, log=lambda s: None,
+                        vectorize=False)
     assert [r.status for r in results] == ["failed", "completed"]
     assert "boom" in results[0].error
     again = run_local([(good, tmp_path / "good")], workers=1, log=lambda s: None)
@@ -122,3 +124,30 @@ def test_study_name_must_be_a_plain_folder_name(tmp_path):
     path = _write(tmp_path, '[study]\nname = "../escape"\n[fixed]\nmodel = "rnn"\n')
     with pytest.raises(ConfigError, match="name '../escape'"):
         load_study(path)
+
+
+def test_sweep_groups_seeds_of_the_small_mlps_into_populations():
+    mlp = [MLPConfig(model=m, dataset="moons", seed=s) for m in ("mlp-numpy", "mlp-torch") for s in (0, 1, 2)]
+    other_lr = [MLPConfig(model="mlp-numpy", dataset="moons", lr=0.1, seed=s) for s in (0, 1)]
+    rnn = [RNNConfig(seed=s) for s in (0, 1)]
+    cifar = [MLPConfig(model="mlp-torch", dataset="cifar10", batch_size=32, dtype="float32", seed=s) for s in (0, 1)]
+    trials = [(c, Path(str(i))) for i, c in enumerate(mlp + other_lr + rnn + cifar)]
+    assert plan_units(trials) == [[0, 1, 2], [3, 4, 5], [6, 7], [8], [9], [10], [11]]
+    assert plan_units(trials, vectorize=False) == [[i] for i in range(len(trials))]
+
+
+def test_vectorized_sweep_writes_the_same_runs_as_single_runs(tmp_path, capsys):
+    study = _write(tmp_path, '[fixed]\nmodel = "mlp-torch"\nepochs = 3\neval_every = 1\nn_samples = 100\n'
+                             'batch_size = 4\n[grid]\nseed = [0, 1, 2]\n')
+    for flag, out in (([], "vec"), (["--no-vectorize"], "plain")):
+        assert main(["sweep", str(study), "--out", str(tmp_path / out), "--workers", "2", *flag]) == 0
+    printed = capsys.readouterr().out
+    assert "3 trials (1 seed population(s))" in printed and printed.count("3 trials in") == 1
+    runs = sorted(p.name for p in (tmp_path / "vec" / "runs" / "study").iterdir())
+    assert runs == sorted(p.name for p in (tmp_path / "plain" / "runs" / "study").iterdir()) and len(runs) == 3
+    for name in runs:
+        rows = [json.loads(x) for x in (tmp_path / "vec/runs/study" / name / "metrics.jsonl").read_text().splitlines()]
+        ref = [json.loads(x) for x in (tmp_path / "plain/runs/study" / name / "metrics.jsonl").read_text().splitlines()]
+        assert len(rows) == len(ref) == 4
+        for r, e in zip(rows, ref, strict=True):
+            assert r["step"] == e["step"] and abs(r["test_loss"] - e["test_loss"]) <= 1e-9

@@ -236,6 +236,9 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
                         "starting a local Ray; --out must be on storage every node sees")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard event files into each run (pip install 'dlrepro[tensorboard]')")
+    p.add_argument("--no-vectorize", action="store_true",
+                   help="local backend: run every trial on its own. By default, trials that differ only in seed "
+                        "train as one population where that measured faster (the batch-1 MLPs; see BENCHMARKS.md)")
 
 
 def _check_backend(a) -> None:
@@ -260,7 +263,7 @@ def _cmd_reproduce(a) -> int:
         raise DlreproError(f"--workers must be >= 1, got {a.workers}")
     _check_backend(a)
     reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data=_data_location(a), backend=a.backend,
-              address=a.ray_address, tensorboard=a.tensorboard)
+              address=a.ray_address, tensorboard=a.tensorboard, vectorize=not a.no_vectorize)
     return 0
 
 
@@ -288,7 +291,7 @@ def _cmd_sweep(a) -> int:
         if reason is not None:
             raise DlreproError(reason)
     results = sweep(study, a.profile, Path(a.out), a.workers, _data_location(a), a.backend, a.ray_address,
-                    a.tensorboard)
+                    a.tensorboard, vectorize=not a.no_vectorize)
     rows = [[r.name, r.status, fmt((r.summary or {}).get("final", {}).get("test_acc")), r.error or ""]
             for r in results]
     print(markdown_table(["trial", "status", "final test acc", "error"], rows))

@@ -42,8 +42,10 @@ def check_cifar(data: dict | None) -> str | None:
 
 
 def sweep(study: Study, profile: str, out: Path, workers: int | None = None, data: dict | None = None,
-          backend: str = "local", address: str | None = None, tensorboard: bool = False) -> list[TrialResult]:
-    """Run the study's trials on the local pool or (backend "ray") as Ray Tune trials, at `address` if given."""
+          backend: str = "local", address: str | None = None, tensorboard: bool = False,
+          vectorize: bool = True) -> list[TrialResult]:
+    """Run the study's trials on the local pool or (backend "ray") as Ray Tune trials, at `address` if given.
+    `vectorize`: the local pool trains seeds of the small models as populations (see dlrepro.sweep.local)."""
     trials = study_trials(study, profile, out, data)
     print(f"== {study.title}: {len(trials)} trial(s), profile {profile} -> {out / 'runs' / study.name}", flush=True)
     if backend == "ray":
@@ -51,12 +53,13 @@ def sweep(study: Study, profile: str, out: Path, workers: int | None = None, dat
 
         return run_ray(trials, workers, address, storage_path=Path(out).resolve() / "ray_results", name=study.name,
                        tensorboard=tensorboard)
-    return run_local(trials, workers, tensorboard=tensorboard)
+    return run_local(trials, workers, tensorboard=tensorboard, vectorize=vectorize)
 
 
 def reproduce(out: str | Path = "results", profile: str = "quick", workers: int | None = None,
               only: list[str] | None = None, data: dict | None = None,
-              backend: str = "local", address: str | None = None, tensorboard: bool = False) -> Path:
+              backend: str = "local", address: str | None = None, tensorboard: bool = False,
+              vectorize: bool = True) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
@@ -78,7 +81,7 @@ def reproduce(out: str | Path = "results", profile: str = "quick", workers: int 
                     print(f"== {study.title}: not run, CIFAR-10 unavailable: {reason}", flush=True)
                     not_run[name] = f"CIFAR-10 unavailable ({reason})"
                     continue
-            results = sweep(study, profile, out, workers, data, backend, address, tensorboard)
+            results = sweep(study, profile, out, workers, data, backend, address, tensorboard, vectorize)
             failed += sum(r.status == "failed" for r in results)
     atomic_write_json(out / "reproduce.json", status)
     report = build_report(out)

@@ -3,6 +3,14 @@
 Each trial is `execute(config, run_dir, resume=True)`: a completed run is skipped, an interrupted one
 resumes from its checkpoint, a failed one is retried. A trial that raises is recorded as failed and the
 others go on; a diverged trial is a result, not a failure.
+
+Trials that differ only in their seed train as one population (`execute_population`, one standard run
+directory per seed) when their model kind is in VECTORIZE, unless `vectorize=False` (`--no-vectorize`).
+The rule comes from `benchmarks/population.py` on the 2-core CPU (BENCHMARKS.md, "Seed populations"):
+8 seeds of a batch-1 MLP as one population take 1.2-1.5x one single run, against about 4x for 8 single runs
+through the pool on both cores, so the MLPs are grouped. The RNN (batch 128, hidden 128) is close to
+compute-bound: its population runs no faster per seed than single runs, and the pool of single runs,
+which keeps both cores busy with independent work, is as fast or faster, so it is not grouped.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlrepro.train.config import RunConfig
+
+VECTORIZE = frozenset({"mlp-numpy", "mlp-torch"})  # model kinds whose seeds a sweep trains as populations
 
 
 @dataclass
@@ -54,6 +64,51 @@ def run_trial(config: RunConfig, run_dir: Path, tensorboard: bool = False) -> Tr
     return TrialResult(run_dir.name, run_dir, summary["status"], summary, skipped=skipped)
 
 
+def run_population(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool = False) -> list[TrialResult]:
+    """`run_trial` for trials that differ only in seed, trained as one population."""
+    from dlrepro.runs.execute import execute_population
+    from dlrepro.runs.rundir import RunDir
+    from dlrepro.runs.tensorboard import run_observers
+
+    before = [RunDir(d).summary() for d in run_dirs]
+    observers = [run_observers(d, tensorboard) for d in run_dirs]
+    try:
+        results = execute_population(configs, run_dirs, resume=True, progress=False, observers=observers)
+    except Exception as exc:  # recorded, never fatal for the sweep
+        return [TrialResult(d.name, d, "failed", RunDir(d).summary(), error=f"{type(exc).__name__}: {exc}")
+                for d in run_dirs]
+    finally:
+        for obs in observers:
+            for o in obs:
+                o.close()
+    return [TrialResult(d.name, d, summary["status"], summary,
+                        skipped=b is not None and b["status"] in ("completed", "diverged"))
+            for d, (_, summary), b in zip(run_dirs, results, before, strict=True)]
+
+
+def _run_unit(unit: list[tuple[RunConfig, Path]], tensorboard: bool) -> list[TrialResult]:
+    if len(unit) == 1:
+        return [run_trial(unit[0][0], Path(unit[0][1]), tensorboard)]
+    return run_population([c for c, _ in unit], [Path(d) for _, d in unit], tensorboard)
+
+
+def plan_units(trials: list[tuple[RunConfig, Path]], vectorize: bool = True) -> list[list[int]]:
+    """Trial indices grouped into units of work: a seed population (kinds in VECTORIZE), or one trial."""
+    from dlrepro.train.build import population_kind
+
+    units: list[list[int]] = []
+    group_of: dict[str, int] = {}
+    for i, (cfg, _) in enumerate(trials):
+        if vectorize and population_kind(cfg) in VECTORIZE:
+            key = cfg.population_key()
+            if key in group_of:
+                units[group_of[key]].append(i)
+                continue
+            group_of[key] = len(units)
+        units.append([i])
+    return units
+
+
 def _line(i: int, n: int, r: TrialResult) -> str:
     if r.status == "failed":
         return f"[{i}/{n}] failed     {r.name}: {r.error}"
@@ -64,31 +119,42 @@ def _line(i: int, n: int, r: TrialResult) -> str:
 
 
 def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, log=print,
-              tensorboard: bool = False) -> list[TrialResult]:
-    """Run every (config, run_dir) and return their results in the given order."""
+              tensorboard: bool = False, vectorize: bool = True) -> list[TrialResult]:
+    """Run every (config, run_dir) and return their results in the given order. With `vectorize`, seeds
+    of the kinds in VECTORIZE train as populations (see the module docstring)."""
+    units = plan_units(trials, vectorize)
     cores = os.cpu_count() or 1
-    workers = max(1, min(workers or cores, len(trials) or 1))
+    workers = max(1, min(workers or cores, len(units) or 1))
     threads = max(1, cores // workers)
     results: dict[int, TrialResult] = {}
     start = time.perf_counter()
+
+    def done(unit: list[int], unit_results: list[TrialResult]) -> None:
+        for i, r in zip(unit, unit_results, strict=True):
+            results[i] = r
+            log(_line(len(results), len(trials), r))
+
     if workers == 1:
         _init_worker(threads)
-        for i, (cfg, d) in enumerate(trials):
-            results[i] = run_trial(cfg, Path(d), tensorboard)
-            log(_line(len(results), len(trials), results[i]))
+        for unit in units:
+            done(unit, _run_unit([trials[i] for i in unit], tensorboard))
     else:
         # spawn, not fork: the parent has imported torch, whose thread pools must not be forked
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                  initargs=(threads,)) as pool:
-            futures = {pool.submit(run_trial, cfg, Path(d), tensorboard): i for i, (cfg, d) in enumerate(trials)}
+            futures = {pool.submit(_run_unit, [trials[i] for i in unit], tensorboard): unit for unit in units}
             for fut in as_completed(futures):
-                i = futures[fut]
+                unit = futures[fut]
                 try:
-                    results[i] = fut.result()
-                except Exception as exc:  # a worker that died (killed, out of memory) fails its trial only
-                    d = Path(trials[i][1])
-                    results[i] = TrialResult(d.name, d, "failed", None, error=f"{type(exc).__name__}: {exc}")
-                log(_line(len(results), len(trials), results[i]))
-    log(f"{len(trials)} trials in {time.perf_counter() - start:.1f} s on {workers} worker(s) x {threads} thread(s)")
+                    unit_results = fut.result()
+                except Exception as exc:  # a worker that died (killed, out of memory) fails its trials only
+                    dirs = [Path(trials[i][1]) for i in unit]
+                    unit_results = [TrialResult(d.name, d, "failed", None, error=f"{type(exc).__name__}: {exc}")
+                                    for d in dirs]
+                done(unit, unit_results)
+    populations = sum(len(u) > 1 for u in units)
+    grouped = f" ({populations} seed population(s))" if populations else ""
+    log(f"{len(trials)} trials{grouped} in {time.perf_counter() - start:.1f} s on {workers} worker(s) x "
+        f"{threads} thread(s)")
     sys.stdout.flush()
     return [results[i] for i in range(len(trials))]

@@ -123,16 +123,13 @@ class PopulationNumpyMLPTask:
     def freeze(self, member: int) -> None:
         self.active[member] = False
         self._mask = self.active.copy()
-        for arr in (*self.model.W, *self.model.b):
-            arr[member] = 0
+        self.model.flat[member] = 0
 
     def state_dict(self, member: int) -> dict:
         return {"model": {k: torch.from_numpy(v) for k, v in self.model.member_state_dict(member).items()}}
 
     def load_state_dict(self, member: int, state: dict) -> None:
-        for i in range(len(self.model.W)):
-            self.model.W[i][member] = state["model"][f"{i}.weight"].numpy()
-            self.model.b[i][member] = state["model"][f"{i}.bias"].numpy()
+        self.model.load_member_state_dict(member, {k: v.numpy() for k, v in state["model"].items()})
 
 
 class PopulationTorchMLPTask(_TorchMembers):
