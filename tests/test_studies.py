@@ -1,6 +1,7 @@
 """Study files: expansion, profiles, joined axes, and refusal of invalid files before anything runs."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,38 @@ def test_vectorized_sweep_writes_the_same_runs_as_single_runs(tmp_path, capsys):
         assert len(rows) == len(ref) == 4
         for r, e in zip(rows, ref, strict=True):
             assert r["step"] == e["step"] and abs(r["test_loss"] - e["test_loss"]) <= 1e-9
+
+
+def test_trials_per_gpu_sizes_the_pool_and_pins_each_worker_to_a_gpu(monkeypatch):
+    import multiprocessing as mp
+
+    import torch
+
+    from dlrepro.sweep import local
+    from dlrepro.train.config import CNNConfig
+
+    cnn = [(CNNConfig(seed=s), Path(str(s))) for s in range(8)]
+    monkeypatch.setattr(local, "gpu_ids", lambda: ["0", "1"])
+    assert local.pool_shape(cnn, 8, None, trials_per_gpu=3)[::2] == (6, ("0", "1"))
+    assert local.pool_shape(cnn, 8, None)[0] == 2
+    assert local.pool_shape(cnn, 4, None, trials_per_gpu=3)[0] == 4  # never more workers than units
+    cpu_only = [(CNNConfig(device="cpu"), Path("a")), (MLPConfig(), Path("b"))]
+    assert local.pool_shape(cpu_only, 2, None, trials_per_gpu=3)[2] == ()
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(threads))  # restored afterwards, as CUDA_VISIBLE_DEVICES is
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    counter = mp.get_context("spawn").Value("i", 0)
+    try:
+        pinned = []
+        for _ in range(3):
+            local._init_worker(1, counter, ("3", "5"))
+            pinned.append(os.environ["CUDA_VISIBLE_DEVICES"])
+    finally:
+        torch.set_num_threads(threads)
+    assert pinned == ["3", "5", "3"]
+
+
+def test_trials_per_gpu_must_be_positive(tmp_path, capsys):
+    from conftest import assert_usage_error
+
+    assert_usage_error(["sweep", "toy", "--trials-per-gpu", "0", "--out", str(tmp_path)], "--trials-per-gpu", capsys)

@@ -239,9 +239,14 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-vectorize", action="store_true",
                    help="local backend: run every trial on its own. By default, trials that differ only in seed "
                         "train as one population where that measured faster (the batch-1 MLPs; see BENCHMARKS.md)")
+    p.add_argument("--trials-per-gpu", type=int, default=1, metavar="K",
+                   help="ConvNet trials sharing each GPU at once, for trials too small to fill one (default 1); "
+                        "the local pool then runs K workers per GPU, Ray gives each trial 1/K of a GPU")
 
 
 def _check_backend(a) -> None:
+    if a.trials_per_gpu < 1:
+        raise DlreproError(f"--trials-per-gpu must be >= 1, got {a.trials_per_gpu}")
     if a.ray_address is not None and a.backend != "ray":
         raise DlreproError("--ray-address needs --backend ray")
     if a.backend == "ray":
@@ -263,7 +268,8 @@ def _cmd_reproduce(a) -> int:
         raise DlreproError(f"--workers must be >= 1, got {a.workers}")
     _check_backend(a)
     reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data=_data_location(a), backend=a.backend,
-              address=a.ray_address, tensorboard=a.tensorboard, vectorize=not a.no_vectorize)
+              address=a.ray_address, tensorboard=a.tensorboard, vectorize=not a.no_vectorize,
+              trials_per_gpu=a.trials_per_gpu)
     return 0
 
 
@@ -291,7 +297,7 @@ def _cmd_sweep(a) -> int:
         if reason is not None:
             raise DlreproError(reason)
     results = sweep(study, a.profile, Path(a.out), a.workers, _data_location(a), a.backend, a.ray_address,
-                    a.tensorboard, vectorize=not a.no_vectorize)
+                    a.tensorboard, vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu)
     rows = [[r.name, r.status, fmt((r.summary or {}).get("final", {}).get("test_acc")), r.error or ""]
             for r in results]
     print(markdown_table(["trial", "status", "final test acc", "error"], rows))

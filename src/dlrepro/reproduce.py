@@ -43,7 +43,7 @@ def check_cifar(data: dict | None) -> str | None:
 
 def sweep(study: Study, profile: str, out: Path, workers: int | None = None, data: dict | None = None,
           backend: str = "local", address: str | None = None, tensorboard: bool = False,
-          vectorize: bool = True) -> list[TrialResult]:
+          vectorize: bool = True, trials_per_gpu: int = 1) -> list[TrialResult]:
     """Run the study's trials on the local pool or (backend "ray") as Ray Tune trials, at `address` if given.
     `vectorize`: the local pool trains seeds of the small models as populations (see dlrepro.sweep.local)."""
     trials = study_trials(study, profile, out, data)
@@ -52,14 +52,14 @@ def sweep(study: Study, profile: str, out: Path, workers: int | None = None, dat
         from dlrepro.sweep.ray_backend import run_ray
 
         return run_ray(trials, workers, address, storage_path=Path(out).resolve() / "ray_results", name=study.name,
-                       tensorboard=tensorboard)
-    return run_local(trials, workers, tensorboard=tensorboard, vectorize=vectorize)
+                       tensorboard=tensorboard, trials_per_gpu=trials_per_gpu)
+    return run_local(trials, workers, tensorboard=tensorboard, vectorize=vectorize, trials_per_gpu=trials_per_gpu)
 
 
 def reproduce(out: str | Path = "results", profile: str = "quick", workers: int | None = None,
               only: list[str] | None = None, data: dict | None = None,
               backend: str = "local", address: str | None = None, tensorboard: bool = False,
-              vectorize: bool = True) -> Path:
+              vectorize: bool = True, trials_per_gpu: int = 1) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
@@ -81,7 +81,8 @@ def reproduce(out: str | Path = "results", profile: str = "quick", workers: int 
                     print(f"== {study.title}: not run, CIFAR-10 unavailable: {reason}", flush=True)
                     not_run[name] = f"CIFAR-10 unavailable ({reason})"
                     continue
-            results = sweep(study, profile, out, workers, data, backend, address, tensorboard, vectorize)
+            results = sweep(study, profile, out, workers, data, backend, address, tensorboard, vectorize,
+                            trials_per_gpu)
             failed += sum(r.status == "failed" for r in results)
     atomic_write_json(out / "reproduce.json", status)
     report = build_report(out)

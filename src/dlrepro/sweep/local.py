@@ -38,8 +38,30 @@ class TrialResult:
     skipped: bool = False  # it was already complete before this sweep
 
 
-def _init_worker(threads: int = 1) -> None:
+def uses_gpu(cfg: RunConfig) -> bool:
+    """Trials that train on a GPU when one is present (the ConvNet unless told --device cpu)."""
+    return cfg.model == "cnn" and getattr(cfg, "device", "cpu") != "cpu"
+
+
+def gpu_ids() -> list[str]:
+    """The GPUs this process may use (CUDA_VISIBLE_DEVICES, or all of them); [] without CUDA."""
+    import torch
+
+    n = torch.cuda.device_count()  # does not create a CUDA context, so spawning workers stays safe
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(n)]
+    return ids[:n]
+
+
+def _init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = ()) -> None:
+    """Pin a pool worker: `threads` torch threads and, with `gpus`, the next GPU in turn (worker k gets
+    gpus[k % len(gpus)], so --trials-per-gpu K puts K concurrent trials on each GPU)."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    if counter is not None and gpus:
+        with counter.get_lock():
+            k = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
     import torch
 
     torch.set_num_threads(threads)  # cores // workers threads each: no oversubscription of the cores
@@ -92,6 +114,17 @@ def _run_unit(unit: list[tuple[RunConfig, Path]], tensorboard: bool) -> list[Tri
     return run_population([c for c, _ in unit], [Path(d) for _, d in unit], tensorboard)
 
 
+def pool_shape(trials: list[tuple[RunConfig, Path]], n_units: int, workers: int | None = None,
+               trials_per_gpu: int = 1) -> tuple[int, int, tuple[str, ...]]:
+    """(workers, torch threads per worker, GPUs to pin workers to) for a pool running `n_units` units."""
+    cores = os.cpu_count() or 1
+    gpus = tuple(gpu_ids()) if any(uses_gpu(c) for c, _ in trials) else ()
+    if workers is None:
+        workers = len(gpus) * trials_per_gpu if gpus else cores
+    workers = max(1, min(workers, n_units or 1))
+    return workers, max(1, cores // workers), gpus
+
+
 def plan_units(trials: list[tuple[RunConfig, Path]], vectorize: bool = True) -> list[list[int]]:
     """Trial indices grouped into units of work: a seed population (kinds in VECTORIZE), or one trial."""
     from dlrepro.train.build import population_kind
@@ -119,13 +152,13 @@ def _line(i: int, n: int, r: TrialResult) -> str:
 
 
 def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, log=print,
-              tensorboard: bool = False, vectorize: bool = True) -> list[TrialResult]:
+              tensorboard: bool = False, vectorize: bool = True, trials_per_gpu: int = 1) -> list[TrialResult]:
     """Run every (config, run_dir) and return their results in the given order. With `vectorize`, seeds
-    of the kinds in VECTORIZE train as populations (see the module docstring)."""
+    of the kinds in VECTORIZE train as populations (see the module docstring). When the trials train on a
+    GPU and GPUs are present, the pool has (by default) `trials_per_gpu` workers per GPU, each pinned to one:
+    several small trials then share a GPU that one alone would leave underused."""
     units = plan_units(trials, vectorize)
-    cores = os.cpu_count() or 1
-    workers = max(1, min(workers or cores, len(units) or 1))
-    threads = max(1, cores // workers)
+    workers, threads, gpus = pool_shape(trials, len(units), workers, trials_per_gpu)
     results: dict[int, TrialResult] = {}
     start = time.perf_counter()
 
@@ -135,13 +168,14 @@ def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, 
             log(_line(len(results), len(trials), r))
 
     if workers == 1:
-        _init_worker(threads)
+        _init_worker(threads)  # one trial at a time: it sees every GPU and picks the first
         for unit in units:
             done(unit, _run_unit([trials[i] for i in unit], tensorboard))
     else:
         # spawn, not fork: the parent has imported torch, whose thread pools must not be forked
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(threads,)) as pool:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(threads, ctx.Value("i", 0), gpus)) as pool:
             futures = {pool.submit(_run_unit, [trials[i] for i in unit], tensorboard): unit for unit in units}
             for fut in as_completed(futures):
                 unit = futures[fut]
@@ -154,7 +188,8 @@ def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, 
                 done(unit, unit_results)
     populations = sum(len(u) > 1 for u in units)
     grouped = f" ({populations} seed population(s))" if populations else ""
+    on_gpus = f", sharing {len(gpus)} GPU(s)" if gpus and workers > 1 else ""
     log(f"{len(trials)} trials{grouped} in {time.perf_counter() - start:.1f} s on {workers} worker(s) x "
-        f"{threads} thread(s)")
+        f"{threads} thread(s){on_gpus}")
     sys.stdout.flush()
     return [results[i] for i in range(len(trials))]

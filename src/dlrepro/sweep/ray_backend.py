@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dlrepro.errors import DlreproError
 from dlrepro.runs.rundir import RunDir
-from dlrepro.sweep.local import TrialResult, _line
+from dlrepro.sweep.local import TrialResult, _line, uses_gpu
 from dlrepro.train.config import RunConfig
 
 MAX_FAILURES = 2  # Ray restarts of a failed trial (crashed worker, lost node, error); each resumes the run dir
@@ -139,13 +139,13 @@ def _absolute(config: RunConfig) -> RunConfig:
 
 def run_ray(trials: list[tuple[RunConfig, Path]], workers: int | None = None, address: str | None = None,
             log=print, *, storage_path: str | os.PathLike | None = None, name: str = "dlrepro",
-            max_failures: int = MAX_FAILURES, tensorboard: bool = False) -> list[TrialResult]:
+            max_failures: int = MAX_FAILURES, tensorboard: bool = False, trials_per_gpu: int = 1) -> list[TrialResult]:
     """Run every (config, run_dir) as a Ray Tune trial and return their results in the given order.
 
     address: the Ray cluster to join ("auto", "HEAD_IP:6379"); None: a local Ray (see `ray_session`).
     workers: most trials at a time (default: one per CPU). Each trial takes 1 CPU and runs 1 torch thread
     (these models gain little from more, and lose much when cores are shared); a ConvNet trial also takes
-    1 GPU when the cluster has any.
+    1 / trials_per_gpu of a GPU when the cluster has any (so that many share one GPU).
     storage_path: where Ray Tune keeps its own results and checkpoints, as storage_path/name/<trial id>
     (default: DIR/ray_results for run dirs under DIR/runs/).
     """
@@ -173,7 +173,7 @@ def run_ray(trials: list[tuple[RunConfig, Path]], workers: int | None = None, ad
 
         def resources(params: dict) -> dict:  # per trial
             cfg = payload[params["index"]][0]
-            return {"cpu": 1, "gpu": int(gpus and cfg.model == "cnn" and getattr(cfg, "device", "") != "cpu")}
+            return {"cpu": 1, "gpu": (1 / trials_per_gpu) if gpus and uses_gpu(cfg) else 0}
 
         def trial_id(trial) -> str:  # Tune's name and folder for a trial: our trial id
             return Path(payload[trial.config["index"]][1]).name
