@@ -19,7 +19,7 @@ import torch
 
 from dlrepro.data import cifar10
 from dlrepro.models.convnet import ConvNet
-from dlrepro.train.cifar_task import CifarTask
+from dlrepro.train.cifar_task import CifarTask, make_optimizer
 
 CONFIGS = [("fp32 NCHW eager (baseline)", {}),
            ("fp32 channels_last", {"channels_last": True}),
@@ -48,7 +48,7 @@ def sync() -> None:
 def make_task(data, batch_size: int, epochs: int = 1, **kw) -> CifarTask:
     torch.manual_seed(0)
     model = ConvNet()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = make_optimizer("adam", model.parameters(), 1e-4)  # fused, as dlrepro trains
     return CifarTask(model, opt, data, device=DEVICE, batch_size=batch_size, epochs=epochs,
                      eval_every=epochs, seed=0, augment="none", **kw)
 

@@ -76,13 +76,13 @@ def _cnn_task(cfg: CNNConfig):
 
     from dlrepro.data.cifar10 import load_cifar10
     from dlrepro.models.convnet import ConvNet
-    from dlrepro.train.cifar_task import OPTIMIZERS, CifarTask, resolve_device
+    from dlrepro.train.cifar_task import CifarTask, make_optimizer, resolve_device
 
     device = resolve_device(cfg.device)
     data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)
     torch.manual_seed(cfg.seed)  # PyTorch's default initialisation draws from the global generator
     model = ConvNet(3, 10)
-    optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr)
+    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     return CifarTask(model, optimizer, data, device=device, batch_size=cfg.batch_size, epochs=cfg.epochs,
                      eval_every=cfg.eval_every, seed=cfg.seed, augment=cfg.augment, subset=cfg.subset,
                      test_subset=cfg.test_subset, precision=cfg.precision, channels_last=cfg.channels_last,

@@ -21,6 +21,16 @@ from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad,
               "rmsprop": torch.optim.RMSprop}
+# Optimizers with a fused kernel (CPU and CUDA): one pass over every parameter instead of a Python loop over
+# the ConvNet's 26 tensors. On the 2-core CPU an Adam step over its 9.2 M parameters takes 5.7 ms fused
+# against 30 ms in torch's CPU default (a for-loop) and 21 ms with foreach; Adagrad 2.9 vs 8.3 ms. RMSprop has
+# no fused kernel, and its foreach version measured no faster than the loop (11.0 vs 10.1 ms).
+FUSED = frozenset({"adam", "sgd", "adagrad"})
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """OPTIMIZERS[name] with torch's fused implementation where it has one (same update, tested equal)."""
+    return OPTIMIZERS[name](params, lr=lr, **({"fused": True} if name in FUSED else {}))
 
 
 def resolve_device(name: str) -> torch.device:
