@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import MemorySink, assert_usage_error, dlrepro
+from conftest import MemorySink, assert_usage_error, dlrepro, kill_dlrepro_when
 from dlrepro.data.toy import make_toy
 from dlrepro.numpy_nn import MLP, SGD, CrossEntropy
 from dlrepro.numpy_nn.population import PopulationMLP, cross_entropy
 from dlrepro.runs.execute import execute, execute_population
+from dlrepro.runs.rundir import read_metrics
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.build import build_population, build_task
 from dlrepro.train.config import MLPConfig, RNNConfig
@@ -136,14 +137,19 @@ def test_a_member_checkpoint_resumes_as_a_single_run(tmp_path):
     assert abs(as_float(a) - float(b[1])) <= 1e-3
 
 
-def test_a_diverged_member_is_frozen_while_the_others_go_on():
-    cfg = MLPConfig(model="mlp-torch", dataset="moons", n_samples=200, epochs=3, batch_size=4, eval_every=1)
+@pytest.mark.parametrize("model", ["mlp-torch", "mlp-numpy"])
+def test_a_diverged_member_is_frozen_while_the_others_go_on(model):
+    cfg = MLPConfig(model=model, dataset="moons", n_samples=200, epochs=3, batch_size=4, eval_every=1)
     pop = build_population(seeded(cfg, [0, 1, 2]))
-    with torch.no_grad():
-        for p in pop.model.parameters():
-            p[1] *= 1e300  # member 1 overflows at once
+    if model == "mlp-torch":
+        with torch.no_grad():
+            for p in pop.model.parameters():
+                p[1] *= 1e300  # member 1 overflows at once
+    else:
+        pop.model.flat[1] *= 1e300
     sinks = [MemorySink() for _ in range(3)]
-    outcomes = fit_population(pop, sinks, progress=False, check_every=5)
+    with np.errstate(over="ignore", invalid="ignore"):
+        outcomes = fit_population(pop, sinks, progress=False, check_every=5)
     assert [o.status for o in outcomes] == ["completed", "diverged", "completed"]
     assert outcomes[1].steps == 5 and outcomes[0].steps == outcomes[2].steps == 120
     assert sinks[1].rows[-1]["step"] == 5 and sinks[1].rows[-1]["train_loss"] is None
@@ -156,6 +162,7 @@ def test_a_diverged_member_is_frozen_while_the_others_go_on():
             assert r["step"] == e["step"] and abs(r["test_loss"] - e["test_loss"]) <= 1e-9
     pop.train_step(0)
     assert all(torch.equal(frozen[k], v) for k, v in pop.state_dict(1)["model"].items())
+    assert all(not v.any() for v in frozen.values())  # frozen at zero, so it computes nothing non-finite
 
 
 def test_cli_seeds_writes_one_standard_run_per_seed(tmp_path):
@@ -177,6 +184,26 @@ def test_cli_seeds_writes_one_standard_run_per_seed(tmp_path):
     res = dlrepro("train", "mlp-numpy", "--dataset", "moons", "--epochs", "2", "--eval-every", "1",
                   "--n-samples", "200", "--seeds", "0-2,5", "--out", str(out), "--quiet")
     assert res.returncode == 0 and res.stdout.count("completed:") == 4
+
+
+def test_a_killed_population_resumes_to_the_uninterrupted_metrics(tmp_path):
+    args = ["train", "rnn", "--input-length", "4", "--hidden", "16", "--batch-size", "16", "--steps", "3000",
+            "--eval-every", "100", "--checkpoint-every", "0", "--seeds", "0-2", "--quiet"]
+    ref = tmp_path / "ref"
+    assert dlrepro(*args, "--out", str(ref)).returncode == 0
+    out = tmp_path / "killed"
+    kill_dlrepro_when([*args, "--out", str(out)],
+                      ready=lambda: len(read_metrics(out / "seed-2" / "metrics.jsonl")) >= 5)
+    assert not list(out.glob("*/summary.json"))
+    refused = dlrepro(*args, "--out", str(out))
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed = dlrepro(*args, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    for seed in range(3):
+        rows, expected = (read_metrics(d / f"seed-{seed}" / "metrics.jsonl") for d in (out, ref))
+        assert len(rows) == 31
+        assert [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows] == [
+            {k: v for k, v in r.items() if k != "elapsed_s"} for r in expected]
 
 
 @pytest.mark.parametrize("argv, needle", [
