@@ -30,34 +30,38 @@ class EpochBatches:
         self.steps_per_epoch = math.ceil(self.n / batch_size)
         self._epoch = -1
 
+    def _permutation(self, epoch: int) -> np.ndarray:
+        return epoch_permutation(self.n, self.seed, epoch)
+
+    def _reorder(self, epoch: int) -> None:
+        perm = self._permutation(epoch)
+        if isinstance(self.x, torch.Tensor):
+            perm = torch.from_numpy(perm).to(self.x.device)
+        self._xe, self._ye, self._epoch = self.x[perm], self.y[perm], epoch
+
     def get(self, step: int):
         epoch, i = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
-            perm = epoch_permutation(self.n, self.seed, epoch)
-            if isinstance(self.x, torch.Tensor):
-                perm = torch.from_numpy(perm).to(self.x.device)
-            self._xe, self._ye, self._epoch = self.x[perm], self.y[perm], epoch
+            self._reorder(epoch)
         lo = i * self.batch_size
         return self._xe[lo:lo + self.batch_size], self._ye[lo:lo + self.batch_size]
 
 
-class PopulationBatches:
+class PopulationBatches(EpochBatches):
     """`EpochBatches` for S seeds at once: `get(step)` -> x (S, B, ...), y (S, B), where row s is exactly
     what `EpochBatches(x, y, batch_size, seeds[s]).get(step)` returns. One gather per epoch, then each step
     is a slice, so S members cost no more NumPy / torch calls per step than one."""
 
     def __init__(self, x, y, batch_size: int, seeds: list[int]):
-        self.x, self.y, self.batch_size, self.seeds = x, y, batch_size, list(seeds)
-        self.n = len(y)
-        self.steps_per_epoch = math.ceil(self.n / batch_size)
-        self._epoch = -1
+        super().__init__(x, y, batch_size, seeds[0])
+        self.seeds = list(seeds)
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        return np.stack([epoch_permutation(self.n, s, epoch) for s in self.seeds])  # (S, n)
 
     def get(self, step: int):
         epoch, i = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
-            perms = np.stack([epoch_permutation(self.n, s, epoch) for s in self.seeds])
-            if isinstance(self.x, torch.Tensor):
-                perms = torch.from_numpy(perms).to(self.x.device)
-            self._xe, self._ye, self._epoch = self.x[perms], self.y[perms], epoch
+            self._reorder(epoch)
         lo = i * self.batch_size
         return self._xe[:, lo:lo + self.batch_size], self._ye[:, lo:lo + self.batch_size]
