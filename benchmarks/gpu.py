@@ -5,13 +5,16 @@ projected time of the full optimizer study (5 configurations x 200 epochs x 50,0
     python3 benchmarks/gpu.py [--data data/cifar10-jpeg.tar.xz] [--batch-sizes 32,256] [--steps 60]
 
 Uses the real `CifarTask` (data resident on the GPU as uint8, batched augmentation and normalisation on
-the GPU, Adam 1e-4). With --data it also trains the Adam 1e-4 run for --epochs real epochs on CIFAR-10 in
-the fastest configuration and reports the measured epoch time and test accuracy.
+the GPU, fused Adam 1e-4). It first times seed populations of the small models on the GPU (8 seeds of the
+batch-1 PyTorch MLP and of the L=20 RNN against one run each). With --data it also trains the Adam 1e-4
+run for --epochs real epochs on CIFAR-10 in the fastest configuration and reports the measured epoch
+time and test accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -42,7 +45,7 @@ DEVICE = torch.device("cuda")
 
 def sync() -> None:
     if DEVICE.type == "cuda":
-        sync()
+        torch.cuda.synchronize()
 
 
 def make_task(data, batch_size: int, epochs: int = 1, **kw) -> CifarTask:
@@ -64,6 +67,44 @@ def images_per_s(task: CifarTask, batch_size: int, steps: int, warmup: int) -> f
     return steps * batch_size / (time.perf_counter() - start)
 
 
+class NullSink:
+    def load_checkpoint(self):
+        return None
+
+    def save_checkpoint(self, checkpoint) -> None:
+        pass
+
+    def restart_metrics(self, up_to_step) -> None:
+        pass
+
+    def log_metrics(self, row) -> None:
+        pass
+
+
+def populations(device: str, seeds: int = 8) -> None:
+    """Seed populations of the small models on the GPU: training time of S seeds at once against one run."""
+    from dlrepro.train.build import build_population, build_task
+    from dlrepro.train.config import MLPConfig, RNNConfig
+    from dlrepro.train.engine import fit, fit_population
+
+    kinds = [("mlp-torch, moons, batch 1, 2 epochs", MLPConfig(model="mlp-torch", dataset="moons", epochs=2,
+                                                             eval_every=1, device=device)),
+             ("rnn, L=20, batch 128, 500 steps", RNNConfig(input_length=20, steps=500, device=device))]
+    print(f"\nseed populations on {device}: training time (s)")
+    for name, cfg in kinds:
+        fit(build_task(dataclasses.replace(cfg, steps=20) if isinstance(cfg, RNNConfig) else
+                       dataclasses.replace(cfg, epochs=1)), NullSink(), progress=False)  # warm-up
+        start = time.perf_counter()
+        fit(build_task(cfg), NullSink(), progress=False)
+        one = time.perf_counter() - start
+        start = time.perf_counter()
+        fit_population(build_population([dataclasses.replace(cfg, seed=s) for s in range(seeds)]),
+                       [NullSink() for _ in range(seeds)], progress=False)
+        pop = time.perf_counter() - start
+        print(f"  {name}: one run {one:.2f}, population of {seeds} {pop:.2f} ({pop / one:.2f}x one run, "
+              f"{seeds * one / pop:.1f}x the throughput of runs one after another)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch-sizes", default="32,256")
@@ -73,6 +114,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3, help="real epochs of Adam 1e-4 to time (default 3)")
     ap.add_argument("--device", default="cuda", help="cuda (default); cpu only to check the script itself")
     ap.add_argument("--n-train", type=int, default=50_000, help="synthetic training images on the device")
+    ap.add_argument("--no-populations", action="store_true", help="skip the seed-population timings")
     a = ap.parse_args()
     global DEVICE
     DEVICE = torch.device(a.device)
@@ -81,6 +123,8 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name() if DEVICE.type == "cuda" else "CPU"
     print(f"torch {torch.__version__}, {name}, {a.steps} timed steps\n")
+    if not a.no_populations:
+        populations(a.device)
     data = synthetic(a.n_train)
     best = (0.0, None, None)
     print(f"{'batch':>5} {'configuration':<32} {'images/s':>10} {'vs baseline':>12}")

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from conftest import MemorySink, assert_usage_error, dlrepro, kill_dlrepro_when
 from dlrepro.data.toy import make_toy
+from dlrepro.errors import ConfigError
 from dlrepro.numpy_nn import MLP, SGD, CrossEntropy
 from dlrepro.numpy_nn.population import PopulationMLP, cross_entropy
 from dlrepro.runs.execute import execute, execute_population
@@ -214,3 +216,30 @@ def test_a_killed_population_resumes_to_the_uninterrupted_metrics(tmp_path):
 ])
 def test_bad_seeds_are_one_line_errors(argv, needle, capsys, tmp_path):
     assert_usage_error(["train", "rnn", "--steps", "2", "--out", str(tmp_path / "x"), *argv], needle, capsys)
+
+
+def test_device_is_where_not_what():
+    """--device is kept in config.json but is not part of the run's identity (as the data location is)."""
+    assert RNNConfig(device="auto").config_hash() == RNNConfig().config_hash()
+    assert MLPConfig(model="mlp-torch", device="auto").config_hash() == MLPConfig(model="mlp-torch").config_hash()
+    assert RNNConfig(device="auto").population_key() != RNNConfig().population_key()  # one device per population
+    with pytest.raises(ConfigError, match="NumPy MLP runs on the CPU"):
+        MLPConfig(model="mlp-numpy", device="cuda").validate()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+@pytest.mark.parametrize("model", ["rnn", "mlp-torch"])
+def test_device_cuda_without_cuda_is_a_one_line_error(model, capsys, tmp_path):
+    extra = ["--dataset", "moons"] if model == "mlp-torch" else []
+    assert_usage_error(["train", model, *extra, "--device", "cuda", "--seeds", "0-1", "--out", str(tmp_path / "x")],
+                       "--device cuda", capsys)
+    assert not (tmp_path / "x").exists()
+
+
+def test_sweep_groups_small_models_on_a_gpu():
+    from dlrepro.sweep.local import plan_units
+
+    trials = [(RNNConfig(seed=s, device="cuda"), Path(str(s))) for s in range(3)]
+    trials += [(RNNConfig(seed=s), Path(f"cpu{s}")) for s in range(2)]
+    assert plan_units(trials, gpus=True) == [[0, 1, 2], [3], [4]]
+    assert plan_units(trials, gpus=False) == [[i] for i in range(5)]

@@ -44,6 +44,12 @@ def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
                         "is always checkpointed (default 10)")
 
 
+def _add_small_device_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="where to train (default cpu: these small models are faster there one at a time; a GPU "
+                        "pays for --seeds populations). Not part of the run's identity")
+
+
 def _add_mlp(sub) -> None:
     for model, what in (("mlp-numpy", "the from-scratch NumPy MLP"), ("mlp-torch", "the PyTorch MLP")):
         p = sub.add_parser(model, help=f"train {what} (Part 1)",
@@ -68,6 +74,7 @@ def _add_mlp(sub) -> None:
                        help="floating-point type of weights and data (default float64; float32 for cifar10)")
         if model == "mlp-torch":
             _add_data_flags(p)
+            _add_small_device_flag(p)
         _add_run_flags(p, seeds=True)
         p.set_defaults(func=_cmd_train_mlp, model=model)
 
@@ -94,6 +101,7 @@ def _add_rnn(sub) -> None:
     p.add_argument("--clip", type=float, default=10.0,
                    help="clip the global gradient norm to this value; 0 disables (default 10)")
     p.add_argument("--eval-every", type=int, default=10, help="evaluate every N steps (default 10)")
+    _add_small_device_flag(p)
     _add_run_flags(p, seeds=True)
     p.set_defaults(func=_cmd_train_rnn)
 
@@ -103,7 +111,7 @@ def _cmd_train_rnn(a) -> int:
 
     cfg = RNNConfig(cell=a.cell, input_length=a.input_length, one_hot=a.one_hot, hidden=a.hidden,
                     batch_size=a.batch_size, optimizer=a.optimizer, lr=a.lr, steps=a.steps, clip=a.clip,
-                    eval_every=a.eval_every, seed=a.seed)
+                    eval_every=a.eval_every, seed=a.seed, device=a.device)
     return _run(cfg.validate(), a)
 
 
@@ -130,7 +138,7 @@ def _mlp_config(a):
                      batch_size=a.batch_size if a.batch_size is not None else (32 if cifar else 1),
                      epochs=a.epochs, eval_every=a.eval_every, n_samples=a.n_samples, data_seed=a.data_seed,
                      dtype=a.dtype or ("float32" if cifar else "float64"), seed=a.seed,
-                     **(_data_location(a) if a.model == "mlp-torch" else {})).validate()
+                     **({**_data_location(a), "device": a.device} if a.model == "mlp-torch" else {})).validate()
 
 
 def _add_cnn(sub) -> None:
@@ -240,8 +248,9 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
                    help="local backend: run every trial on its own. By default, trials that differ only in seed "
                         "train as one population where that measured faster (the batch-1 MLPs; see BENCHMARKS.md)")
     p.add_argument("--trials-per-gpu", type=int, default=1, metavar="K",
-                   help="ConvNet trials sharing each GPU at once, for trials too small to fill one (default 1); "
-                        "the local pool then runs K workers per GPU, Ray gives each trial 1/K of a GPU")
+                   help="trials sharing each GPU at once (ConvNet trials, and small models given --device cuda), "
+                        "for trials too small to fill one (default 1); the local pool then runs K workers per GPU, "
+                        "Ray gives each trial 1/K of a GPU")
 
 
 def _check_backend(a) -> None:

@@ -21,7 +21,7 @@ import torch
 
 import dlrepro
 from dlrepro.errors import ConfigError
-from dlrepro.train.config import LOCATION_FIELDS, RunConfig
+from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import METRIC_KEYS
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES = (
@@ -94,7 +94,7 @@ class RunDir:
         """Refuse (ConfigError) if this directory holds a different run or unrelated files."""
         stored = self.stored_config()
         if stored is not None:
-            stored = {k: v for k, v in stored.items() if k not in LOCATION_FIELDS}
+            stored = {k: v for k, v in stored.items() if k not in config.NOT_IDENTITY}
         if stored is not None and stored != config.identity():
             diff = sorted(k for k in set(stored) | set(config.identity())
                           if stored.get(k) != config.identity().get(k))

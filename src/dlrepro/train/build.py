@@ -62,12 +62,14 @@ def _cifar_mlp_task(cfg: MLPConfig):
     from dlrepro.data.cifar10 import load_cifar10
     from dlrepro.models import MLP
     from dlrepro.train.cifar_task import CifarTask
+    from dlrepro.train.device import resolve_device
 
+    device = resolve_device(cfg.device)  # before the data loads: a bad device leaves no trace
     data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)
     dtype = getattr(torch, cfg.dtype)
     model = MLP.from_numpy(numpy_nn.MLP(32 * 32 * 3, cfg.hidden, 10, seed=cfg.seed, dtype=np.float64), dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    return CifarTask(model, optimizer, data, device=torch.device("cpu"), batch_size=cfg.batch_size,
+    return CifarTask(model, optimizer, data, device=device, batch_size=cfg.batch_size,
                      epochs=cfg.epochs, eval_every=cfg.eval_every, seed=cfg.seed, input_dtype=dtype)
 
 
@@ -76,7 +78,8 @@ def _cnn_task(cfg: CNNConfig):
 
     from dlrepro.data.cifar10 import load_cifar10
     from dlrepro.models.convnet import ConvNet
-    from dlrepro.train.cifar_task import CifarTask, make_optimizer, resolve_device
+    from dlrepro.train.cifar_task import CifarTask, make_optimizer
+    from dlrepro.train.device import resolve_device
 
     device = resolve_device(cfg.device)
     data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)

@@ -33,15 +33,6 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return OPTIMIZERS[name](params, lr=lr, **({"fused": True} if name in FUSED else {}))
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from dlrepro.errors import ConfigError
-        raise ConfigError("--device cuda: no CUDA device is available; use --device cpu or auto")
-    return torch.device(name)
-
-
 def _split(images: np.ndarray, labels: np.ndarray, n: int, device: torch.device):
     idx = cifar10.stratified_subset(labels, n) if n else np.arange(len(labels))
     x = cifar10.to_device_tensor(np.asarray(images[idx]), device)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 from dlrepro.errors import ConfigError
 
@@ -74,6 +75,9 @@ class RunConfig:
     model: str
     seed: int = 0
     eval_every: int = 10
+    # Fields kept in config.json but left out of the identity: where the run reads its data, and for the
+    # small models where it computes (a device changes float rounding, not the experiment).
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = LOCATION_FIELDS
 
     def validate(self) -> RunConfig:
         self._check_types()
@@ -98,12 +102,15 @@ class RunConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     def identity(self) -> dict:
-        """What determines the run's numbers: every field but the locations."""
-        return {k: v for k, v in self.to_dict().items() if k not in LOCATION_FIELDS}
+        """What determines the run's numbers: every field but the locations (NOT_IDENTITY)."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.NOT_IDENTITY}
 
     def population_key(self) -> str:
-        """Equal for configs that differ only in their seed (such runs can train as one population)."""
-        return json.dumps({k: v for k, v in self.identity().items() if k != "seed"}, sort_keys=True)
+        """Equal for configs that differ only in their seed (such runs can train as one population, on one
+        device)."""
+        key = {k: v for k, v in self.identity().items() if k != "seed"}
+        key["device"] = getattr(self, "device", None)
+        return json.dumps(key, sort_keys=True)
 
     def config_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
@@ -128,10 +135,15 @@ class MLPConfig(RunConfig):
     data_root: str | None = None     # CIFAR-10 location (see dlrepro.data.cifar10); not part of the identity
     verify_data: bool = True         # check CIFAR-10 against the official MD5s (off for re-encoded copies)
     cache_dir: str | None = None     # where the decoded CIFAR-10 arrays are cached (default: beside the data)
+    device: str = "cpu"              # mlp-torch: cpu | cuda | auto; not part of the identity
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
 
     def validate(self) -> MLPConfig:
         super().validate()
         _choice("model", self.model, ("mlp-numpy", "mlp-torch"))
+        _choice("device", self.device, ("cpu", "cuda", "auto"))
+        if self.model == "mlp-numpy" and self.device != "cpu":
+            raise ConfigError("--device: the NumPy MLP runs on the CPU only; use mlp-torch for a GPU")
         _choice("dataset", self.dataset, ("moons", "circles", "classification", "cifar10"))
         if self.dataset == "cifar10" and self.model != "mlp-torch":
             raise ConfigError("--dataset cifar10 is trained by mlp-torch only")
@@ -161,10 +173,13 @@ class RNNConfig(RunConfig):
     steps: int = 10_000
     clip: float = 10.0               # max global gradient norm; 0 disables clipping
     test_size: int = 1024
+    device: str = "cpu"              # cpu | cuda | auto; not part of the identity
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
 
     def validate(self) -> RNNConfig:
         super().validate()
         _choice("cell", self.cell, ("rnn", "lstm"))
+        _choice("device", self.device, ("cpu", "cuda", "auto"))
         _choice("optimizer", self.optimizer, ("rmsprop", "adam", "sgd"))
         if not isinstance(self.input_length, int) or self.input_length < 1:
             raise ConfigError(f"--input-length must be >= 1, got {self.input_length}")

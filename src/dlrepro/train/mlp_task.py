@@ -14,6 +14,7 @@ from dlrepro import numpy_nn
 from dlrepro.models import MLP
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.config import MLPConfig
+from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 
 
@@ -60,12 +61,14 @@ class TorchMLPTask:
     """Train `dlrepro.models.MLP` with `torch.optim.SGD` and cross-entropy, from the NumPy MLP's weights."""
 
     def __init__(self, cfg: MLPConfig, x_train, y_train, x_test, y_test, n_classes: int):
-        dtype = getattr(torch, cfg.dtype)
-        self.train_xy = (torch.as_tensor(x_train, dtype=dtype), torch.as_tensor(y_train, dtype=torch.int64))
-        self.test_xy = (torch.as_tensor(x_test, dtype=dtype), torch.as_tensor(y_test, dtype=torch.int64))
+        dtype, device = getattr(torch, cfg.dtype), resolve_device(cfg.device)
+        self.train_xy = (torch.as_tensor(x_train, dtype=dtype, device=device),
+                         torch.as_tensor(y_train, dtype=torch.int64, device=device))
+        self.test_xy = (torch.as_tensor(x_test, dtype=dtype, device=device),
+                        torch.as_tensor(y_test, dtype=torch.int64, device=device))
         n_inputs = self.train_xy[0][0].numel()
         init = numpy_nn.MLP(n_inputs, cfg.hidden, n_classes, seed=cfg.seed, dtype=np.float64)
-        self.model = MLP.from_numpy(init, dtype=dtype)
+        self.model = MLP.from_numpy(init, dtype=dtype).to(device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
         self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)
         self.schedule = _schedule(cfg, self.batches.steps_per_epoch)

@@ -34,6 +34,7 @@ from dlrepro.models.population import (
 from dlrepro.numpy_nn.population import PopulationMLP, cross_entropy
 from dlrepro.train.batches import PopulationBatches
 from dlrepro.train.config import MLPConfig, RNNConfig
+from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 from dlrepro.train.mlp_task import _schedule
 from dlrepro.train.rnn_task import HELD_OUT_SEED, OPTIMIZERS
@@ -57,7 +58,7 @@ class _TorchMembers:
 
     def _init_members(self, model, optimizer, like: dict, size: int) -> None:
         self.model, self.optimizer, self.like, self.size = model, optimizer, like, size
-        self.active = torch.ones(size)
+        self.active = torch.ones(size, device=next(model.parameters()).device)
         self.frozen = False
 
     def _mask_gradients(self, coef: torch.Tensor | None = None) -> None:
@@ -137,13 +138,15 @@ class PopulationTorchMLPTask(_TorchMembers):
 
     def __init__(self, cfgs: list[MLPConfig], x_train, y_train, x_test, y_test, n_classes: int):
         cfg, seeds = cfgs[0], _seeds(cfgs)
-        dtype = getattr(torch, cfg.dtype)
-        self.train_xy = (torch.as_tensor(x_train, dtype=dtype), torch.as_tensor(y_train, dtype=torch.int64))
-        self.test_xy = (torch.as_tensor(x_test, dtype=dtype), torch.as_tensor(y_test, dtype=torch.int64))
+        dtype, device = getattr(torch, cfg.dtype), resolve_device(cfg.device)
+        self.train_xy = (torch.as_tensor(x_train, dtype=dtype, device=device),
+                         torch.as_tensor(y_train, dtype=torch.int64, device=device))
+        self.test_xy = (torch.as_tensor(x_test, dtype=dtype, device=device),
+                        torch.as_tensor(y_test, dtype=torch.int64, device=device))
         n_inputs = self.train_xy[0][0].numel()
         singles = [MLP.from_numpy(numpy_nn.MLP(n_inputs, cfg.hidden, n_classes, seed=s, dtype=np.float64), dtype)
                    for s in seeds]
-        model = stack(singles)
+        model = stack(singles).to(device)
         self._init_members(model, torch.optim.SGD(model.parameters(), lr=cfg.lr), singles[0].state_dict(),
                            len(seeds))
         self.batches = PopulationBatches(*self.train_xy, cfg.batch_size, seeds)
@@ -160,14 +163,15 @@ class PopulationTorchMLPTask(_TorchMembers):
 
     @torch.no_grad()
     def _eval_split(self, x, y, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-        S = self.size
-        loss_sum, correct = torch.zeros(S, dtype=torch.float64), torch.zeros(S, dtype=torch.int64)
+        S, device = self.size, x.device
+        loss_sum = torch.zeros(S, dtype=torch.float64, device=device)
+        correct = torch.zeros(S, dtype=torch.int64, device=device)
         for lo in range(0, len(y), chunk):
             xb, yb = x[lo:lo + chunk].expand(S, *x[lo:lo + chunk].shape), y[lo:lo + chunk].expand(S, -1)
             logits = mlp_forward(self.model, xb)
             loss_sum += _torch_losses(logits, yb).double() * yb.shape[1]
             correct += (logits.argmax(2) == yb).sum(1)
-        return (loss_sum / len(y)).numpy(), (correct / len(y)).numpy()
+        return (loss_sum / len(y)).cpu().numpy(), (correct / len(y)).cpu().numpy()
 
     def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
         (trl, tra), (tel, tea) = self._eval_split(*self.train_xy), self._eval_split(*self.test_xy)
@@ -191,13 +195,14 @@ class PopulationPalindromeTask(_TorchMembers):
         cell = VanillaRNN if cfg.cell == "rnn" else LSTM
         singles = [cell(palindrome.input_dim(cfg.one_hot), cfg.hidden, 10, generator=torch.Generator().manual_seed(s))
                    for s in seeds]
-        model = stack(singles)
+        self.device = resolve_device(cfg.device)
+        model = stack(singles).to(self.device)
         self._init_members(model, OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr),
                            singles[0].state_dict(), len(seeds))
         self.streams = [torch.Generator().manual_seed(s) for s in seeds]
         digits, self.test_y = palindrome.sample(cfg.test_size, cfg.input_length,
                                                 torch.Generator().manual_seed(HELD_OUT_SEED + cfg.input_length))
-        self.test_x = palindrome.encode(digits, cfg.one_hot)
+        self.test_x, self.test_y = palindrome.encode(digits, cfg.one_hot).to(self.device), self.test_y.to(self.device)
         self.schedule = Schedule(total_steps=cfg.steps, eval_every=cfg.eval_every)
 
     def _batch(self, streams: list[torch.Generator]):
@@ -207,7 +212,7 @@ class PopulationPalindromeTask(_TorchMembers):
             digits, target = palindrome.sample(self.cfg.batch_size, self.cfg.input_length, g)
             xs.append(palindrome.encode(digits, self.cfg.one_hot))
             ys.append(target)
-        return torch.stack(xs), torch.stack(ys)
+        return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
 
     def train_step(self, step: int):
         x, y = self._batch(self.streams)
@@ -227,7 +232,8 @@ class PopulationPalindromeTask(_TorchMembers):
     @torch.no_grad()
     def _loss_acc(self, x, y) -> tuple[np.ndarray, np.ndarray]:
         logits = self.model(x)
-        return _torch_losses(logits, y).double().numpy(), (logits.argmax(2) == y).double().mean(1).numpy()
+        return (_torch_losses(logits, y).double().cpu().numpy(),
+                (logits.argmax(2) == y).double().mean(1).cpu().numpy())
 
     def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
         if batches.count:

@@ -1,6 +1,7 @@
 """Part 3 task: train a VanillaRNN or LSTM on freshly drawn palindromes, one batch per step.
 
-Training batches come from `torch.Generator().manual_seed(seed)`; the held-out set (1,024 palindromes by
+Training batches come from `torch.Generator().manual_seed(seed)` on the CPU (then move to --device, so a
+GPU run sees the same data); the held-out set (1,024 palindromes by
 default) from a separate stream that depends only on the input length, so every seed and cell is
 measured on the same sequences. Train metrics average the training batches since the last evaluation.
 """
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from dlrepro.data import palindrome
 from dlrepro.models import LSTM, VanillaRNN
 from dlrepro.train.config import RNNConfig
+from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 
 HELD_OUT_SEED = 1_000_003
@@ -24,17 +26,18 @@ class PalindromeTask:
         self.cfg = cfg
         init = torch.Generator().manual_seed(cfg.seed)
         cell = VanillaRNN if cfg.cell == "rnn" else LSTM
-        self.model = cell(palindrome.input_dim(cfg.one_hot), cfg.hidden, 10, generator=init)
+        self.device = resolve_device(cfg.device)
+        self.model = cell(palindrome.input_dim(cfg.one_hot), cfg.hidden, 10, generator=init).to(self.device)
         self.optimizer = OPTIMIZERS[cfg.optimizer](self.model.parameters(), lr=cfg.lr)
         self.stream = torch.Generator().manual_seed(cfg.seed)
         digits, self.test_y = palindrome.sample(cfg.test_size, cfg.input_length,
                                                 torch.Generator().manual_seed(HELD_OUT_SEED + cfg.input_length))
-        self.test_x = palindrome.encode(digits, cfg.one_hot)
+        self.test_x, self.test_y = palindrome.encode(digits, cfg.one_hot).to(self.device), self.test_y.to(self.device)
         self.schedule = Schedule(total_steps=cfg.steps, eval_every=cfg.eval_every)
 
     def _batch(self, generator: torch.Generator):
-        digits, target = palindrome.sample(self.cfg.batch_size, self.cfg.input_length, generator)
-        return palindrome.encode(digits, self.cfg.one_hot), target
+        digits, target = palindrome.sample(self.cfg.batch_size, self.cfg.input_length, generator)  # on the CPU
+        return palindrome.encode(digits, self.cfg.one_hot).to(self.device), target.to(self.device)
 
     def train_step(self, step: int):
         x, y = self._batch(self.stream)
