@@ -203,7 +203,7 @@ def fit_population(task: PopulationTask, sinks: list[Sink], *, progress: bool | 
 
     if not resumed:
         evaluate(list(range(n)))
-    status, steps = ["completed"] * n, [sched.total_steps] * n
+    status, steps, wall = ["completed"] * n, [sched.total_steps] * n, [None] * n
     active = list(range(n))
     last_save = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
@@ -223,7 +223,7 @@ def fit_population(task: PopulationTask, sinks: list[Sink], *, progress: bool | 
                     evaluate(diverged)
                     save(diverged)
                     for m in diverged:
-                        status[m], steps[m] = "diverged", step
+                        status[m], steps[m], wall[m] = "diverged", step, elapsed(m)
                         task.freeze(m)
                     active = [m for m in active if finite[m]]
             if at_eval and active:
@@ -237,4 +237,5 @@ def fit_population(task: PopulationTask, sinks: list[Sink], *, progress: bool | 
                     last_save = time.perf_counter()
     finally:
         bar.close()
-    return [Outcome(status=status[m], steps=steps[m], wall_time_s=elapsed(m), last=last[m]) for m in range(n)]
+    return [Outcome(status=status[m], steps=steps[m], wall_time_s=wall[m] if wall[m] is not None else elapsed(m),
+                    last=last[m]) for m in range(n)]
