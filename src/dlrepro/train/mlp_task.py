@@ -23,6 +23,11 @@ def _schedule(cfg: MLPConfig, steps_per_epoch: int) -> Schedule:
                     steps_per_epoch=steps_per_epoch)
 
 
+def torch_split(x, y, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's inputs (as `dtype`) and integer labels as tensors on `device`."""
+    return torch.as_tensor(x, dtype=dtype, device=device), torch.as_tensor(y, dtype=torch.int64, device=device)
+
+
 class NumpyMLPTask:
     """Train `dlrepro.numpy_nn.MLP` with `numpy_nn.SGD`. Train metrics come from full-split evaluations."""
 
@@ -62,10 +67,8 @@ class TorchMLPTask:
 
     def __init__(self, cfg: MLPConfig, x_train, y_train, x_test, y_test, n_classes: int):
         dtype, device = getattr(torch, cfg.dtype), resolve_device(cfg.device)
-        self.train_xy = (torch.as_tensor(x_train, dtype=dtype, device=device),
-                         torch.as_tensor(y_train, dtype=torch.int64, device=device))
-        self.test_xy = (torch.as_tensor(x_test, dtype=dtype, device=device),
-                        torch.as_tensor(y_test, dtype=torch.int64, device=device))
+        self.train_xy = torch_split(x_train, y_train, dtype, device)
+        self.test_xy = torch_split(x_test, y_test, dtype, device)
         n_inputs = self.train_xy[0][0].numel()
         init = numpy_nn.MLP(n_inputs, cfg.hidden, n_classes, seed=cfg.seed, dtype=np.float64)
         self.model = MLP.from_numpy(init, dtype=dtype).to(device)

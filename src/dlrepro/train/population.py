@@ -36,7 +36,7 @@ from dlrepro.train.batches import PopulationBatches
 from dlrepro.train.config import MLPConfig, RNNConfig
 from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
-from dlrepro.train.mlp_task import _schedule
+from dlrepro.train.mlp_task import _schedule, torch_split
 from dlrepro.train.rnn_task import HELD_OUT_SEED, OPTIMIZERS
 
 
@@ -139,10 +139,8 @@ class PopulationTorchMLPTask(_TorchMembers):
     def __init__(self, cfgs: list[MLPConfig], x_train, y_train, x_test, y_test, n_classes: int):
         cfg, seeds = cfgs[0], _seeds(cfgs)
         dtype, device = getattr(torch, cfg.dtype), resolve_device(cfg.device)
-        self.train_xy = (torch.as_tensor(x_train, dtype=dtype, device=device),
-                         torch.as_tensor(y_train, dtype=torch.int64, device=device))
-        self.test_xy = (torch.as_tensor(x_test, dtype=dtype, device=device),
-                        torch.as_tensor(y_test, dtype=torch.int64, device=device))
+        self.train_xy = torch_split(x_train, y_train, dtype, device)
+        self.test_xy = torch_split(x_test, y_test, dtype, device)
         n_inputs = self.train_xy[0][0].numel()
         singles = [MLP.from_numpy(numpy_nn.MLP(n_inputs, cfg.hidden, n_classes, seed=s, dtype=np.float64), dtype)
                    for s in seeds]
