@@ -23,6 +23,7 @@ import torch
 from dlrepro.data import cifar10
 from dlrepro.models.convnet import ConvNet
 from dlrepro.train.cifar_task import CifarTask, make_optimizer
+from numpy_mlp import NullSink  # benchmarks/ is on sys.path when a script here runs
 
 CONFIGS = [("fp32 NCHW eager (baseline)", {}),
            ("fp32 channels_last", {"channels_last": True}),
@@ -65,20 +66,6 @@ def images_per_s(task: CifarTask, batch_size: int, steps: int, warmup: int) -> f
         task.train_step(s)
     sync()
     return steps * batch_size / (time.perf_counter() - start)
-
-
-class NullSink:
-    def load_checkpoint(self):
-        return None
-
-    def save_checkpoint(self, checkpoint) -> None:
-        pass
-
-    def restart_metrics(self, up_to_step) -> None:
-        pass
-
-    def log_metrics(self, row) -> None:
-        pass
 
 
 def populations(device: str, seeds: int = 8) -> None:

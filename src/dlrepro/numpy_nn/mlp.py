@@ -35,13 +35,9 @@ class MLP:
         # Move every parameter and every gradient into its flat buffer, in parameters() order.
         self._flat_values = np.concatenate([value.ravel() for value, _ in self.parameters()])
         self._flat_grads = np.zeros_like(self._flat_values)
-        offset = 0
-        for layer in self.linears():
-            for name in ("weight", "bias"):
-                shape, size = layer.params[name].shape, layer.params[name].size
-                layer.params[name] = self._flat_values[offset:offset + size].reshape(shape)
-                layer.grads[name] = self._flat_grads[offset:offset + size].reshape(shape)
-                offset += size
+        for layer, name, span, shape in self.flat_layout():
+            layer.params[name] = self._flat_values[span].reshape(shape)
+            layer.grads[name] = self._flat_grads[span].reshape(shape)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
@@ -63,6 +59,16 @@ class MLP:
         for layer in self.linears():
             for name in ("weight", "bias"):
                 yield layer.params[name], layer.grads[name]
+
+    def flat_layout(self) -> list[tuple[Linear, str, slice, tuple[int, ...]]]:
+        """(layer, "weight" | "bias", its span in the flat buffer, its shape), in parameters() order."""
+        layout, offset = [], 0
+        for layer in self.linears():
+            for name in ("weight", "bias"):
+                shape, size = layer.params[name].shape, layer.params[name].size
+                layout.append((layer, name, slice(offset, offset + size), shape))
+                offset += size
+        return layout
 
     def flat_parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """All parameters as one (value, grad) pair of 1-D arrays, which the layers' arrays are views of."""

@@ -13,6 +13,7 @@ the whole population. Change parameters in place, never rebind them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,19 +25,15 @@ class PopulationMLP:
     def __init__(self, n_inputs: int, n_hidden: Sequence[int], n_classes: int, seeds: Sequence[int],
                  dtype=np.float64):
         members = [MLP(n_inputs, n_hidden, n_classes, seed=s, dtype=dtype) for s in seeds]
-        self.seeds, S = list(seeds), len(seeds)
+        S = len(members)
         self.flat = np.stack([m.flat_parameters()[0][0] for m in members])  # (S, P), MLP's own flat order
         self.flat_grad = np.zeros_like(self.flat)
         self.W, self.b, self.dW, self.db = [], [], [], []
-        offset = 0
-        for layer in members[0].linears():
-            for name, params, grads in (("weight", self.W, self.dW), ("bias", self.b, self.db)):
-                shape = layer.params[name].shape
-                size = layer.params[name].size
-                shape3 = shape if len(shape) == 2 else (1, *shape)
-                params.append(self.flat[:, offset:offset + size].reshape(S, *shape3))
-                grads.append(self.flat_grad[:, offset:offset + size].reshape(S, *shape3))
-                offset += size
+        for _, name, span, shape in members[0].flat_layout():
+            params, grads = (self.W, self.dW) if name == "weight" else (self.b, self.db)
+            shape3 = shape if len(shape) == 2 else (1, *shape)  # biases as (1, n): they broadcast over a batch
+            params.append(self.flat[:, span].reshape(S, *shape3))
+            grads.append(self.flat_grad[:, span].reshape(S, *shape3))
         self._WT = [w.transpose(0, 2, 1) for w in self.W]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -86,7 +83,10 @@ class PopulationMLP:
             self.b[i][s, 0] = state[f"{i}.bias"]
 
 
-_FLAT_INDEX: dict[tuple[int, int, int], np.ndarray] = {}
+@functools.cache
+def _row_starts(rows: int, n_classes: int) -> np.ndarray:
+    """r * C for every row r of a flattened (rows, C) array."""
+    return np.arange(rows) * n_classes
 
 
 def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,10 +96,7 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
     index instead of take_along_axis / put_along_axis, which cost about 3x more at batch size 1.
     """
     S, B, C = logits.shape
-    base = _FLAT_INDEX.get((S, B, C))
-    if base is None:
-        base = _FLAT_INDEX.setdefault((S, B, C), np.arange(S * B) * C)
-    picks = base + targets.reshape(-1)
+    picks = _row_starts(S * B, C) + targets.reshape(-1)
     shifted = logits - logits.max(axis=2, keepdims=True)
     e = np.exp(shifted)
     sum_e = e.sum(axis=2, keepdims=True)

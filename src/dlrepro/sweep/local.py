@@ -72,35 +72,20 @@ def _init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = ()) -> 
     torch.set_num_threads(threads)  # cores // workers threads each: no oversubscription of the cores
 
 
-def run_trial(config: RunConfig, run_dir: Path, tensorboard: bool = False) -> TrialResult:
-    from dlrepro.runs.execute import execute
-    from dlrepro.runs.rundir import RunDir
-    from dlrepro.runs.tensorboard import run_observers
-
-    before = RunDir(run_dir).summary()
-    skipped = before is not None and before["status"] in ("completed", "diverged")
-    observers = run_observers(run_dir, tensorboard)
-    try:
-        _, summary = execute(config, run_dir, resume=True, progress=False, observers=observers)
-    except Exception as exc:  # recorded, never fatal for the sweep
-        return TrialResult(run_dir.name, run_dir, "failed", RunDir(run_dir).summary(),
-                           error=f"{type(exc).__name__}: {exc}")
-    finally:
-        for obs in observers:
-            obs.close()
-    return TrialResult(run_dir.name, run_dir, summary["status"], summary, skipped=skipped)
-
-
-def run_population(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool = False) -> list[TrialResult]:
-    """`run_trial` for trials that differ only in seed, trained as one population."""
-    from dlrepro.runs.execute import execute_population
+def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool = False) -> list[TrialResult]:
+    """Run one trial (`execute`), or trials that differ only in seed as one population
+    (`execute_population`). An exception is recorded as failed for each of them, never raised."""
+    from dlrepro.runs.execute import execute, execute_population
     from dlrepro.runs.rundir import RunDir
     from dlrepro.runs.tensorboard import run_observers
 
     before = [RunDir(d).summary() for d in run_dirs]
     observers = [run_observers(d, tensorboard) for d in run_dirs]
     try:
-        results = execute_population(configs, run_dirs, resume=True, progress=False, observers=observers)
+        if len(configs) == 1:
+            results = [execute(configs[0], run_dirs[0], resume=True, progress=False, observers=observers[0])]
+        else:
+            results = execute_population(configs, run_dirs, resume=True, progress=False, observers=observers)
     except Exception as exc:  # recorded, never fatal for the sweep
         return [TrialResult(d.name, d, "failed", RunDir(d).summary(), error=f"{type(exc).__name__}: {exc}")
                 for d in run_dirs]
@@ -114,9 +99,7 @@ def run_population(configs: list[RunConfig], run_dirs: list[Path], tensorboard: 
 
 
 def _run_unit(unit: list[tuple[RunConfig, Path]], tensorboard: bool) -> list[TrialResult]:
-    if len(unit) == 1:
-        return [run_trial(unit[0][0], Path(unit[0][1]), tensorboard)]
-    return run_population([c for c, _ in unit], [Path(d) for _, d in unit], tensorboard)
+    return run_trials([c for c, _ in unit], [Path(d) for _, d in unit], tensorboard)
 
 
 def pool_shape(trials: list[tuple[RunConfig, Path]], n_units: int, workers: int | None = None,

@@ -23,6 +23,11 @@ def _schedule(cfg: MLPConfig, steps_per_epoch: int) -> Schedule:
                     steps_per_epoch=steps_per_epoch)
 
 
+def numpy_split(x, y, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """A split's inputs (contiguous, as `dtype`) and integer labels as NumPy arrays."""
+    return np.ascontiguousarray(x, dtype=dtype), np.asarray(y, dtype=np.int64)
+
+
 def torch_split(x, y, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A split's inputs (as `dtype`) and integer labels as tensors on `device`."""
     return torch.as_tensor(x, dtype=dtype, device=device), torch.as_tensor(y, dtype=torch.int64, device=device)
@@ -33,8 +38,7 @@ class NumpyMLPTask:
 
     def __init__(self, cfg: MLPConfig, x_train, y_train, x_test, y_test, n_classes: int):
         dtype = np.dtype(cfg.dtype)
-        self.train_xy = (np.ascontiguousarray(x_train, dtype=dtype), np.asarray(y_train, dtype=np.int64))
-        self.test_xy = (np.ascontiguousarray(x_test, dtype=dtype), np.asarray(y_test, dtype=np.int64))
+        self.train_xy, self.test_xy = numpy_split(x_train, y_train, dtype), numpy_split(x_test, y_test, dtype)
         self.model = numpy_nn.MLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seed=cfg.seed, dtype=dtype)
         self.optimizer = numpy_nn.SGD(self.model.flat_parameters(), cfg.lr)  # one update for all arrays
         self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)

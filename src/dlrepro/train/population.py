@@ -36,7 +36,7 @@ from dlrepro.train.batches import PopulationBatches
 from dlrepro.train.config import MLPConfig, RNNConfig
 from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
-from dlrepro.train.mlp_task import _schedule, torch_split
+from dlrepro.train.mlp_task import _schedule, numpy_split, torch_split
 from dlrepro.train.rnn_task import HELD_OUT_SEED, OPTIMIZERS
 
 
@@ -54,16 +54,16 @@ def _torch_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class _TorchMembers:
-    """Freezing and per-member state for a stacked torch model and its optimizer."""
+    """Freezing and per-member state (`state_dict(member)` in the single task's form) for a stacked torch
+    model and its optimizer."""
 
     def _init_members(self, model, optimizer, like: dict, size: int) -> None:
         self.model, self.optimizer, self.like, self.size = model, optimizer, like, size
-        self.active = torch.ones(size, device=next(model.parameters()).device)
-        self.frozen = False
+        self.active: torch.Tensor | None = None  # 1 for members that still train; None while all do
 
     def _mask_gradients(self, coef: torch.Tensor | None = None) -> None:
         """Scale member s's gradients by coef[s] (clipping), zeroing frozen members'."""
-        if self.frozen:
+        if self.active is not None:
             coef = self.active if coef is None else coef * self.active
         if coef is None:
             return
@@ -72,7 +72,9 @@ class _TorchMembers:
 
     def freeze(self, member: int) -> None:
         """Zero member's weights and optimizer state; with its gradients masked to zero, it stays put."""
-        self.active[member], self.frozen = 0.0, True
+        if self.active is None:
+            self.active = torch.ones(self.size, device=next(self.model.parameters()).device)
+        self.active[member] = 0.0
         with torch.no_grad():
             for p in self.model.parameters():
                 p[member] = 0
@@ -81,11 +83,11 @@ class _TorchMembers:
                     if torch.is_tensor(v) and v.ndim > 0:
                         v[member] = 0
 
-    def _member_state(self, member: int) -> dict:
+    def state_dict(self, member: int) -> dict:
         return {"model": member_state_dict(self.model, member, self.like),
                 "optimizer": member_optimizer_state(self.optimizer.state_dict(), member, self.like)}
 
-    def _load_member(self, member: int, state: dict) -> None:
+    def load_state_dict(self, member: int, state: dict) -> None:
         load_member_state_dict(self.model, member, state["model"])
         load_member_optimizer_state(self.optimizer, member, state["optimizer"])
 
@@ -96,11 +98,10 @@ class PopulationNumpyMLPTask:
     def __init__(self, cfgs: list[MLPConfig], x_train, y_train, x_test, y_test, n_classes: int):
         cfg, seeds = cfgs[0], _seeds(cfgs)
         dtype = np.dtype(cfg.dtype)
-        self.train_xy = (np.ascontiguousarray(x_train, dtype=dtype), np.asarray(y_train, dtype=np.int64))
-        self.test_xy = (np.ascontiguousarray(x_test, dtype=dtype), np.asarray(y_test, dtype=np.int64))
+        self.train_xy, self.test_xy = numpy_split(x_train, y_train, dtype), numpy_split(x_test, y_test, dtype)
         self.size, self.lr = len(seeds), cfg.lr
         self.model = PopulationMLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seeds, dtype=dtype)
-        self.active, self._mask = np.ones(self.size, dtype=bool), None
+        self.active: np.ndarray | None = None  # which members still train; None while all do (the fast path)
         self.batches = PopulationBatches(*self.train_xy, cfg.batch_size, seeds)
         self.schedule = _schedule(cfg, self.batches.steps_per_epoch)
 
@@ -108,7 +109,7 @@ class PopulationNumpyMLPTask:
         x, y = self.batches.get(step)
         losses, dlogits = cross_entropy(self.model.forward(x), y)
         self.model.backward(dlogits)
-        self.model.sgd_step(self.lr, self._mask)
+        self.model.sgd_step(self.lr, self.active)
         return losses * y.shape[1], 0, y.shape[1]  # train accuracy comes from the full-split evaluation
 
     def _eval_split(self, x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +123,9 @@ class PopulationNumpyMLPTask:
         return [metrics_dict((trl[m], tra[m]), (tel[m], tea[m])) for m in range(self.size)]
 
     def freeze(self, member: int) -> None:
+        if self.active is None:
+            self.active = np.ones(self.size, dtype=bool)
         self.active[member] = False
-        self._mask = self.active.copy()
         self.model.flat[member] = 0
 
     def state_dict(self, member: int) -> dict:
@@ -174,12 +176,6 @@ class PopulationTorchMLPTask(_TorchMembers):
     def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
         (trl, tra), (tel, tea) = self._eval_split(*self.train_xy), self._eval_split(*self.test_xy)
         return [metrics_dict((trl[m], tra[m]), (tel[m], tea[m])) for m in range(self.size)]
-
-    def state_dict(self, member: int) -> dict:
-        return self._member_state(member)
-
-    def load_state_dict(self, member: int, state: dict) -> None:
-        self._load_member(member, state)
 
 
 class PopulationPalindromeTask(_TorchMembers):
@@ -247,8 +243,8 @@ class PopulationPalindromeTask(_TorchMembers):
         return [metrics_dict((train[0][m], train[1][m]), (test[0][m], test[1][m])) for m in range(S)]
 
     def state_dict(self, member: int) -> dict:
-        return {**self._member_state(member), "stream": self.streams[member].get_state()}
+        return {**super().state_dict(member), "stream": self.streams[member].get_state()}
 
     def load_state_dict(self, member: int, state: dict) -> None:
-        self._load_member(member, state)
+        super().load_state_dict(member, state)
         self.streams[member].set_state(state["stream"])
