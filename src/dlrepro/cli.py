@@ -47,7 +47,8 @@ def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
 def _add_small_device_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                    help="where to train (default cpu: these small models are faster there one at a time; a GPU "
-                        "pays for --seeds populations). Not part of the run's identity")
+                        "is expected to pay for --seeds populations, not yet measured). Not part of the run's "
+                        "identity")
 
 
 def _add_mlp(sub) -> None:
@@ -246,7 +247,8 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
                    help="also write TensorBoard event files into each run (pip install 'dlrepro[tensorboard]')")
     p.add_argument("--no-vectorize", action="store_true",
                    help="local backend: run every trial on its own. By default, trials that differ only in seed "
-                        "train as one population where that measured faster (the batch-1 MLPs; see BENCHMARKS.md)")
+                        "train as one population: the batch-1 MLPs, measured faster that way on CPU (BENCHMARKS.md), "
+                        "and on a GPU also the RNN (expected, not yet measured)")
     p.add_argument("--trials-per-gpu", type=int, default=1, metavar="K",
                    help="trials sharing each GPU at once (ConvNet trials, and small models given --device cuda), "
                         "for trials too small to fill one (default 1); the local pool then runs K workers per GPU, "
