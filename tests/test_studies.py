@@ -13,27 +13,25 @@ from dlrepro.studies.spec import load_study
 from dlrepro.sweep.local import plan_units, run_local
 from dlrepro.train.config import MLPConfig, RNNConfig
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
 
 @pytest.mark.parametrize("name", ["toy", "cifar_mlp", "optimizers", "palindrome"])
 def test_shipped_studies_load_in_every_profile(name):
-    study = load_study(CONFIGS / f"{name}.toml")
+    study = load_study(name)
     for profile in ("smoke", "quick", "full"):
         trials = study.trials(profile)
         assert trials and len({t.config_hash() for t in trials}) == len(trials)
 
 
 def test_reference_grids():
-    pal = load_study(CONFIGS / "palindrome.toml").trials("full")
+    pal = load_study("palindrome").trials("full")
     assert len(pal) == 48
     assert {(t.cell, t.lr, t.input_length, t.seed) for t in pal} == {
         (c, lr, L, s) for c in ("rnn", "lstm") for lr in (1e-3, 1e-2) for L in (5, 10, 15, 20) for s in (0, 1, 2)}
-    opt = load_study(CONFIGS / "optimizers.toml").trials("full")
+    opt = load_study("optimizers").trials("full")
     assert [(t.optimizer, t.lr) for t in opt] == [("adam", 1e-4), ("adam", 1e-2), ("adam", 1e-6), ("sgd", 1e-4),
                                                   ("adagrad", 1e-4)]
     assert all(t.epochs == 200 and t.subset == 0 and t.batch_size == 32 for t in opt)
-    quick = load_study(CONFIGS / "palindrome.toml").trials("quick")
+    quick = load_study("palindrome").trials("quick")
     assert {(t.cell, t.lr, t.steps) for t in quick} == {("rnn", 1e-3, 10000), ("rnn", 1e-2, 10000),
                                                         ("lstm", 1e-3, 2500)}
 
@@ -144,8 +142,9 @@ def test_vectorized_sweep_writes_the_same_runs_as_single_runs(tmp_path, capsys):
         assert main(["sweep", str(study), "--out", str(tmp_path / out), "--workers", "2", *flag]) == 0
     printed = capsys.readouterr().out
     assert "3 trials (1 seed population(s))" in printed and printed.count("3 trials in") == 1
-    runs = sorted(p.name for p in (tmp_path / "vec" / "runs" / "study").iterdir())
-    assert runs == sorted(p.name for p in (tmp_path / "plain" / "runs" / "study").iterdir()) and len(runs) == 3
+    runs = sorted(p.name for p in (tmp_path / "vec" / "runs" / "study").iterdir() if p.is_dir())
+    assert runs == sorted(p.name for p in (tmp_path / "plain" / "runs" / "study").iterdir() if p.is_dir())
+    assert len(runs) == 3
     for name in runs:
         rows = [json.loads(x) for x in (tmp_path / "vec/runs/study" / name / "metrics.jsonl").read_text().splitlines()]
         ref = [json.loads(x) for x in (tmp_path / "plain/runs/study" / name / "metrics.jsonl").read_text().splitlines()]
