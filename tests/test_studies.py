@@ -198,6 +198,7 @@ def test_sweep_takes_a_built_in_name_and_refuses_an_unknown_one(tmp_path, capsys
     assert_usage_error(["sweep", "palindrom", "--out", str(tmp_path)], "palindrome, toy", capsys)
     assert_usage_error(["sweep", "missing.toml", "--out", str(tmp_path)], "study file missing.toml does not exist",
                        capsys)
+    assert_usage_error(["sweep", "toy.toml", "--out", str(tmp_path)], "named without .toml: toy", capsys)
     assert not any(tmp_path.iterdir())
 
 

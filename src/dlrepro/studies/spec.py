@@ -233,7 +233,8 @@ def load_study(study: str | os.PathLike) -> Study:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError(f"study file {path} does not exist") from None
+            hint = f" (the built-in study is named without .toml: {path.stem})" if path.stem in builtin_names() else ""
+            raise ConfigError(f"study file {path} does not exist{hint}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"study file {path} cannot be read ({exc})") from None
     return parse_study(text, path, builtin)
