@@ -320,3 +320,13 @@ def test_reproduce_applies_each_set_to_the_studies_that_have_it(tmp_path, capsys
     text = capsys.readouterr().out
     assert "6 trial(s), profile smoke ->" in text and "4 trial(s), profile smoke, --set steps=7 ->" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_runs_csv_reads_with_pandas(tmp_path):
+    pd = pytest.importorskip("pandas")
+    study = _write(tmp_path, '[study]\nname = "mine"\n[fixed]\nmodel = "mlp-numpy"\nepochs = 1\nn_samples = 40\n'
+                             '[grid]\nseed = [0, 1]\n')
+    assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "runs" / "mine" / "runs.csv")
+    assert list(table["seed"]) == [0, 1] and list(table["status"]) == ["completed"] * 2
+    assert str(table["final_test_acc"].dtype) == "float64" and table["final_test_acc"].between(0, 1).all()
