@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/rnn_study.py [--fraction 0.1] [--workers 2]
 
-Runs every (cell, lr, input length) configuration of configs/palindrome.toml's full grid for seed 0 only
+Runs every (cell, lr, input length) configuration of the palindrome study's full grid for seed 0 only
 and `fraction` of its 10,000 steps, through the same local pool as `dlrepro sweep` (one torch thread per
 worker), then extrapolates to the full study (x 1/fraction steps, x 3 seeds). The floor is the study's
 matmul FLOPs (training forward + backward ~ 3x forward, plus the held-out evaluations) divided by the
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from dlrepro.studies.spec import CONFIG_DIR, load_study
+from dlrepro.studies.spec import load_study
 from dlrepro.sweep.local import run_local
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--fraction", type=float, default=0.1, help="share of the 10,000 steps to run (default 0.1)")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    full = load_study(CONFIG_DIR / "palindrome.toml").trials("full")
+    full = load_study("palindrome").trials("full")
     seeds = sorted({c.seed for c in full})
     sample = [dataclasses.replace(c, steps=max(10, int(c.steps * a.fraction))) for c in full if c.seed == seeds[0]]
     rate = sgemm_rate()

@@ -52,3 +52,29 @@ def test_out_holding_a_different_run_exits_2(tmp_path, capsys):
 
 def test_parser_builds():
     assert build_parser().prog == "dlrepro"
+
+
+def test_mlp_numpy_help_mentions_no_cifar10_defaults(capsys):
+    texts = {}
+    for model in ("mlp-numpy", "mlp-torch"):
+        with pytest.raises(SystemExit):
+            main(["train", model, "--help"])
+        texts[model] = " ".join(capsys.readouterr().out.split())
+    assert "cifar10" not in texts["mlp-numpy"].lower()
+    assert "(default 1; 32 for cifar10)" in texts["mlp-torch"] and "float32 for cifar10" in texts["mlp-torch"]
+    assert "(default 1)" in texts["mlp-numpy"] and "(default float64)" in texts["mlp-numpy"]
+
+
+@pytest.mark.parametrize("command", ["sweep", "reproduce"])
+def test_sweep_and_reproduce_explain_set_dry_run_and_quiet(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--set KEY=VALUE", "--dry-run", "--quiet"):
+        assert flag in text
+
+
+def test_top_level_help_lists_studies(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "studies" in capsys.readouterr().out

@@ -10,8 +10,6 @@ from dlrepro.cli import main
 from dlrepro.runs.rundir import RunDir
 from dlrepro.studies.spec import load_study
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
 
 @pytest.fixture(scope="module")
 def ray_2cpus():
@@ -23,11 +21,11 @@ def ray_2cpus():
 
 
 def _runs(out: Path, study: str) -> dict[str, Path]:
-    return {d.name: d for d in (out / "runs" / study).iterdir()}
+    return {d.name: d for d in (out / "runs" / study).iterdir() if d.is_dir()}
 
 
 def test_ray_sweep_writes_the_same_runs_as_the_local_pool(ray_2cpus, tmp_path, capsys):
-    study = str(CONFIGS / "toy.toml")
+    study = "toy"
     assert main(["sweep", study, "--profile", "smoke", "--backend", "ray", "--workers", "2",
                  "--out", str(tmp_path / "ray")]) == 0
     # in this process: far below torch's parallel grain size, so thread counts do not change the numbers
@@ -53,7 +51,7 @@ def test_ray_sweep_writes_the_same_runs_as_the_local_pool(ray_2cpus, tmp_path, c
 def test_failed_trial_is_recorded_others_complete_and_a_rerun_skips_completed(ray_2cpus, tmp_path):
     from dlrepro.sweep.ray_backend import run_ray
 
-    configs = load_study(CONFIGS / "palindrome.toml").trials("smoke")[:2]  # step-based: epoch is null
+    configs = load_study("palindrome").trials("smoke")[:2]  # step-based: epoch is null
     trials = [(cfg, tmp_path / "runs" / "palindrome" / cfg.default_name()) for cfg in configs]
     bad = trials[0][1]
     bad.mkdir(parents=True)
@@ -73,7 +71,7 @@ def test_failed_trial_is_recorded_others_complete_and_a_rerun_skips_completed(ra
     assert not any(p.name.startswith(".ray-checkpoint") for d in (bad, trials[1][1]) for p in d.iterdir())
 
 
-@pytest.mark.parametrize("command", [["sweep", str(CONFIGS / "toy.toml"), "--profile", "smoke"],
+@pytest.mark.parametrize("command", [["sweep", "toy", "--profile", "smoke"],
                                      ["reproduce", "--profile", "smoke", "--only", "toy"]])
 def test_backend_ray_without_ray_is_one_line_and_exit_2(command, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError

@@ -66,3 +66,93 @@ def test_claim_verdicts():
     assert verdicts["PyTorch MLP test accuracy on classification"] == "reproduced"  # 0.99 >= 0.995 - 0.01
     not_run = palindrome_claims([], "no runs")
     assert not_run and all(c.verdict == "not run" for c in not_run)
+
+
+def test_report_rebuilds_from_a_copied_results_folder_alone(smoke_results, tmp_path, monkeypatch):
+    """study.json in the folder, not the package's study files, gives the sections of the studies that ran."""
+    import shutil
+
+    import dlrepro.studies.record as record
+
+    copy = tmp_path / "elsewhere" / "results"
+    shutil.copytree(smoke_results, copy)
+    for name in ("report.md", "report.html", "claims.json"):
+        (copy / name).unlink()
+    shutil.rmtree(copy / "figures")
+    info = json.loads((copy / "runs" / "palindrome" / "study.json").read_text())
+    assert info["profile"] == "smoke" and info["builtin"] and len(info["trials"]) == 4
+    info["title"] = "Palindromes, as recorded in this folder"
+    (copy / "runs" / "palindrome" / "study.json").write_text(json.dumps(info))
+    real = record.load_study
+
+    def only_not_run(name):  # the package is read only for built-in studies that never ran here
+        assert name in ("cifar_mlp", "optimizers"), f"the report read the package's {name}.toml"
+        return real(name)
+
+    monkeypatch.setattr(record, "load_study", only_not_run)
+    assert main(["report", str(copy)]) == 0
+    md = (copy / "report.md").read_text()
+    assert "## Palindromes, as recorded in this folder" in md and "Ran with profile smoke." in md
+    assert "figures/palindrome_rnn_lr0.001.png" in md and (copy / "figures" / "palindrome_rnn_lr0.001.png").exists()
+    assert json.loads((copy / "claims.json").read_text()) == json.loads((smoke_results / "claims.json").read_text())
+
+
+def test_a_study_that_is_not_built_in_gets_its_own_section(smoke_results, tmp_path):
+    import shutil
+
+    out = tmp_path / "results"
+    shutil.copytree(smoke_results, out)
+    study = tmp_path / "mine.toml"
+    study.write_text('[study]\nname = "mine"\ntitle = "My own MLP study"\ndescription = "Two learning rates."\n'
+                     '[fixed]\nmodel = "mlp-numpy"\nepochs = 2\neval_every = 1\nn_samples = 60\n'
+                     '[grid]\nlr = [0.01, 0.1]\nseed = [0, 1]\n')
+    assert main(["sweep", str(study), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert main(["report", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    section = md[md.index("## My own MLP study"):md.index("## Claims of the reference report")]
+    assert "Two learning rates." in section and "Ran with profile quick." in section
+    assert "figures/mine/mine_curves.png" in section and (out / "figures" / "mine" / "mine_curves.png").exists()
+    assert "| lr   | seeds | final test acc (mean +- std over seeds)" in section
+    for run in (out / "runs" / "mine").iterdir():
+        if run.is_dir():
+            acc = json.loads((run / "summary.json").read_text())["final"]["test_acc"]
+            assert run.name in section and f"{acc:.4f}" in section
+    assert md.index("## Part 3") < md.index("## My own MLP study")  # after the built-in studies
+    html = (out / "report.html").read_text()
+    assert "My own MLP study" in html and html.count("data:image/png;base64,") == len(
+        list((out / "figures").rglob("*.png")))
+
+
+def test_reproduce_exits_1_after_the_report_when_a_trial_failed(tmp_path, monkeypatch, capsys):
+    import dlrepro.runs.execute as execute
+
+    real = execute.build_task
+
+    def flaky(cfg):
+        if cfg.cell == "lstm":
+            raise RuntimeError("boom")
+        return real(cfg)
+
+    monkeypatch.setattr(execute, "build_task", flaky)
+    monkeypatch.delenv("DLREPRO_CIFAR10", raising=False)
+    out = tmp_path / "out"
+    code = main(["reproduce", "--profile", "smoke", "--only", "palindrome", "--set", "steps=10", "--workers", "1",
+                 "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert (out / "report.md").exists() and (out / "claims.json").exists()
+    assert "(2 trial(s) failed)" in printed and printed.count("] failed") == 2
+    verdicts = [c["verdict"] for c in json.loads((out / "claims.json").read_text())]
+    summary = next(line for line in printed.splitlines() if line.startswith("claims: "))
+    for verdict in set(verdicts):
+        assert f"{verdicts.count(verdict)} {verdict}" in summary
+    assert "| cell" not in printed and "steps to 0.99" not in printed  # the report's tables are not echoed
+
+
+def test_reproduce_quiet_prints_the_summary_only(smoke_results, capsys):
+    capsys.readouterr()
+    assert main(["reproduce", "--profile", "smoke", "--only", "toy", "--workers", "1", "--quiet",
+                 "--out", str(smoke_results)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("6 trials in ") and lines[1].startswith("claims: ") and lines[2].startswith("report: ")
+    assert len(lines) == 3

@@ -13,27 +13,25 @@ from dlrepro.studies.spec import load_study
 from dlrepro.sweep.local import plan_units, run_local
 from dlrepro.train.config import MLPConfig, RNNConfig
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
 
 @pytest.mark.parametrize("name", ["toy", "cifar_mlp", "optimizers", "palindrome"])
 def test_shipped_studies_load_in_every_profile(name):
-    study = load_study(CONFIGS / f"{name}.toml")
+    study = load_study(name)
     for profile in ("smoke", "quick", "full"):
         trials = study.trials(profile)
         assert trials and len({t.config_hash() for t in trials}) == len(trials)
 
 
 def test_reference_grids():
-    pal = load_study(CONFIGS / "palindrome.toml").trials("full")
+    pal = load_study("palindrome").trials("full")
     assert len(pal) == 48
     assert {(t.cell, t.lr, t.input_length, t.seed) for t in pal} == {
         (c, lr, L, s) for c in ("rnn", "lstm") for lr in (1e-3, 1e-2) for L in (5, 10, 15, 20) for s in (0, 1, 2)}
-    opt = load_study(CONFIGS / "optimizers.toml").trials("full")
+    opt = load_study("optimizers").trials("full")
     assert [(t.optimizer, t.lr) for t in opt] == [("adam", 1e-4), ("adam", 1e-2), ("adam", 1e-6), ("sgd", 1e-4),
                                                   ("adagrad", 1e-4)]
     assert all(t.epochs == 200 and t.subset == 0 and t.batch_size == 32 for t in opt)
-    quick = load_study(CONFIGS / "palindrome.toml").trials("quick")
+    quick = load_study("palindrome").trials("quick")
     assert {(t.cell, t.lr, t.steps) for t in quick} == {("rnn", 1e-3, 10000), ("rnn", 1e-2, 10000),
                                                         ("lstm", 1e-3, 2500)}
 
@@ -144,8 +142,9 @@ def test_vectorized_sweep_writes_the_same_runs_as_single_runs(tmp_path, capsys):
         assert main(["sweep", str(study), "--out", str(tmp_path / out), "--workers", "2", *flag]) == 0
     printed = capsys.readouterr().out
     assert "3 trials (1 seed population(s))" in printed and printed.count("3 trials in") == 1
-    runs = sorted(p.name for p in (tmp_path / "vec" / "runs" / "study").iterdir())
-    assert runs == sorted(p.name for p in (tmp_path / "plain" / "runs" / "study").iterdir()) and len(runs) == 3
+    runs = sorted(p.name for p in (tmp_path / "vec" / "runs" / "study").iterdir() if p.is_dir())
+    assert runs == sorted(p.name for p in (tmp_path / "plain" / "runs" / "study").iterdir() if p.is_dir())
+    assert len(runs) == 3
     for name in runs:
         rows = [json.loads(x) for x in (tmp_path / "vec/runs/study" / name / "metrics.jsonl").read_text().splitlines()]
         ref = [json.loads(x) for x in (tmp_path / "plain/runs/study" / name / "metrics.jsonl").read_text().splitlines()]
@@ -187,3 +186,147 @@ def test_trials_per_gpu_must_be_positive(tmp_path, capsys):
     from conftest import assert_usage_error
 
     assert_usage_error(["sweep", "toy", "--trials-per-gpu", "0", "--out", str(tmp_path)], "--trials-per-gpu", capsys)
+
+
+# --- built-in names, --set, --dry-run, --quiet, runs.csv ------------------------------------------------------
+
+def test_sweep_takes_a_built_in_name_and_refuses_an_unknown_one(tmp_path, capsys):
+    from conftest import assert_usage_error
+
+    assert load_study("palindrome").builtin
+    assert_usage_error(["sweep", "palindrom", "--out", str(tmp_path)], "unknown study 'palindrom'", capsys)
+    assert_usage_error(["sweep", "palindrom", "--out", str(tmp_path)], "palindrome, toy", capsys)
+    assert_usage_error(["sweep", "missing.toml", "--out", str(tmp_path)], "study file missing.toml does not exist",
+                       capsys)
+    assert_usage_error(["sweep", "toy.toml", "--out", str(tmp_path)], "named without .toml: toy", capsys)
+    assert not any(tmp_path.iterdir())
+
+
+def _sets(*texts):
+    from dlrepro.studies.spec import parse_set
+
+    return dict(parse_set(t) for t in texts)
+
+
+def test_set_overrides_a_fixed_setting_and_replaces_an_axis():
+    study = load_study("palindrome").with_sets(_sets("steps=2000", "seed=[0,1,2]", "cell=lstm"), "smoke")
+    trials = study.trials("smoke")
+    assert {t.steps for t in trials} == {2000} and {t.cell for t in trials} == {"lstm"}
+    assert sorted({t.seed for t in trials}) == [0, 1, 2] and len(trials) == 2 * 3  # input_length [3, 5] x seeds
+    # a single value beats a joined axis that sets the field too (quick: cell_lr_steps)
+    quick = load_study("palindrome").with_sets(_sets("steps=100"), "quick").trials("quick")
+    assert {t.steps for t in quick} == {100} and {(t.cell, t.lr) for t in quick} == {
+        ("rnn", 1e-3), ("rnn", 1e-2), ("lstm", 1e-3)}
+    # one value on an axis: trials that became identical run once
+    assert len(load_study("toy").with_sets(_sets("seed=4"), "full").trials("full")) == 6
+    # hidden is itself a list: [64,32] is one value, [[8],[16]] an axis
+    toy = load_study("toy")
+    assert {t.hidden for t in toy.with_sets(_sets("hidden=[64,32]"), "smoke").trials("smoke")} == {(64, 32)}
+    assert {t.hidden for t in toy.with_sets(_sets("hidden=[[8],[16]]"), "smoke").trials("smoke")} == {(8,), (16,)}
+    assert load_study("palindrome").trials("smoke") == load_study("palindrome").trials("smoke")  # study unchanged
+
+
+@pytest.mark.parametrize("sets, needle", [
+    (["bogus=1"], "--set bogus: not a setting or grid axis of study palindrome"),
+    (["steps=1.5"], "--steps must be int, got 1.5"),
+    (["steps=fast"], "--steps must be int, got 'fast'"),
+    (["cell=gru"], "--cell: unknown value 'gru'"),
+    (["lr=-1.0"], "--lr must be > 0"),
+    (["seed=[]"], "an axis needs at least one value"),
+    (["steps"], "expected KEY=VALUE"),
+    (["cell=[rnn,lstm]"], "not a TOML value"),
+])
+def test_set_with_a_wrong_key_or_value_exits_2_before_running(tmp_path, capsys, sets, needle):
+    from conftest import assert_usage_error
+
+    argv = ["sweep", "palindrome", "--profile", "smoke", "--out", str(tmp_path / "out")]
+    for s in sets:
+        argv += ["--set", s]
+    assert_usage_error(argv, needle, capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_set_on_a_field_of_a_joined_axis_as_a_list_is_refused(capsys, tmp_path):
+    from conftest import assert_usage_error
+
+    assert_usage_error(["sweep", "palindrome", "--profile", "quick", "--set", "lr=[1e-3]", "--out", str(tmp_path)],
+                       "the grid axis 'cell_lr_steps' sets 'lr' too", capsys)
+
+
+def test_dry_run_lists_the_trials_and_runs_nothing_then_says_done(tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["sweep", "palindrome", "--profile", "smoke", "--set", "steps=20", "--set", "hidden=8", "--out", str(out)]
+    assert main([*base, "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert not out.exists()
+    assert "4 trial(s), profile smoke, --set steps=20 hidden=8" in text and "0 done, 4 to run, 4 new" in text
+    assert "steps=20" in text.splitlines()[2]  # every trial's settings once, then the differences per trial
+    rows = [line.split() for line in text.splitlines()[3:]]
+    assert [r[1] for r in rows] == ["new"] * 4
+    assert [r[2:] for r in rows] == [["cell=rnn", "input_length=3"], ["cell=rnn", "input_length=5"],
+                                    ["cell=lstm", "input_length=3"], ["cell=lstm", "input_length=5"]]
+    assert main([*base, "--workers", "1", "--quiet"]) == 0
+    quiet = capsys.readouterr().out
+    assert "[1/4]" not in quiet and "== " not in quiet  # no trial lines, no header
+    assert quiet.splitlines()[-1] == f"palindrome: 4 trial(s), 0 failed -> {out / 'runs/palindrome/runs.csv'}"
+    assert main([*base, "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "4 done, 0 to run" in text and [line.split()[1] for line in text.splitlines()[3:]] == ["done"] * 4
+
+
+def test_runs_csv_has_a_row_per_trial_with_settings_status_and_final_metrics(tmp_path):
+    import csv
+
+    study = _write(tmp_path, '[study]\nname = "mine"\n[fixed]\nmodel = "mlp-numpy"\nepochs = 2\nn_samples = 60\n'
+                             'eval_every = 1\n[grid]\nlr = [0.01, 0.1]\nhidden = [[4], [8, 4]]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(study), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    with open(out / "runs" / "mine" / "runs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    assert [(r["lr"], r["hidden"]) for r in rows] == [("0.01", "[4]"), ("0.01", "[8, 4]"), ("0.1", "[4]"),
+                                                      ("0.1", "[8, 4]")]
+    for row in rows:
+        run = out / "runs" / "mine" / row["trial"]
+        summary = json.loads((run / "summary.json").read_text())
+        config = json.loads((run / "config.json").read_text())["config"]
+        assert row["status"] == summary["status"] == "completed" and row["already_done"] == "False"
+        assert float(row["final_test_acc"]) == summary["final"]["test_acc"]
+        assert float(row["final_train_loss"]) == summary["final"]["train_loss"]
+        assert float(row["best_test_acc"]) == summary["best_test_acc"]
+        assert int(row["trained_steps"]) == summary["steps"] and row["error"] == ""
+        assert row["model"] == config["model"] and int(row["epochs"]) == config["epochs"] == 2
+        assert "data_root" not in row
+    assert main(["sweep", str(study), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    with open(out / "runs" / "mine" / "runs.csv", newline="") as f:
+        assert [r["already_done"] for r in csv.DictReader(f)] == ["True"] * 4
+    record = json.loads((out / "runs" / "mine" / "study.json").read_text())
+    assert record["profile"] == "quick" and not record["builtin"] and len(record["trials"]) == 4
+    assert (out / "runs" / "mine" / "study.toml").read_text() == study.read_text()
+
+
+def test_reproduce_applies_each_set_to_the_studies_that_have_it(tmp_path, capsys):
+    from conftest import assert_usage_error
+    from dlrepro.reproduce import select_studies
+
+    toy, pal = select_studies(["toy", "palindrome"], "smoke", _sets("steps=7", "epochs=1"))
+    assert toy.sets == {"epochs": 1} and pal.sets == {"steps": 7}
+    assert {t.epochs for t in toy.trials("smoke")} == {1} and {t.steps for t in pal.trials("smoke")} == {7}
+    assert_usage_error(["reproduce", "--only", "toy", "--set", "steps=7", "--out", str(tmp_path / "o")],
+                       "--set steps: no study of this run (toy) has a setting or grid axis 'steps'", capsys)
+    assert not (tmp_path / "o").exists()
+    assert main(["reproduce", "--only", "toy,palindrome", "--profile", "smoke", "--set", "steps=7", "--dry-run",
+                 "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    assert "6 trial(s), profile smoke ->" in text and "4 trial(s), profile smoke, --set steps=7 ->" in text
+    assert not (tmp_path / "o").exists()
+
+
+def test_runs_csv_reads_with_pandas(tmp_path):
+    pd = pytest.importorskip("pandas")
+    study = _write(tmp_path, '[study]\nname = "mine"\n[fixed]\nmodel = "mlp-numpy"\nepochs = 1\nn_samples = 40\n'
+                             '[grid]\nseed = [0, 1]\n')
+    assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "runs" / "mine" / "runs.csv")
+    assert list(table["seed"]) == [0, 1] and list(table["status"]) == ["completed"] * 2
+    assert str(table["final_test_acc"].dtype) == "float64" and table["final_test_acc"].between(0, 1).all()

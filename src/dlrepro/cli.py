@@ -64,7 +64,7 @@ def _add_mlp(sub) -> None:
                        help="hidden layer sizes as a comma list, e.g. 20 or 64,32 (default 20)")
         p.add_argument("--lr", type=float, default=1e-2, help="SGD learning rate (default 0.01)")
         p.add_argument("--batch-size", type=int, default=None,
-                       help="minibatch size (default 1; 32 for cifar10)")
+                       help="minibatch size (default 1" + ("; 32 for cifar10)" if model == "mlp-torch" else ")"))
         p.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
         p.add_argument("--eval-every", type=int, default=10,
                        help="evaluate on the full train and test splits every N epochs (default 10)")
@@ -72,7 +72,8 @@ def _add_mlp(sub) -> None:
         p.add_argument("--data-seed", type=int, default=0,
                        help="random_state of the dataset generator and split, fixed across --seed (default 0)")
         p.add_argument("--dtype", choices=("float32", "float64"), default=None,
-                       help="floating-point type of weights and data (default float64; float32 for cifar10)")
+                       help="floating-point type of weights and data (default float64"
+                            + ("; float32 for cifar10)" if model == "mlp-torch" else ")"))
         if model == "mlp-torch":
             _add_data_flags(p)
             _add_small_device_flag(p)
@@ -266,8 +267,20 @@ def _check_backend(a) -> None:
         require_ray()  # before anything runs: without Ray, one line saying how to install it
 
 
+def _sets(a) -> dict:
+    """--set KEY=VALUE flags as {key: value} (a later one for the same key wins)."""
+    from dlrepro.studies.spec import parse_set
+
+    return dict(parse_set(text) for text in a.set or [])
+
+
+def _check_workers(a) -> None:
+    if a.workers is not None and a.workers < 1:
+        raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+
+
 def _cmd_reproduce(a) -> int:
-    from dlrepro.reproduce import STUDIES, reproduce
+    from dlrepro.reproduce import STUDIES, plan, reproduce, select_studies
 
     only = None
     if a.only:
@@ -275,13 +288,17 @@ def _cmd_reproduce(a) -> int:
         unknown = [s for s in only if s not in STUDIES]
         if unknown:
             raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
-    if a.workers is not None and a.workers < 1:
-        raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    _check_workers(a)
     _check_backend(a)
-    reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data=_data_location(a), backend=a.backend,
-              address=a.ray_address, tensorboard=a.tensorboard, vectorize=not a.no_vectorize,
-              trials_per_gpu=a.trials_per_gpu)
-    return 0
+    if a.dry_run:
+        for study in select_studies(only or STUDIES, a.profile, _sets(a)):
+            print("\n".join(plan(study, a.profile, Path(a.out), _data_location(a))))
+        return 0
+    _, failed = reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data=_data_location(a),
+                          backend=a.backend, address=a.ray_address, tensorboard=a.tensorboard,
+                          vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu, sets=_sets(a),
+                          quiet=a.quiet)
+    return 1 if failed else 0
 
 
 def _cmd_report(a) -> int:
@@ -294,25 +311,69 @@ def _cmd_report(a) -> int:
     return 0
 
 
+def _cmd_studies(a) -> int:
+    from dlrepro.report.tables import markdown_table
+    from dlrepro.studies.spec import builtin_names, builtin_source, load_study
+
+    if a.show:
+        print(builtin_source(a.show), end="")
+        return 0
+    rows = []
+    for name in builtin_names():
+        study = load_study(name)
+        rows.append([name, study.title, ", ".join(f"{p} {len(study.trials(p))}" for p in study.profiles)])
+    print(markdown_table(["study", "title", "trials per profile"], rows))
+    print("\nRun one: dlrepro sweep NAME --profile smoke. Copy one to edit: dlrepro studies --show NAME > my.toml, "
+          "then dlrepro sweep my.toml.")
+    return 0
+
+
 def _cmd_sweep(a) -> int:
     from dlrepro.report.tables import fmt, markdown_table
-    from dlrepro.reproduce import check_cifar, needs_cifar, sweep
+    from dlrepro.reproduce import check_cifar, needs_cifar, plan, sweep
     from dlrepro.studies.spec import load_study
+    from dlrepro.sweep.table import RUNS_CSV
 
-    if a.workers is not None and a.workers < 1:
-        raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    _check_workers(a)
     _check_backend(a)
     study = load_study(a.study)
+    sets = _sets(a)
+    if sets:
+        study = study.with_sets(sets, a.profile)
+    else:
+        study.trials(a.profile)  # an undefined profile: one line, before anything runs
+    if a.dry_run:
+        print("\n".join(plan(study, a.profile, Path(a.out), _data_location(a))))
+        return 0
     if needs_cifar(study, a.profile):
         reason = check_cifar(_data_location(a))
         if reason is not None:
             raise DlreproError(reason)
     results = sweep(study, a.profile, Path(a.out), a.workers, _data_location(a), a.backend, a.ray_address,
-                    a.tensorboard, vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu)
-    rows = [[r.name, r.status, fmt((r.summary or {}).get("final", {}).get("test_acc")), r.error or ""]
-            for r in results]
-    print(markdown_table(["trial", "status", "final test acc", "error"], rows))
-    return 1 if any(r.status == "failed" for r in results) else 0
+                    a.tensorboard, vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu, quiet=a.quiet)
+    failed = sum(r.status == "failed" for r in results)
+    table = Path(a.out) / "runs" / study.name / RUNS_CSV
+    if a.quiet:
+        print(f"{study.name}: {len(results)} trial(s), {failed} failed -> {table}")
+    else:
+        rows = [[r.name, r.status, fmt((r.summary or {}).get("final", {}).get("test_acc")), r.error or ""]
+                for r in results]
+        print(markdown_table(["trial", "status", "final test acc", "error"], rows))
+        print(f"table: {table}")
+    return 1 if failed else 0
+
+
+def _add_study_run_flags(p: argparse.ArgumentParser) -> None:
+    """--set, --dry-run and --quiet, shared by sweep and reproduce."""
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a setting for every trial (steps=2000), or replace or make a grid axis with a "
+                        "list (seed=[0,1,2]); the value is read as TOML (strings in a list need quotes), checked "
+                        "like the study file. Repeatable")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the trials (id, the settings that differ between them, done or to run) and run "
+                        "nothing")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only failed trials and the closing summary, not a line per trial")
 
 
 def build_parser() -> Parser:
@@ -346,28 +407,37 @@ def build_parser() -> Parser:
     cifar.set_defaults(func=_cmd_data_cifar10)
 
     rep = sub.add_parser("reproduce", help="run every study, then write the report (figures, tables, claims)",
-                         description="Run the four studies in configs/ with --profile into --out/runs, skipping "
-                                     "runs that are already complete, then write report.md, report.html, "
-                                     "claims.json and figures/ (as `dlrepro report` does).")
+                         description="Run the four built-in studies (`dlrepro studies`) with --profile into "
+                                     "--out/runs, skipping runs that are already complete, then write report.md, "
+                                     "report.html, claims.json and figures/ (as `dlrepro report` does) and print "
+                                     "the count of claims per verdict. A --set applies to each study that has "
+                                     "that setting or grid axis (steps: the palindrome study; epochs: the "
+                                     "others); a key no study has is an error. Exit code 1 if a trial failed.")
     rep.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
     rep.add_argument("--workers", type=int, default=None,
                      help="parallel worker processes (default: number of CPU cores)")
     rep.add_argument("--only", default=None, help="comma list of studies to run (default: all)")
     rep.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
                      help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
+    _add_study_run_flags(rep)
     _add_data_flags(rep)
     _add_backend_flags(rep)
     rep.set_defaults(func=_cmd_reproduce)
-    sw = sub.add_parser("sweep", help="run every trial of one study file",
-                        description="Run every grid point of a study file (configs/*.toml) as a standard run "
-                                    "under OUT/runs/<study>/<trial id>. Completed trials are skipped, interrupted "
-                                    "ones resumed, failed ones retried. Exit code 1 if a trial failed.")
-    sw.add_argument("study", help="a study file, e.g. configs/palindrome.toml (or just its name)")
+    sw = sub.add_parser("sweep", help="run every trial of one study",
+                        description="Run every grid point of a study (a built-in one by name, or a TOML file) as "
+                                    "a standard run under OUT/runs/<study>/<trial id>, and write "
+                                    "OUT/runs/<study>/runs.csv (a row per trial: settings, status, final metrics) "
+                                    "and the study's record (study.json, study.toml) for `dlrepro report`. "
+                                    "Completed trials are skipped, interrupted ones resumed, failed ones retried. "
+                                    "Exit code 1 if a trial failed.")
+    sw.add_argument("study", help="a built-in study's name (palindrome; see `dlrepro studies`) or the path to a "
+                                  "study file (my_study.toml)")
     sw.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
                     help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
     sw.add_argument("--workers", type=int, default=None,
                     help="parallel worker processes (default: number of CPU cores)")
     sw.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
+    _add_study_run_flags(sw)
     _add_data_flags(sw)
     _add_backend_flags(sw)
     sw.set_defaults(func=_cmd_sweep)
@@ -377,6 +447,13 @@ def build_parser() -> Parser:
                                     "from the runs under DIR/runs, without training.")
     rp.add_argument("dir", help="a directory written by dlrepro reproduce (e.g. results)")
     rp.set_defaults(func=_cmd_report)
+
+    st = sub.add_parser("studies", help="list the built-in studies",
+                        description="List the studies shipped with dlrepro: name, title and the number of trials "
+                                    "in each profile. Run one with `dlrepro sweep NAME`; print one with --show "
+                                    "to copy and edit it.")
+    st.add_argument("--show", metavar="NAME", help="print the study file NAME (to copy: --show NAME > my.toml)")
+    st.set_defaults(func=_cmd_studies)
     return parser
 
 

@@ -1,7 +1,10 @@
 """`dlrepro report DIR`: rebuild report.md, report.html, claims.json and figures/ from the runs in DIR.
 
-Nothing is trained here. DIR/runs/<study>/<trial>/ are the runs; DIR/reproduce.json (written by
-`dlrepro reproduce`) records the profile and why a study was not run, if it was not.
+Nothing is trained here. DIR/runs/<study>/<trial>/ are the runs; DIR/runs/<study>/study.json (written when
+the study ran, see dlrepro.studies.record) its title, description, profile and overrides; DIR/reproduce.json
+(written by `dlrepro reproduce`) records the profile and why a study was not run, if it was not. The package's
+study files are read only for the title of a built-in study that never ran into DIR. A study folder under
+DIR/runs/ that is not a built-in study gets a generic section (dlrepro.report.generic).
 """
 
 from __future__ import annotations
@@ -12,16 +15,26 @@ from pathlib import Path
 from dlrepro.report.cifar import cifar_mlp_report, optimizers_report
 from dlrepro.report.claims import CLAIMS, RULES
 from dlrepro.report.document import Section, Table, render_html, render_markdown
+from dlrepro.report.generic import generic_section
 from dlrepro.report.load import load_runs
 from dlrepro.report.palindrome import palindrome_report
 from dlrepro.report.toy import toy_report
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-from dlrepro.studies.spec import CONFIG_DIR, load_study
+from dlrepro.studies.record import ran_with, study_info, study_runs
 
 # study name -> function(run dirs, figure dir) -> Section, in the reference report's order
 REPORTERS = {"toy": toy_report, "cifar_mlp": cifar_mlp_report, "optimizers": optimizers_report,
              "palindrome": palindrome_report}
 STUDIES = list(REPORTERS)
+
+
+def other_studies(out: Path) -> list[Path]:
+    """Study folders under out/runs/ that are not built-in studies (a user's own study files), by name: those
+    with a study record or at least one run."""
+    runs = Path(out) / "runs"
+    folders = sorted(p for p in runs.iterdir() if p.is_dir() and p.name not in REPORTERS) if runs.is_dir() else []
+    return [p for p in folders if (p / "study.json").exists() or any((d / "config.json").exists()
+                                                                     for d in p.iterdir() if d.is_dir())]
 
 
 def read_status(out: Path) -> dict:
@@ -36,17 +49,23 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     not_run = status.get("not_run", {})
     sections, claims = [], []
     for name in STUDIES:
-        study = load_study(CONFIG_DIR / f"{name}.toml")
         study_dir = out / "runs" / name
-        run_dirs = sorted(p for p in study_dir.iterdir() if p.is_dir()) if study_dir.exists() else []
+        info = study_info(study_dir)
+        run_dirs, left_out = study_runs(study_dir, info)
         runs = load_runs(run_dirs)
         reason = not_run.get(name) or (None if runs else f"no finished runs under {study_dir}")
         claims += CLAIMS[name](runs, reason)
         if not runs:
-            sections.append(Section(study.title, study.description, notes=[f"Not run: {reason}."]))
+            sections.append(Section(info["title"], info["description"], notes=[f"Not run: {reason}."]))
             continue
         section = REPORTERS[name](run_dirs, out / "figures")
-        section.title, section.description = study.title, study.description
+        section.title, section.description = info["title"], info["description"]
+        section.notes = [n for n in (ran_with(info), left_out, *section.notes) if n]
+        sections.append(section)
+    for study_dir in other_studies(out):
+        info = study_info(study_dir)
+        section = generic_section(study_dir, out / "figures", info)
+        section.notes = [n for n in (ran_with(info), *section.notes) if n]
         sections.append(section)
     claims_table = Table(["part", "claim", "reference", "ours", "verdict", "reason"],
                          [[c.part, c.claim, c.reference, c.measured, c.verdict, c.reason] for c in claims],

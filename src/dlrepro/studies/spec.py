@@ -1,5 +1,8 @@
 """Studies as TOML files: fixed settings, grid axes and profiles, expanded into run configs.
 
+The built-in studies are package data beside this module (`dlrepro/studies/<name>.toml`, read with
+importlib.resources, so an installed wheel has them); `load_study` takes such a name or a path to a file.
+
     [study]    name, title, description
     [fixed]    settings shared by every trial (the `dlrepro train` flag names, with _ for -)
     [grid]     axes; every combination is one trial. An axis joining field names with "_" (for example
@@ -10,22 +13,41 @@
 
 A file is checked completely before anything runs: unknown tables or keys, an unknown model, an empty
 axis or a bad value raise ConfigError naming the file, the key and the reason.
+
+`--set key=value` overrides (`Study.with_sets`) apply on top of a profile: a single value sets the field in
+every trial (a plain axis of that field is dropped, and it wins over a joined axis that sets the field too);
+a list replaces the axis of that name, or makes one. Trials that end up identical run once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import re
 import tomllib
 from dataclasses import dataclass, fields
+from importlib import resources
 from pathlib import Path
 
 from dlrepro.errors import ConfigError
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 
 PROFILES = ("smoke", "quick", "full")
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+
+
+def builtin_names() -> list[str]:
+    """The studies shipped in the package, by name."""
+    return sorted(f.name.removesuffix(".toml") for f in resources.files(__package__).iterdir()
+                  if f.name.endswith(".toml"))
+
+
+def builtin_source(name: str) -> str:
+    """The TOML text of a built-in study (what `dlrepro studies --show NAME` prints)."""
+    if name not in builtin_names():
+        raise ConfigError(f"unknown study {name!r}; choose a built-in study ({', '.join(builtin_names())}) "
+                          "or give the path to a .toml file")
+    return (resources.files(__package__) / f"{name}.toml").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -37,34 +59,132 @@ class Study:
     fixed: dict
     grid: dict
     profiles: dict
+    source: str = ""        # the TOML text, as read
+    builtin: bool = False   # shipped in the package (loaded by name)
+    sets: dict = dataclasses.field(default_factory=dict)  # --set overrides, key -> value
 
     def settings(self, profile: str) -> tuple[dict, dict]:
-        """(fixed, grid) with the profile's overrides applied."""
+        """(fixed, grid) with the profile's overrides and then the --set overrides applied."""
         if profile not in self.profiles:
             raise ConfigError(f"{self.path}: profile {profile!r} is not defined; "
                               f"choose from {', '.join(self.profiles)}")
         over = self.profiles[profile]
         grid = dict(self.grid)
         for axis in over.get("grid", {}):  # a joined axis replaces the axes of the fields it sets
-            names = _split_axis(axis, axis.count("_") + 1) if not _is_field(axis) else None
-            for name in names or ():
+            for name in _joined_fields(axis):
                 grid.pop(name, None)
-        return {**self.fixed, **over.get("fixed", {})}, {**grid, **over.get("grid", {})}
+        fixed, grid = {**self.fixed, **over.get("fixed", {})}, {**grid, **over.get("grid", {})}
+        for key, value in self.sets.items():
+            if _is_axis_value(key, value, _models(fixed, grid)):
+                fixed.pop(key, None)
+                grid[key] = value
+            else:
+                grid.pop(key, None)
+                fixed[key] = value
+        return fixed, grid
 
     def trials(self, profile: str) -> list[RunConfig]:
-        """Every grid point as a validated config, in grid order."""
+        """Every grid point as a validated config, in grid order (a point equal to an earlier one is left out)."""
         fixed, grid = self.settings(profile)
+        scalar_sets = {k: fixed[k] for k in self.sets if k in fixed}  # they win over joined axes
         axes = list(grid.items())
-        configs = []
+        configs, seen = [], set()
         for combo in itertools.product(*(values for _, values in axes)):
             d = dict(fixed)
             for (axis, _), value in zip(axes, combo, strict=True):
                 d.update(_axis_assignment(self.path, axis, value))
+            d.update(scalar_sets)
             try:
-                configs.append(config_from_dict(d))
+                cfg = config_from_dict(d)
             except ConfigError as exc:
-                raise ConfigError(f"{self.path} (profile {profile}): {exc}") from None
+                raise ConfigError(f"{self.path} ({self.describe(profile)}): {exc}") from None
+            if cfg.default_name() not in seen:
+                seen.add(cfg.default_name())
+                configs.append(cfg)
         return configs
+
+    def describe(self, profile: str) -> str:
+        """'profile smoke' or 'profile smoke, --set steps=100 seed=[0, 1]'."""
+        sets = " ".join(f"{k}={_toml_text(v)}" for k, v in self.sets.items())
+        return f"profile {profile}" + (f", --set {sets}" if sets else "")
+
+    def keys(self, profile: str) -> set[str]:
+        """What --set may name under `profile`: the settings of the study's model(s) and its grid axes."""
+        fixed, grid = self.settings(profile)
+        return set().union(*(_fields_of(m) for m in _models(fixed, grid))) | set(grid)
+
+    def with_sets(self, sets: dict, profile: str) -> Study:
+        """This study with `--set` overrides (key -> value, see `parse_set`), checked under `profile`:
+        an unknown key or a bad value raises ConfigError."""
+        known = self.keys(profile)
+        for key, value in sets.items():
+            if key not in known:
+                raise ConfigError(f"--set {key}: not a setting or grid axis of study {self.name} ({profile}); "
+                                  f"it has: {', '.join(sorted(known))}")
+            if not _is_field(key) and not (isinstance(value, list) and value):
+                raise ConfigError(f"--set {key}: {key!r} is a joined grid axis; give a non-empty list of "
+                                  f"[{', '.join(_joined_fields(key))}] values")
+            if isinstance(value, list) and not value:
+                raise ConfigError(f"--set {key}=[]: an axis needs at least one value")
+        study = dataclasses.replace(self, sets={**self.sets, **sets})
+        fixed, grid = study.settings(profile)
+        for key in sets:
+            if key in grid and _is_field(key):
+                joined = [a for a in grid if a != key and key in _joined_fields(a)]
+                if joined:
+                    raise ConfigError(f"--set {key}: the grid axis {joined[0]!r} sets {key!r} too; give one "
+                                      f"value, or --set {joined[0]}=[...] to replace that axis")
+        _check_keys(self.path, profile, fixed, grid)
+        study.trials(profile)
+        return study
+
+
+def parse_set(text: str) -> tuple[str, object]:
+    """'steps=2000' -> ('steps', 2000); the value is read as a TOML value (seed=[0,1,2], lr=1e-3,
+    one_hot=true, cell="lstm"); a bare word is a string (cell=lstm). '-' in the key reads as '_'."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip().replace("-", "_"), raw.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key) or not raw:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. steps=2000 or seed=[0,1,2]")
+    try:
+        doc = tomllib.loads(f"value = {raw}")
+    except tomllib.TOMLDecodeError:
+        doc = {"value": raw} if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", raw) else {}
+    if set(doc) != {"value"}:
+        raise ConfigError(f"--set {key}={raw}: not a TOML value (strings inside a list need quotes, "
+                          f"e.g. cell=[\"rnn\",\"lstm\"])")
+    return key, doc["value"]
+
+
+def _toml_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
+    return str(value)
+
+
+def _models(fixed: dict, grid: dict) -> list:
+    return grid.get("model", [fixed.get("model")])
+
+
+def _is_axis_value(key: str, value, models) -> bool:
+    """Whether a --set value is a grid axis (a list of values) rather than one value. A setting that is
+    itself a list (hidden = [64, 32]) is an axis only as a list of lists."""
+    if not isinstance(value, list):
+        return False
+    tuple_field = any(f.name == key and f.type.startswith("tuple") for m in models if m in CONFIG_TYPES
+                      for f in fields(CONFIG_TYPES[m]))
+    return not tuple_field or all(isinstance(v, list) for v in value)
+
+
+def _joined_fields(axis: str) -> list[str]:
+    """The fields a joined axis sets ('optimizer_lr' -> ['optimizer', 'lr']); [] for a plain field."""
+    if _is_field(axis):
+        return []
+    return _split_axis(axis, axis.count("_") + 1) or []
 
 
 def _fields_of(model) -> set[str]:
@@ -101,16 +221,29 @@ def _split_axis(axis: str, n: int) -> list[str] | None:
     return None
 
 
-def load_study(path: str | os.PathLike) -> Study:
-    """Read and fully check a study file (every profile is expanded once)."""
-    path = Path(path)
-    if not path.exists() and not path.suffix and (CONFIG_DIR / f"{path}.toml").exists():
-        path = CONFIG_DIR / f"{path}.toml"
+def load_study(study: str | os.PathLike) -> Study:
+    """A built-in study by name (`palindrome`; `dlrepro studies` lists them) or a study file by path, read and
+    fully checked (every profile is expanded once)."""
+    path = Path(study)
+    builtin = not path.is_file() and path.suffix != ".toml" and len(path.parts) == 1
+    if builtin:
+        text = builtin_source(path.name)  # ConfigError listing the built-in names when there is none
+        path = Path(str(resources.files(__package__) / f"{path.name}.toml"))
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            hint = f" (the built-in study is named without .toml: {path.stem})" if path.stem in builtin_names() else ""
+            raise ConfigError(f"study file {path} does not exist{hint}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"study file {path} cannot be read ({exc})") from None
+    return parse_study(text, path, builtin)
+
+
+def parse_study(text: str, path: Path, builtin: bool = False) -> Study:
+    """Check a study's TOML text (`path` names it in errors and gives its default name)."""
     try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"study file {path} does not exist") from None
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     unknown = sorted(set(doc) - {"study", "fixed", "grid", "profiles"})
@@ -132,7 +265,7 @@ def load_study(path: str | os.PathLike) -> Study:
                           "(it names the study's run folder)")
     study = Study(name=name, title=meta.get("title", path.stem),
                   description=meta.get("description", "").strip(), path=path, fixed=fixed, grid=grid,
-                  profiles=profiles)
+                  profiles=profiles, source=text, builtin=builtin)
     for name in profiles:
         f, g = study.settings(name)
         _check_keys(path, name, f, g)
