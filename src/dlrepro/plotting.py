@@ -1,18 +1,23 @@
 """Figures for run curves and the report, drawn without pyplot.
 
 `matplotlib.figure.Figure` renders straight to a file, so no global backend is chosen: this works
-headless (servers, CI, worker processes) and leaves a notebook's inline backend alone.
+headless (servers, CI, worker processes) and leaves a notebook's inline backend alone. matplotlib is
+imported when the first figure is drawn, not when this module is.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def figure(nrows: int = 1, ncols: int = 1, figsize=(10, 4)):
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=figsize)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes:
