@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from pathlib import Path
 
 from dlrepro.errors import DatasetError
@@ -31,14 +32,26 @@ def study_trials(study: Study, profile: str, out: Path, data: dict | None = None
 
 def check_cifar(data: dict | None) -> str | None:
     """None when CIFAR-10 loads (decoding it once, so workers find the cache), else the reason."""
+    return cifar_source(data)[1]
+
+
+def cifar_source(data: dict | None) -> tuple[str | None, str | None]:
+    """(layout, None) when CIFAR-10 loads: "official" or "imagefolder" (a re-encoded copy); else (None, reason)."""
     from dlrepro.data.cifar10 import load_cifar10
 
     data = data or {}
     try:
-        load_cifar10(data.get("data_root"), verify=data.get("verify_data", True), cache_dir=data.get("cache_dir"))
+        ds = load_cifar10(data.get("data_root"), verify=data.get("verify_data", True), cache_dir=data.get("cache_dir"))
     except DatasetError as exc:
-        return str(exc)
-    return None
+        return None, str(exc)
+    return ds.layout, None
+
+
+def cifar_given(data: dict | None) -> bool:
+    """Whether a CIFAR-10 location was given (--data-root or $DLREPRO_CIFAR10)."""
+    from dlrepro.data.cifar10 import ENV_VAR
+
+    return bool((data or {}).get("data_root") or os.environ.get(ENV_VAR))
 
 
 def sweep(study: Study, profile: str, out: Path, workers: int | None = None, data: dict | None = None,
@@ -63,7 +76,15 @@ def reproduce(out: str | Path = "results", profile: str = "quick", workers: int 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
-    status.update(profile=profile, cifar_verified=(data or {}).get("verify_data", True))
+    verify = (data or {}).get("verify_data", True)
+    studies = {name: load_study(CONFIG_DIR / f"{name}.toml") for name in only or STUDIES}
+    layout = None
+    if any(needs_cifar(study, profile) for study in studies.values()) and cifar_given(data):
+        layout, reason = cifar_source(data)  # before any trial: a given source that fails stops here
+        if reason is not None:
+            raise DatasetError(reason)
+    # cifar_verified: MD5-checked official files; an image folder is a re-encoded copy (the report says so)
+    status.update(profile=profile, cifar_verified=verify and layout != "imagefolder", cifar_source=layout)
     not_run = status.setdefault("not_run", {})
     failed = 0
     session = contextlib.nullcontext()
@@ -72,8 +93,7 @@ def reproduce(out: str | Path = "results", profile: str = "quick", workers: int 
 
         session = ray_session(address, workers)
     with session:
-        for name in only or STUDIES:
-            study = load_study(CONFIG_DIR / f"{name}.toml")
+        for name, study in studies.items():
             not_run.pop(name, None)
             if needs_cifar(study, profile):
                 reason = check_cifar(data)
