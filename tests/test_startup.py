@@ -103,3 +103,29 @@ def test_reproduce_without_a_cifar_source_runs_the_rest_and_marks_cifar_not_run(
     status = json.loads((out / "reproduce.json").read_text())
     assert "cifar_mlp" in status["not_run"] and "toy" not in status["not_run"]
     assert len(list((out / "runs" / "toy").iterdir())) == 6
+
+
+def test_a_figure_is_rendered_again_only_when_it_changed(tmp_path):
+    from dlrepro import plotting
+
+    def draw(ys, title="t"):
+        fig, (ax,) = plotting.figure(1, 1)
+        ax.plot([0, 1, 2], ys, label="a")
+        ax.set_title(title)
+        ax.legend()
+        return plotting.save(fig, tmp_path / "f.png")
+
+    path = draw([1.0, 2.0, 3.0])
+    first = path.stat()
+    key = plotting.png_text(path)[plotting.FINGERPRINT]
+    draw([1.0, 2.0, 3.0])  # the same figure, drawn again in this process: the file is kept
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    for changed in (dict(ys=[1.0, 2.0, 3.5]), dict(ys=[1.0, 2.0, 3.0], title="u")):
+        draw(**changed)
+        assert plotting.png_text(path)[plotting.FINGERPRINT] != key and path.stat().st_ino != first.st_ino
+    # in another process the same figure has the same fingerprint (transforms keyed by id() are normalised)
+    code = ("from pathlib import Path; from dlrepro import plotting\n"
+            "fig, (ax,) = plotting.figure(1, 1); ax.plot([0, 1, 2], [1.0, 2.0, 3.0], label='a'); ax.set_title('t')\n"
+            "ax.legend(); print(plotting.fingerprint(fig, 'png'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == key, out.stderr
