@@ -129,3 +129,17 @@ def test_a_figure_is_rendered_again_only_when_it_changed(tmp_path):
             "ax.legend(); print(plotting.fingerprint(fig, 'png'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == key, out.stderr
+
+
+def test_preparing_cifar10_does_not_import_torch(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from dlrepro.data.cifar10 import CLASSES
+
+    for split in ("train", "test"):
+        for name in CLASSES:
+            (tmp_path / "copy" / split / name).mkdir(parents=True)
+            Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(tmp_path / "copy" / split / name / "0.png")
+    argv = ["data", "cifar10", "--root", str(tmp_path / "copy"), "--no-verify", "--cache-dir", str(tmp_path / "c")]
+    assert "torch" not in imported_by(argv)

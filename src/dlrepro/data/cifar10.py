@@ -19,7 +19,12 @@ and numpy arrays.  Archive members are checked one by one (no absolute paths, ``
 files) and read straight from the archive stream, so nothing is ever half-extracted on disk.
 Speed: decoded arrays are cached once as ``.npy`` files (with a JSON manifest of the source's identity)
 and later loads memory-map them.  Every problem a user can fix raises a one-line ``DatasetError``.
+
+The loader needs no torch (a source check or `dlrepro data cifar10` does not import it); the tensor helpers
+at the end import it when called.
 """
+
+from __future__ import annotations
 
 import contextlib
 import dataclasses
@@ -40,13 +45,16 @@ import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 from tqdm import tqdm
 
 from dlrepro.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    import torch
 
 try:  # numpy >= 2 moved the array-rebuild function; old pickles still name numpy.core
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
@@ -947,6 +955,8 @@ def channel_stats(images: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torc
     Sums are accumulated exactly in int64, a chunk at a time, so 50,000 images need little extra memory.
     Returns two float32 tensors of shape (3,) on the images' device.
     """
+    import torch
+
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(np.array(images))  # a copy: memory-mapped arrays are read-only
     if images.dtype != torch.uint8 or images.ndim != 4 or 3 not in (images.shape[1], images.shape[-1]):
@@ -970,14 +980,20 @@ def to_device_tensor(images: np.ndarray, device: str | torch.device) -> torch.Te
     """uint8 NHWC numpy images (memory-mapped is fine) as a contiguous uint8 NCHW tensor on ``device``."""
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected uint8 images of shape (N, H, W, 3), got {images.dtype} {images.shape}")
+    import torch
+
     # np.array copies, which also makes a read-only memory map writable as torch.from_numpy wants.
     nhwc = torch.from_numpy(np.array(images, copy=True)).to(device)
     return nhwc.permute(0, 3, 1, 2).contiguous()  # transpose on the device, where it is fastest
 
 
 def normalize(batch: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-              dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``(batch / 255 - mean) / std`` per channel, as a new ``dtype`` tensor (batch is uint8 NCHW)."""
+              dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``(batch / 255 - mean) / std`` per channel, as a new ``dtype`` tensor (default float32; batch is
+    uint8 NCHW)."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     if batch.ndim != 4:
         raise ValueError(f"expected an NCHW batch, got shape {tuple(batch.shape)}")
     mean = torch.as_tensor(mean, device=batch.device).to(dtype).view(1, -1, 1, 1)
@@ -992,6 +1008,8 @@ def flip_crop(batch: torch.Tensor, generator: torch.Generator | None = None, pad
     Fully batched: one padded copy, then one gather with per-sample offsets.  ``generator`` must live on
     the batch's device; the same generator state gives the same result.
     """
+    import torch
+
     n = batch.shape[0]
     shifts = torch.randint(-pad, pad + 1, (2, n), generator=generator, device=batch.device)
     flip = torch.randint(0, 2, (n,), generator=generator, device=batch.device).bool()
@@ -1005,6 +1023,8 @@ def crop_flip_at(batch: torch.Tensor, shift_y: torch.Tensor, shift_x: torch.Tens
     Output pixel (i, j) of image n is input pixel (i + shift_y[n], j + shift_x[n]) (zero outside the
     image), mirrored left-right when ``flip[n]``.  Zero shifts and no flip give the batch back unchanged.
     """
+    import torch
+
     if batch.ndim != 4:
         raise ValueError(f"expected an NCHW batch, got shape {tuple(batch.shape)}")
     n, c, h, w = batch.shape
@@ -1025,7 +1045,7 @@ def stratified_subset(labels: np.ndarray | torch.Tensor | Sequence[int], n: int)
     Round r takes the r-th example (in index order) of every class that still has one, classes in
     ascending label order, so every class is represented as equally as possible.  Deterministic.
     """
-    if isinstance(labels, torch.Tensor):
+    if hasattr(labels, "cpu"):  # a tensor
         labels = labels.cpu().numpy()
     labels = np.asarray(labels)
     if labels.ndim != 1:
