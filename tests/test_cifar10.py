@@ -399,15 +399,52 @@ def test_verify_counts_images_per_batch(official, monkeypatch):
         load_cifar10(root, verify=True)
 
 
+@pytest.fixture
+def small_complete(monkeypatch):
+    """Make make_folder's 3 train / 2 test images per class count as a complete copy."""
+    monkeypatch.setattr(cifar10, "_PER_CLASS", {"train": 3, "test": 2})
+
+
 @pytest.mark.parametrize("as_archive", [False, True])
-def test_image_folder_cannot_be_verified(tmp_path, as_archive):
-    make_folder(tmp_path / "src")
+def test_image_folder_loads_verified_without_flags(tmp_path, as_archive, small_complete):
+    expected = make_folder(tmp_path / "src")
     root = make_tar(tmp_path / "src", tmp_path / "jpegs.tar.xz") if as_archive else tmp_path / "src"
-    with raises_one_line("not the official", "--no-verify"):
-        load_cifar10(root, verify=True)
-    load_cifar10(root, verify=False)
-    with raises_one_line("not the official", "--no-verify"):  # the cached copy does not change that
-        load_cifar10(root, verify=True)
+    ds = load_cifar10(root)  # verify=True: counts, size and mode are what can be checked
+    assert_matches(ds, expected)
+    assert ds.layout == "imagefolder"
+    assert "re-encoded copy: counts, image size and mode checked" in cifar10.prepare(root)
+
+
+@pytest.mark.parametrize("as_archive", [False, True])
+def test_image_folder_with_a_missing_image_is_refused_with_the_counts(tmp_path, as_archive, small_complete):
+    make_folder(tmp_path / "src")
+    (tmp_path / "src" / "train" / "cat" / "0001.png").unlink()
+    root = make_tar(tmp_path / "src", tmp_path / "jpegs.tar.xz") if as_archive else tmp_path / "src"
+    with raises_one_line("train/cat", "holds 2 images", "3 per class", "29 found", "--no-verify"):
+        load_cifar10(root)
+    assert load_cifar10(root, verify=False).train_images.shape == (29, 32, 32, 3)  # a custom copy, on request
+    with raises_one_line("train/cat", "holds 2 images"):  # the unverified cache does not pass for verified
+        load_cifar10(root)
+
+
+def test_a_small_image_folder_is_not_a_complete_copy(tmp_path):
+    make_folder(tmp_path)
+    with raises_one_line("holds 3 images", "5,000 per class", "50,000 train images in all", "--no-verify"):
+        load_cifar10(tmp_path)
+
+
+def test_image_folder_in_another_mode_is_refused_when_verifying(tmp_path, small_complete):
+    make_folder(tmp_path)
+    Image.fromarray(np.full((32, 32), 77, dtype=np.uint8)).save(tmp_path / "test" / "dog" / "0001.png")
+    with raises_one_line("dog", "0001.png", "mode L", "RGB", "--no-verify"):
+        load_cifar10(tmp_path)
+
+
+def test_image_folder_of_the_wrong_size_is_refused_when_verifying(tmp_path, small_complete):
+    make_folder(tmp_path)
+    Image.fromarray(random_images(1, 0)[0, :16]).save(tmp_path / "train" / "ship" / "0000.png")
+    with raises_one_line("ship", "0000.png", "32x16", "32x32"):
+        load_cifar10(tmp_path)
 
 
 # ---------------------------------------------------------------------------------- image-folder checks
@@ -808,13 +845,14 @@ def test_real_jpeg_archive(tmp_path):
     if not REAL_ARCHIVE.exists():
         pytest.skip(f"real CIFAR-10 JPEG archive not found at {REAL_ARCHIVE}")
     mode = REAL_ARCHIVE.parent.stat().st_mode
-    ds = load_cifar10(REAL_ARCHIVE, verify=False, cache_dir=tmp_path)
+    ds = load_cifar10(REAL_ARCHIVE, cache_dir=tmp_path)  # a JPEG copy loads without --no-verify
+    assert ds.layout == "imagefolder"
     assert ds.train_images.shape == (50_000, 32, 32, 3) and ds.test_images.shape == (10_000, 32, 32, 3)
     assert np.bincount(ds.train_labels).tolist() == [5_000] * 10
     assert np.bincount(ds.test_labels).tolist() == [1_000] * 10
     assert 100 < ds.train_images.mean() < 140  # real photos, not blank decodes
     start = time.perf_counter()
-    again = load_cifar10(REAL_ARCHIVE, verify=False, cache_dir=tmp_path)
+    again = load_cifar10(REAL_ARCHIVE, cache_dir=tmp_path)
     assert again.from_cache and time.perf_counter() - start < 1.0
     assert REAL_ARCHIVE.parent.stat().st_mode == mode
     assert not (REAL_ARCHIVE.parent / ".dlrepro-cache").exists()

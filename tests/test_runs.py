@@ -21,7 +21,7 @@ def small(**kw):
 def test_run_directory_holds_the_contracted_files(tmp_path):
     run, summary = execute(small(), tmp_path / "r", progress=False)
     assert sorted(p.name for p in run.path.iterdir()) == [
-        "checkpoint.pt", "config.json", "curves.png", "metrics.jsonl", "summary.json"]
+        "checkpoint.pt", "config.json", "curves.png", "data.npz", "metrics.jsonl", "summary.json"]
     rows = run.metrics()
     assert [list(r) for r in rows] == [KEYS] * len(rows)
     # step 0, every 2 epochs, and the end: 20 steps/epoch (160 train points / batch 8)

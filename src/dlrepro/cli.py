@@ -122,7 +122,9 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
                    help="CIFAR-10: the official cifar-10-python.tar.gz (or its folder), an image-folder copy, or "
                         "an archive of either (default: $DLREPRO_CIFAR10)")
     p.add_argument("--no-verify", action="store_true",
-                   help="skip the official MD5 checks (needed for re-encoded copies such as a JPEG folder)")
+                   help="skip the official MD5 checks (an image-folder copy, such as a JPEG folder, needs no flag: "
+                        "its counts, image size and mode are checked instead; this flag also skips those, for a "
+                        "subset or custom copy)")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="where to keep the decoded CIFAR-10 arrays (default: beside the data, or ~/.cache/dlrepro)")
 
@@ -401,7 +403,8 @@ def build_parser() -> Parser:
     cifar.add_argument("--download", action="store_true",
                        help="fetch the official cifar-10-python.tar.gz (MD5-checked) when none is found")
     cifar.add_argument("--no-verify", action="store_true",
-                       help="skip the official MD5 checks (for re-encoded copies such as a JPEG folder)")
+                       help="skip the official MD5 checks (an image-folder copy, such as a JPEG folder, needs no "
+                            "flag: its counts, image size and mode are checked instead; this flag also skips those)")
     cifar.add_argument("--cache-dir", metavar="DIR", help="where to keep the decoded .npy cache "
                                                           "(default: beside the data, or ~/.cache/dlrepro)")
     cifar.set_defaults(func=_cmd_data_cifar10)

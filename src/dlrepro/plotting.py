@@ -1,18 +1,33 @@
 """Figures for run curves and the report, drawn without pyplot.
 
 `matplotlib.figure.Figure` renders straight to a file, so no global backend is chosen: this works
-headless (servers, CI, worker processes) and leaves a notebook's inline backend alone.
+headless (servers, CI, worker processes) and leaves a notebook's inline backend alone. matplotlib is
+imported when the first figure is drawn, not when this module is.
+
+A figure is rendered only when it changed: `save` fingerprints the figure's full state (its pickle, the
+state matplotlib itself would need to redraw it) and stores the fingerprint in the PNG; when the file
+already holds that fingerprint, rendering (most of a report rebuild's time) is skipped. A fingerprint
+that cannot be taken, or a file without one, means rendering as before.
 """
 
 from __future__ import annotations
 
+import copyreg
+import hashlib
+import io
 import os
+import pickle
+import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def figure(nrows: int = 1, ncols: int = 1, figsize=(10, 4)):
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=figsize)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes:
@@ -20,12 +35,66 @@ def figure(nrows: int = 1, ncols: int = 1, figsize=(10, 4)):
     return fig, axes
 
 
+DPI = 110
+FINGERPRINT = "dlrepro:figure"  # the PNG text key holding the figure's fingerprint
+
+
 def save(fig: Figure, path: str | os.PathLike) -> Path:
-    """Save atomically (temp file + os.replace)."""
+    """Save atomically (temp file + os.replace); a PNG that already holds this very figure is kept as it is."""
     path = Path(path)
+    fmt = path.suffix.lstrip(".") or "png"
+    key = fingerprint(fig, fmt) if fmt == "png" else None
+    if key is not None and png_text(path).get(FINGERPRINT) == key:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    fig.savefig(tmp, dpi=DPI, format=fmt, **({"metadata": {FINGERPRINT: key}} if key else {}))
     os.replace(tmp, path)
     return path
+
+
+class _Pickler(pickle.Pickler):
+    """A figure's pickle, made the same in every process: transforms keep their parents keyed by id()."""
+
+    def reducer_override(self, obj):
+        from matplotlib.transforms import TransformNode
+
+        if isinstance(obj, TransformNode):
+            state = obj.__getstate__()
+            state["_parents"] = list(state.get("_parents", {}).values())
+            return copyreg.__newobj__, (type(obj),), state
+        return NotImplemented
+
+
+def fingerprint(fig: Figure, fmt: str) -> str | None:
+    """A digest of everything the rendered file depends on, or None when the figure cannot be pickled."""
+    import matplotlib
+
+    buf = io.BytesIO(f"{matplotlib.__version__} {DPI} {fmt}\n".encode())
+    buf.seek(0, io.SEEK_END)
+    try:
+        _Pickler(buf, protocol=5).dump(fig)
+    except Exception:  # an artist that cannot be pickled: no fingerprint, always render
+        return None
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def png_text(path: Path) -> dict[str, str]:
+    """The tEXt entries of a PNG file ({} when it is missing or not a PNG)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return {}
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return {}
+    entries, pos = {}, 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"tEXt":
+            key, _, value = data[pos + 8:pos + 8 + length].partition(b"\0")
+            entries[key.decode("latin-1")] = value.decode("latin-1")
+        if kind in (b"IDAT", b"IEND"):
+            break
+        pos += 12 + length
+    return entries

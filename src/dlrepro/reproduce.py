@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -37,14 +38,26 @@ def study_trials(study: Study, profile: str, out: Path, data: dict | None = None
 
 def check_cifar(data: dict | None) -> str | None:
     """None when CIFAR-10 loads (decoding it once, so workers find the cache), else the reason."""
+    return cifar_source(data)[1]
+
+
+def cifar_source(data: dict | None) -> tuple[str | None, str | None]:
+    """(layout, None) when CIFAR-10 loads: "official" or "imagefolder" (a re-encoded copy); else (None, reason)."""
     from dlrepro.data.cifar10 import load_cifar10
 
     data = data or {}
     try:
-        load_cifar10(data.get("data_root"), verify=data.get("verify_data", True), cache_dir=data.get("cache_dir"))
+        ds = load_cifar10(data.get("data_root"), verify=data.get("verify_data", True), cache_dir=data.get("cache_dir"))
     except DatasetError as exc:
-        return str(exc)
-    return None
+        return None, str(exc)
+    return ds.layout, None
+
+
+def cifar_given(data: dict | None) -> bool:
+    """Whether a CIFAR-10 location was given (--data-root or $DLREPRO_CIFAR10)."""
+    from dlrepro.data.cifar10 import ENV_VAR
+
+    return bool((data or {}).get("data_root") or os.environ.get(ENV_VAR))
 
 
 def _quiet_log(line: str) -> None:
@@ -137,7 +150,14 @@ def reproduce(out: str | Path = "results", profile: str = "quick", workers: int 
     studies = select_studies(only or STUDIES, profile, sets)  # every study checked before anything runs
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
-    status.update(profile=profile, cifar_verified=(data or {}).get("verify_data", True))
+    verify = (data or {}).get("verify_data", True)
+    layout = None
+    if any(needs_cifar(study, profile) for study in studies) and cifar_given(data):
+        layout, reason = cifar_source(data)  # before any trial: a given source that fails stops here
+        if reason is not None:
+            raise DatasetError(reason)
+    # cifar_verified: MD5-checked official files; an image folder is a re-encoded copy (the report says so)
+    status.update(profile=profile, cifar_verified=verify and layout != "imagefolder", cifar_source=layout)
     not_run = status.setdefault("not_run", {})
     failed = 0
     session = contextlib.nullcontext()

@@ -9,12 +9,22 @@
 3. a ``.tar``, ``.tar.gz`` or ``.tar.xz`` archive of either (``root`` is the archive itself, or a
    directory holding exactly one archive).
 
+Verification (``verify=True``, the default): the official files must match the official MD5s; an
+image-folder copy cannot be MD5-checked by anyone (it is re-encoded), so what can be checked is: 5,000 train
+and 1,000 test images per class (50,000 / 10,000), each 32x32 pixels in RGB mode.  ``verify=False``
+(``--no-verify``) skips the MD5s, and for image folders the counts and the mode (a subset or a custom copy).
+
 Safety: the official batches are pickles, read with an unpickler that can only rebuild plain containers
 and numpy arrays.  Archive members are checked one by one (no absolute paths, ``..``, links or special
 files) and read straight from the archive stream, so nothing is ever half-extracted on disk.
 Speed: decoded arrays are cached once as ``.npy`` files (with a JSON manifest of the source's identity)
 and later loads memory-map them.  Every problem a user can fix raises a one-line ``DatasetError``.
+
+The loader needs no torch (a source check or `dlrepro data cifar10` does not import it); the tensor helpers
+at the end import it when called.
 """
+
+from __future__ import annotations
 
 import contextlib
 import dataclasses
@@ -35,13 +45,16 @@ import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 from tqdm import tqdm
 
 from dlrepro.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    import torch
 
 try:  # numpy >= 2 moved the array-rebuild function; old pickles still name numpy.core
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
@@ -101,6 +114,7 @@ _MANIFEST = "manifest.json"
 _POOL_MIN_IMAGES = 4096  # below this, decoding inline beats starting worker processes
 _CHUNK = 512  # images per decoding task
 _NO_VERIFY = "pass --no-verify (verify=False) for a re-encoded or custom copy"
+_PER_CLASS = {"train": 5_000, "test": 1_000}  # images per class in a complete copy
 
 Namer = Callable[[str], str]  # relative file name -> how to name that file in an error message
 
@@ -120,6 +134,7 @@ class Cifar10:
     source: str = ""  # the dataset directory or archive that was read
     format: str = ""  # what was found there, in words
     cache_dir: str = ""  # where the .npy cache lives ("" when no location was writable)
+    layout: str = ""  # "official" (MD5-checkable batches) or "imagefolder" (a re-encoded PNG/JPEG copy)
     from_cache: bool = False  # True when the arrays were memory-mapped from an existing cache
 
 
@@ -138,8 +153,9 @@ def load_cifar10(root: str | os.PathLike | None = None, verify: bool = True,
                  cache_dir: str | os.PathLike | None = None) -> Cifar10:
     """Load CIFAR-10 from ``root`` (or $DLREPRO_CIFAR10), decoding once and memory-mapping afterwards.
 
-    With ``verify=True`` the official files must match the official MD5s; image-folder copies cannot be
-    checked and need ``verify=False``.  Structural checks (shapes, label range, class folders) always run.
+    With ``verify=True`` the official files must match the official MD5s, and an image-folder copy must hold
+    5,000 / 1,000 RGB images per class (see the module docstring).  Structural checks (shapes, label range,
+    class folders, 32x32 images) always run.
     The returned arrays are read-only memory maps of the cache (plain arrays if nothing was writable).
     """
     root_path = _resolve_root(root)
@@ -261,8 +277,6 @@ def _is_archive_name(name: str) -> bool:
 
 def _load_source(source: _Source, verify: bool, cache_dir: str | os.PathLike | None) -> Cifar10:
     """Memory-map a valid cache of ``source`` if there is one, else decode it and write the cache."""
-    if source.kind == _IMAGE_FOLDER and verify:
-        raise _not_official(source.path)
     identity = _identity(source.path, _source_files(source))
     entries = _cache_entries(source.path, cache_dir)
     for entry in entries:
@@ -273,20 +287,13 @@ def _load_source(source: _Source, verify: bool, cache_dir: str | os.PathLike | N
     fmt = _describe_format(source, layout)
     writable = next((entry for entry in entries if _ensure_writable_dir(entry)), None)
     if writable is None:
-        return Cifar10(**arrays, source=str(source.path), format=fmt)
+        return Cifar10(**arrays, source=str(source.path), format=fmt, layout=layout)
     _write_cache(writable, identity, verify, layout, fmt, arrays)
     del arrays  # hand back the memory-mapped copy, so first and later loads behave the same
     cached = _read_cache(writable, identity, verify)
     if cached is None:  # pragma: no cover - only if the cache vanished between write and read
         raise DatasetError(f"the CIFAR-10 cache at {writable} could not be read back: delete it and retry")
     return dataclasses.replace(cached, from_cache=False)
-
-
-def _not_official(path: Path) -> DatasetError:
-    return DatasetError(
-        f"{path} is a PNG/JPEG class-folder copy, not the official {ARCHIVE_NAME}, so it cannot be "
-        "MD5-checked: pass --no-verify (verify=False) to use a re-encoded copy such as a JPEG folder"
-    )
 
 
 def _describe_format(source: _Source, layout: str) -> str:
@@ -311,7 +318,7 @@ def _decode_source(source: _Source, verify: bool) -> tuple[dict[str, np.ndarray]
         blobs = {path.name: path.read_bytes() for path in _official_files(source.path)}
         return _decode_official(blobs, namer, verify), _OFFICIAL
     if source.kind == _IMAGE_FOLDER:
-        return _decode_image_folder(_image_listing(_tree_from_dir(source.path), namer)), _IMAGE_FOLDER
+        return _decode_image_folder(_image_listing(_tree_from_dir(source.path), namer), verify), _IMAGE_FOLDER
     return _decode_archive(source.path, verify)
 
 
@@ -376,9 +383,7 @@ def _read_cache(entry: Path, identity: dict, verify: bool) -> Cifar10 | None:
     if manifest.get("version") != _CACHE_VERSION or manifest.get("source") != identity:
         return None
     if verify and not manifest.get("verified"):
-        if manifest.get("layout") == _IMAGE_FOLDER:
-            raise _not_official(Path(identity["path"]))
-        return None  # built without MD5 checks: rebuild with them
+        return None  # built without the checks (MD5s, or an image folder's counts and modes): rebuild with them
     try:
         arrays = {name: np.load(entry / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _ARRAYS}
     except (OSError, ValueError):
@@ -386,7 +391,7 @@ def _read_cache(entry: Path, identity: dict, verify: bool) -> Cifar10 | None:
     if not _arrays_look_right(arrays):
         return None
     return Cifar10(**arrays, source=identity["path"], format=manifest.get("format", ""),
-                   cache_dir=str(entry), from_cache=True)
+                   cache_dir=str(entry), from_cache=True, layout=manifest.get("layout", ""))
 
 
 def _arrays_look_right(arrays: dict[str, np.ndarray]) -> bool:
@@ -639,13 +644,30 @@ def _image_listing(tree: Tree, namer: Namer) -> Listing:
     return listing
 
 
-def _decode_image_folder(listing: Listing) -> dict[str, np.ndarray]:
-    """Decode both splits, in parallel worker processes when there are many images."""
+def _check_counts(listing: Listing) -> None:
+    """A complete copy: 5,000 train and 1,000 test images per class (checked before anything is decoded)."""
+    for split, (names, _, labels) in listing.items():
+        counts = np.bincount(labels, minlength=len(CLASSES))
+        for label, n in enumerate(counts):
+            if n != _PER_CLASS[split]:
+                folder = os.path.dirname(names[int(np.argmax(labels == label))])
+                raise DatasetError(
+                    f"class folder {folder} holds {n:,} images but a complete CIFAR-10 copy has {_PER_CLASS[split]:,} "
+                    f"per class ({_PER_CLASS[split] * len(CLASSES):,} {split} images in all, {len(labels):,} found): "
+                    f"complete the copy, or {_NO_VERIFY}"
+                )
+
+
+def _decode_image_folder(listing: Listing, verify: bool) -> dict[str, np.ndarray]:
+    """Check the counts (when ``verify``), then decode both splits, in parallel worker processes when there
+    are many images; with ``verify`` every image must be RGB, else it is converted."""
+    if verify:
+        _check_counts(listing)
     total = sum(len(names) for names, _, _ in listing.values())
     arrays = {}
     with _chunk_mapper(total) as mapper:
         for split, (names, payloads, labels) in listing.items():
-            arrays[f"{split}_images"] = _decode_images(names, payloads, mapper, f"decoding CIFAR-10 {split}")
+            arrays[f"{split}_images"] = _decode_images(names, payloads, mapper, f"decoding CIFAR-10 {split}", verify)
             arrays[f"{split}_labels"] = labels
     return arrays
 
@@ -663,28 +685,30 @@ def _chunk_mapper(total: int) -> Iterator[Callable]:
         yield functools.partial(pool.imap, chunksize=1)
 
 
-def _decode_images(names: list[str], payloads: list, mapper: Callable, desc: str) -> np.ndarray:
+def _decode_images(names: list[str], payloads: list, mapper: Callable, desc: str, rgb_only: bool = False) -> np.ndarray:
     """Decode images into one (N, 32, 32, 3) uint8 array, a chunk per task, with a progress bar."""
     out = np.empty((len(names), 32, 32, 3), dtype=np.uint8)
     starts = range(0, len(names), _CHUNK)
     chunks = [list(zip(names[i:i + _CHUNK], payloads[i:i + _CHUNK], strict=True)) for i in starts]
     with _progress(total=len(names), desc=desc, unit="img") as bar:
-        for start, images in zip(starts, mapper(_decode_chunk, chunks), strict=True):
+        decode = functools.partial(_decode_chunk, rgb_only=rgb_only)
+        for start, images in zip(starts, mapper(decode, chunks), strict=True):
             out[start:start + len(images)] = images
             bar.update(len(images))
     return out
 
 
-def _decode_chunk(chunk: list[tuple[str, object]]) -> np.ndarray:
+def _decode_chunk(chunk: list[tuple[str, object]], rgb_only: bool = False) -> np.ndarray:
     """Decode a list of (name, path or bytes) images; runs in a worker process for big jobs."""
     out = np.empty((len(chunk), 32, 32, 3), dtype=np.uint8)
     for i, (name, payload) in enumerate(chunk):
-        out[i] = _decode_image(name, payload)
+        out[i] = _decode_image(name, payload, rgb_only)
     return out
 
 
-def _decode_image(name: str, payload: object) -> np.ndarray:
-    """One 32x32 image (a path or its bytes) as RGB uint8; anything else is a DatasetError naming it."""
+def _decode_image(name: str, payload: object, rgb_only: bool = False) -> np.ndarray:
+    """One 32x32 image (a path or its bytes) as RGB uint8 (converted to RGB unless ``rgb_only``, which
+    refuses other modes); anything else is a DatasetError naming it."""
     try:
         with Image.open(io.BytesIO(payload) if isinstance(payload, bytes) else payload) as image:
             if image.size != (32, 32):
@@ -692,6 +716,10 @@ def _decode_image(name: str, payload: object) -> np.ndarray:
                 raise DatasetError(
                     f"image {name} is {width}x{height} pixels but CIFAR-10 images are 32x32: "
                     "replace it or fix the copy"
+                )
+            if rgb_only and image.mode != "RGB":
+                raise DatasetError(
+                    f"image {name} is in mode {image.mode} but CIFAR-10 images are RGB: fix the copy, or {_NO_VERIFY}"
                 )
             return np.asarray(image.convert("RGB"))
     except DatasetError:
@@ -720,9 +748,7 @@ def _decode_archive(archive: Path, verify: bool) -> tuple[dict[str, np.ndarray],
     namer = _member_namer(archive, prefix)
     if layout == _OFFICIAL:
         return _decode_official(_official_members(files, prefix, archive), namer, verify), _OFFICIAL
-    if verify:
-        raise _not_official(archive)
-    return _decode_image_folder(_image_listing(_tree_from_names(files, prefix), namer)), _IMAGE_FOLDER
+    return _decode_image_folder(_image_listing(_tree_from_names(files, prefix), namer), verify), _IMAGE_FOLDER
 
 
 def _read_archive(archive: Path) -> dict[str, bytes | None]:
@@ -884,7 +910,12 @@ def _download(url: str, dest: Path) -> None:
 
 def _report(dataset: Cifar10, verify: bool) -> str:
     """A short multi-line summary: format, cache location, counts per class."""
-    check = "MD5-verified" if verify else "not MD5-verified (--no-verify)"
+    if not verify:
+        check = "not verified (--no-verify)"
+    elif dataset.layout == _IMAGE_FOLDER:
+        check = "a re-encoded copy: counts, image size and mode checked (no MD5 exists for it)"
+    else:
+        check = "MD5-verified"
     if not dataset.cache_dir:
         cache = "none (no writable location; the data is decoded on every load)"
     else:
@@ -924,6 +955,8 @@ def channel_stats(images: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torc
     Sums are accumulated exactly in int64, a chunk at a time, so 50,000 images need little extra memory.
     Returns two float32 tensors of shape (3,) on the images' device.
     """
+    import torch
+
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(np.array(images))  # a copy: memory-mapped arrays are read-only
     if images.dtype != torch.uint8 or images.ndim != 4 or 3 not in (images.shape[1], images.shape[-1]):
@@ -947,14 +980,20 @@ def to_device_tensor(images: np.ndarray, device: str | torch.device) -> torch.Te
     """uint8 NHWC numpy images (memory-mapped is fine) as a contiguous uint8 NCHW tensor on ``device``."""
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected uint8 images of shape (N, H, W, 3), got {images.dtype} {images.shape}")
+    import torch
+
     # np.array copies, which also makes a read-only memory map writable as torch.from_numpy wants.
     nhwc = torch.from_numpy(np.array(images, copy=True)).to(device)
     return nhwc.permute(0, 3, 1, 2).contiguous()  # transpose on the device, where it is fastest
 
 
 def normalize(batch: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-              dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``(batch / 255 - mean) / std`` per channel, as a new ``dtype`` tensor (batch is uint8 NCHW)."""
+              dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``(batch / 255 - mean) / std`` per channel, as a new ``dtype`` tensor (default float32; batch is
+    uint8 NCHW)."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     if batch.ndim != 4:
         raise ValueError(f"expected an NCHW batch, got shape {tuple(batch.shape)}")
     mean = torch.as_tensor(mean, device=batch.device).to(dtype).view(1, -1, 1, 1)
@@ -969,6 +1008,8 @@ def flip_crop(batch: torch.Tensor, generator: torch.Generator | None = None, pad
     Fully batched: one padded copy, then one gather with per-sample offsets.  ``generator`` must live on
     the batch's device; the same generator state gives the same result.
     """
+    import torch
+
     n = batch.shape[0]
     shifts = torch.randint(-pad, pad + 1, (2, n), generator=generator, device=batch.device)
     flip = torch.randint(0, 2, (n,), generator=generator, device=batch.device).bool()
@@ -982,6 +1023,8 @@ def crop_flip_at(batch: torch.Tensor, shift_y: torch.Tensor, shift_x: torch.Tens
     Output pixel (i, j) of image n is input pixel (i + shift_y[n], j + shift_x[n]) (zero outside the
     image), mirrored left-right when ``flip[n]``.  Zero shifts and no flip give the batch back unchanged.
     """
+    import torch
+
     if batch.ndim != 4:
         raise ValueError(f"expected an NCHW batch, got shape {tuple(batch.shape)}")
     n, c, h, w = batch.shape
@@ -1002,7 +1045,7 @@ def stratified_subset(labels: np.ndarray | torch.Tensor | Sequence[int], n: int)
     Round r takes the r-th example (in index order) of every class that still has one, classes in
     ascending label order, so every class is represented as equally as possible.  Deterministic.
     """
-    if isinstance(labels, torch.Tensor):
+    if hasattr(labels, "cpu"):  # a tensor
         labels = labels.cpu().numpy()
     labels = np.asarray(labels)
     if labels.ndim != 1:

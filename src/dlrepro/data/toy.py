@@ -1,15 +1,17 @@
 """The three 2-D toy datasets of Part 1 (scikit-learn), with a stratified 80/20 split.
 
-Both MLP implementations load the same arrays from here, so they see identical data.
+Both MLP implementations load the same arrays from here, so they see identical data. A toy run keeps the
+split it trained on as <run>/data.npz (`save_toy` / `load_toy`), so the report draws the datasets without
+scikit-learn, which is imported only when a dataset is generated.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from sklearn import datasets
-from sklearn.model_selection import train_test_split
 
 from dlrepro.errors import ConfigError
 
@@ -46,6 +48,9 @@ def make_toy(name: str, n_samples: int = 1000, seed: int = 0, test_fraction: flo
         raise ConfigError(f"unknown dataset {name!r}; choose from {', '.join(TOY_DATASETS)}")
     if n_samples < 10:
         raise ConfigError(f"--n-samples must be >= 10, got {n_samples}")
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
     if name == "moons":
         x, y = datasets.make_moons(n_samples=n_samples, random_state=seed)
     elif name == "circles":
@@ -59,3 +64,19 @@ def make_toy(name: str, n_samples: int = 1000, seed: int = 0, test_fraction: flo
         x.astype(np.float64), y.astype(np.int64), test_size=test_fraction, stratify=y, random_state=seed)
     return ToyData(name, x_train, y_train, x_test, y_test)
 
+
+
+SPLITS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def save_toy(data: ToyData) -> bytes:
+    """The split as .npz bytes (arrays x_train, y_train, x_test, y_test), for the caller to write atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: getattr(data, k) for k in SPLITS})
+    return buf.getvalue()
+
+
+def load_toy(name: str, path: str | Path) -> ToyData:
+    """A split written by `save_toy` (no scikit-learn needed)."""
+    with np.load(path, allow_pickle=False) as npz:
+        return ToyData(name, *(npz[k] for k in SPLITS))

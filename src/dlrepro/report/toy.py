@@ -6,14 +6,20 @@ from collections import defaultdict
 from pathlib import Path
 
 from dlrepro import plotting
-from dlrepro.data.toy import make_toy
+from dlrepro.data.toy import load_toy
 from dlrepro.report.document import Section, Table
 from dlrepro.report.load import Run, load_runs, setup_table
 from dlrepro.report.tables import fmt, mean_std
 
 
-def scatter_figure(dataset: str, n_samples: int, data_seed: int, path: Path) -> Path:
-    data = make_toy(dataset, n_samples=n_samples, seed=data_seed)
+def scatter_figure(dataset: str, n_samples: int, data_seed: int, path: Path, run_dir: Path | None = None) -> Path:
+    """The train and test points, from a run's data.npz (no scikit-learn); regenerated for older runs without it."""
+    if run_dir is not None and (Path(run_dir) / "data.npz").exists():
+        data = load_toy(dataset, Path(run_dir) / "data.npz")
+    else:
+        from dlrepro.data.toy import make_toy
+
+        data = make_toy(dataset, n_samples=n_samples, seed=data_seed)
     fig, axes = plotting.figure(1, 2, figsize=(9, 4))
     for ax, (x, y, split) in zip(axes, [(data.x_train, data.y_train, "train"), (data.x_test, data.y_test, "test")],
                                  strict=True):
@@ -51,7 +57,8 @@ def toy_report(run_dirs: list[Path], figures: Path) -> Section:
     figs = []
     for dataset, group in by_dataset.items():
         cfg0 = group[0].cfg
-        figs.append(scatter_figure(dataset, cfg0["n_samples"], cfg0["data_seed"], figures / f"toy_{dataset}_data.png"))
+        figs.append(scatter_figure(dataset, cfg0["n_samples"], cfg0["data_seed"], figures / f"toy_{dataset}_data.png",
+                                  run_dir=group[0].path))
         figs.append(curves_figure(dataset, group, figures / f"toy_{dataset}_curves.png"))
     per_run = Table(["model", "dataset", "seed", "status", "train acc", "test acc"],
                     [[r.cfg["model"], r.cfg["dataset"], r.cfg["seed"], r.summary["status"],

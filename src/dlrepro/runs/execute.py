@@ -8,9 +8,9 @@ from pathlib import Path
 
 from dlrepro.errors import ConfigError
 from dlrepro.runs.curves import plot_curves
-from dlrepro.runs.rundir import CURVES, RunDir
+from dlrepro.runs.rundir import CURVES, TOY_DATA, RunDir, atomic_write_bytes
 from dlrepro.train.build import build_population, build_task
-from dlrepro.train.config import RunConfig
+from dlrepro.train.config import MLPConfig, RunConfig
 from dlrepro.train.engine import fit, fit_population
 
 
@@ -30,6 +30,15 @@ def _prepare(config: RunConfig, out, resume: bool, observers) -> tuple[RunDir, d
         raise ConfigError(f"--out {run.path} holds an unfinished run of this config; pass --resume to "
                           "continue it or choose another --out")
     return run, None
+
+
+def _save_toy_data(run: RunDir, config: RunConfig) -> None:
+    """A toy-set run keeps the split it trains on (data.npz): the report plots it without scikit-learn."""
+    from dlrepro.data.toy import TOY_DATASETS, make_toy, save_toy
+
+    if isinstance(config, MLPConfig) and config.dataset in TOY_DATASETS and not run.file(TOY_DATA).exists():
+        data = make_toy(config.dataset, n_samples=config.n_samples, seed=config.data_seed)
+        atomic_write_bytes(run.file(TOY_DATA), save_toy(data))
 
 
 def _fail(run: RunDir, exc: Exception) -> None:
@@ -56,6 +65,7 @@ def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: 
         return run, done
     task = build_task(config)  # before anything is written: a missing dataset leaves no trace
     run.claim(config)
+    _save_toy_data(run, config)
     try:
         outcome = fit(task, run, progress=progress, checkpoint_every_s=checkpoint_every_s,
                       desc=config.default_name())
@@ -93,6 +103,7 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
         task = build_population(cfgs)
         for run, cfg in zip(runs, cfgs, strict=True):
             run.claim(cfg)
+            _save_toy_data(run, cfg)
         try:
             outcomes = fit_population(task, runs, progress=progress, checkpoint_every_s=checkpoint_every_s,
                                       desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} seeds)")

@@ -4,8 +4,11 @@
     <run>/metrics.jsonl   one row per evaluation: step, epoch, train_loss, train_acc, test_loss, test_acc,
                           elapsed_s (non-finite values are written as null)
     <run>/summary.json    status (completed | diverged | failed), final, best_test_acc, steps, wall_time_s
-    <run>/checkpoint.pt   the latest checkpoint, replaced atomically
+    <run>/checkpoint.pt   the latest checkpoint, replaced atomically: torch.save format, or for the NumPy MLP
+                          (which never imports torch) a NumPy .npz archive (see dlrepro.runs.checkpoint)
     <run>/curves.png      accuracy and loss, train and test
+    <run>/data.npz        toy-dataset MLP runs only: the train/test split the run trained on (x_train,
+                          y_train, x_test, y_test), which the report plots without regenerating it
 Every file except metrics.jsonl (append-only) is written to a temp file and moved into place.
 """
 
@@ -17,15 +20,16 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import dlrepro
 from dlrepro.errors import ConfigError
+from dlrepro.runs import checkpoint as checkpoint_file
 from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import METRIC_KEYS
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "curves.png")
+TOY_DATA = "data.npz"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -39,6 +43,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def _torch_version() -> str | None:
+    """torch's version without importing it (a NumPy run does not); None when it is not installed."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def read_json(path: Path):
@@ -111,7 +125,7 @@ class RunDir:
             atomic_write_json(self.file(CONFIG), {
                 "config": config.to_dict(),
                 "config_hash": config.config_hash(),
-                "versions": {"dlrepro": dlrepro.__version__, "torch": torch.__version__,
+                "versions": {"dlrepro": dlrepro.__version__, "torch": _torch_version(),
                              "numpy": np.__version__, "python": platform.python_version()},
             })
 
@@ -121,14 +135,14 @@ class RunDir:
         if not p.exists():
             return None
         try:
-            return torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for a damaged file
+            return checkpoint_file.load(p)
+        except Exception as exc:  # zipfile, NumPy and torch raise several types for a damaged file
             raise ConfigError(f"{p} is unreadable ({type(exc).__name__}); delete it to restart the run "
                               "from scratch") from None
 
     def save_checkpoint(self, checkpoint: dict) -> None:
         tmp = self.file(f".{CHECKPOINT}.tmp")
-        torch.save(checkpoint, tmp)
+        checkpoint_file.dump(checkpoint, tmp)
         os.replace(tmp, self.file(CHECKPOINT))
         self._notify("on_checkpoint", self.file(CHECKPOINT), checkpoint.get("last"))
 

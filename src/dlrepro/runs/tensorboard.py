@@ -1,13 +1,25 @@
-"""Optional TensorBoard event files for a run (`--tensorboard`): the four metrics at every evaluation.
+"""Optional TensorBoard event files for a run (`--tensorboard`): the four metrics at every evaluation, and the
+run's config as hyperparameters, so TensorBoard's HParams tab compares the runs of a sweep.
 
 Written to <run>/tensorboard/ by an observer of the run directory; metrics.jsonl stays the source of truth.
+A resumed run opens its writer with `purge_step` at its first new row: the events an interrupted process
+wrote after its last checkpoint (the rows metrics.jsonl dropped on resume) are discarded by TensorBoard, so
+every step appears once.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dlrepro.errors import DlreproError
+
+SCALARS = {"train_loss": "loss/train", "train_acc": "acc/train", "test_loss": "loss/test", "test_acc": "acc/test"}
+
+
+def hparam_value(value):
+    """A config value as TensorBoard accepts it (bool, int, float or str)."""
+    return value if isinstance(value, bool | int | float | str) else json.dumps(value)
 
 
 class TensorBoardObserver:
@@ -16,16 +28,28 @@ class TensorBoardObserver:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # torch's writer needs the tensorboard package
             raise DlreproError("--tensorboard needs TensorBoard: pip install 'dlrepro[tensorboard]'") from None
-        self._make_writer = lambda: SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+        self.run_dir = Path(run_dir)
+        self._writer_class = SummaryWriter
         self.writer = None  # created at the first row: the run directory must be claimed before
+
+    def _open(self, first_step: int):
+        from torch.utils.tensorboard.summary import hparams
+
+        from dlrepro.runs.rundir import RunDir
+
+        writer = self._writer_class(log_dir=str(self.run_dir / "tensorboard"), purge_step=first_step)
+        config = RunDir(self.run_dir).stored_config() or {}
+        exp, ssi, sei = hparams({k: hparam_value(v) for k, v in config.items()}, {tag: 0.0 for tag in SCALARS.values()})
+        for summary in (exp, ssi, sei):
+            writer.file_writer.add_summary(summary)
+        return writer
 
     def on_metrics(self, row: dict) -> None:
         if self.writer is None:
-            self.writer = self._make_writer()
-        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            self.writer = self._open(row["step"])
+        for key, tag in SCALARS.items():
             if row.get(key) is not None:
-                split, metric = key.split("_")
-                self.writer.add_scalar(f"{metric}/{split}", row[key], global_step=row["step"])
+                self.writer.add_scalar(tag, row[key], global_step=row["step"])
         self.writer.flush()
 
     def close(self) -> None:

@@ -133,6 +133,23 @@ def plan_units(trials: list[tuple[RunConfig, Path]], vectorize: bool = True,
     return units
 
 
+def already_done(cfg: RunConfig, run_dir: Path) -> TrialResult | None:
+    """The result of a trial whose run directory holds this config's finished run (completed or diverged),
+    read from config.json and summary.json only; None when it has to run (or be refused) in a worker."""
+    from dlrepro.errors import ConfigError
+    from dlrepro.runs.rundir import RunDir
+
+    run = RunDir(run_dir)
+    summary = run.summary()
+    if summary is None or summary["status"] not in ("completed", "diverged"):
+        return None
+    try:
+        run.check(cfg)
+    except ConfigError:
+        return None
+    return TrialResult(run.path.name, run.path, summary["status"], summary, skipped=True)
+
+
 def _line(i: int, n: int, r: TrialResult) -> str:
     if r.status == "failed":
         return f"[{i}/{n}] failed     {r.name}: {r.error}"
@@ -148,9 +165,6 @@ def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, 
     of the kinds in VECTORIZE train as populations (see the module docstring). When the trials train on a
     GPU and GPUs are present, the pool has (by default) `trials_per_gpu` workers per GPU, each pinned to one:
     several small trials then share a GPU that one alone would leave underused."""
-    on_gpu = any(uses_gpu(c) for c, _ in trials) and bool(gpu_ids())
-    units = plan_units(trials, vectorize, gpus=on_gpu)
-    workers, threads, gpus = pool_shape(trials, len(units), workers, trials_per_gpu)
     results: dict[int, TrialResult] = {}
     start = time.perf_counter()
 
@@ -158,6 +172,18 @@ def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, 
         for i, r in zip(unit, unit_results, strict=True):
             results[i] = r
             log(_line(len(results), len(trials), r))
+
+    for i, (cfg, run_dir) in enumerate(trials):  # finished trials cost a file read, no worker, no torch
+        finished = already_done(cfg, Path(run_dir))
+        if finished is not None:
+            done([i], [finished])
+    todo = [i for i in range(len(trials)) if i not in results]
+    if not todo:
+        log(f"{len(trials)} trials: none left to run")
+        return [results[i] for i in range(len(trials))]
+    on_gpu = any(uses_gpu(trials[i][0]) for i in todo) and bool(gpu_ids())
+    units = [[todo[j] for j in unit] for unit in plan_units([trials[i] for i in todo], vectorize, gpus=on_gpu)]
+    workers, threads, gpus = pool_shape([trials[i] for i in todo], len(units), workers, trials_per_gpu)
 
     if workers == 1:
         _init_worker(threads)  # one trial at a time: it sees every GPU and picks the first

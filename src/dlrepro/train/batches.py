@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -35,7 +34,9 @@ class EpochBatches:
 
     def _reorder(self, epoch: int) -> None:
         perm = self._permutation(epoch)
-        if isinstance(self.x, torch.Tensor):
+        if not isinstance(self.x, np.ndarray):  # a tensor: torch is imported only by the tasks that use it
+            import torch
+
             perm = torch.from_numpy(perm).to(self.x.device)
         self._xe, self._ye, self._epoch = self.x[perm], self.y[perm], epoch
 

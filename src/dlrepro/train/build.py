@@ -10,10 +10,12 @@ def build_task(cfg: RunConfig):
         return _cifar_mlp_task(cfg)
     if isinstance(cfg, MLPConfig):
         from dlrepro.data.toy import make_toy
-        from dlrepro.train.mlp_task import NumpyMLPTask, TorchMLPTask
 
         data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
-        task_cls = NumpyMLPTask if cfg.model == "mlp-numpy" else TorchMLPTask
+        if cfg.model == "mlp-numpy":  # the from-scratch path: no torch
+            from dlrepro.train.numpy_mlp_task import NumpyMLPTask as task_cls
+        else:
+            from dlrepro.train.mlp_task import TorchMLPTask as task_cls
         return task_cls(cfg, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
     if isinstance(cfg, RNNConfig):
         from dlrepro.train.rnn_task import PalindromeTask
@@ -46,10 +48,12 @@ def build_population(cfgs: list[RunConfig]):
 
         return PopulationPalindromeTask(cfgs)
     from dlrepro.data.toy import make_toy
-    from dlrepro.train.population import PopulationNumpyMLPTask, PopulationTorchMLPTask
 
     data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
-    task_cls = PopulationNumpyMLPTask if cfg.model == "mlp-numpy" else PopulationTorchMLPTask
+    if cfg.model == "mlp-numpy":  # the from-scratch path: no torch
+        from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask as task_cls
+    else:
+        from dlrepro.train.population import PopulationTorchMLPTask as task_cls
     return task_cls(cfgs, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
 
 

@@ -1,4 +1,5 @@
-"""Part 1 tasks: the NumPy MLP and the PyTorch MLP, trained with SGD on in-memory arrays.
+"""Part 1 tasks: the PyTorch MLP, trained with SGD on in-memory arrays. Its NumPy twin, `NumpyMLPTask`, lives
+in `dlrepro.train.numpy_mlp_task` (it never imports torch) and is re-exported here.
 
 Both draw their initial weights from `dlrepro.numpy_nn.MLP(seed=...)` and their batches from the same
 `EpochBatches`, so with equal seeds (and float64) their curves coincide.
@@ -15,55 +16,13 @@ from dlrepro.models import MLP
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.config import MLPConfig
 from dlrepro.train.device import resolve_device
-from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
-
-
-def _schedule(cfg: MLPConfig, steps_per_epoch: int) -> Schedule:
-    return Schedule(total_steps=cfg.epochs * steps_per_epoch, eval_every=cfg.eval_every * steps_per_epoch,
-                    steps_per_epoch=steps_per_epoch)
-
-
-def numpy_split(x, y, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """A split's inputs (contiguous, as `dtype`) and integer labels as NumPy arrays."""
-    return np.ascontiguousarray(x, dtype=dtype), np.asarray(y, dtype=np.int64)
+from dlrepro.train.engine import BatchStats, metrics_dict
+from dlrepro.train.numpy_mlp_task import NumpyMLPTask, epoch_schedule
 
 
 def torch_split(x, y, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A split's inputs (as `dtype`) and integer labels as tensors on `device`."""
     return torch.as_tensor(x, dtype=dtype, device=device), torch.as_tensor(y, dtype=torch.int64, device=device)
-
-
-class NumpyMLPTask:
-    """Train `dlrepro.numpy_nn.MLP` with `numpy_nn.SGD`. Train metrics come from full-split evaluations."""
-
-    def __init__(self, cfg: MLPConfig, x_train, y_train, x_test, y_test, n_classes: int):
-        dtype = np.dtype(cfg.dtype)
-        self.train_xy, self.test_xy = numpy_split(x_train, y_train, dtype), numpy_split(x_test, y_test, dtype)
-        self.model = numpy_nn.MLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seed=cfg.seed, dtype=dtype)
-        self.optimizer = numpy_nn.SGD(self.model.flat_parameters(), cfg.lr)  # one update for all arrays
-        self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)
-        self.schedule = _schedule(cfg, self.batches.steps_per_epoch)
-
-    def train_step(self, step: int):
-        x, y = self.batches.get(step)
-        loss, dlogits = numpy_nn.CrossEntropy.from_logits(self.model.forward(x), y)
-        self.model.backward(dlogits)
-        self.optimizer.step()
-        return loss * len(y), 0, len(y)  # train accuracy comes from the full-split evaluation
-
-    def _eval_split(self, x, y) -> tuple[float, float]:
-        logits = self.model.forward(x)
-        loss, _ = numpy_nn.CrossEntropy.from_logits(logits, y)
-        return loss, float((logits.argmax(axis=1) == y).mean())
-
-    def evaluate(self, batches: BatchStats) -> dict[str, float]:
-        return metrics_dict(self._eval_split(*self.train_xy), self._eval_split(*self.test_xy))
-
-    def state_dict(self) -> dict:
-        return {"model": {k: torch.from_numpy(v) for k, v in self.model.state_dict().items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict({k: v.numpy() for k, v in state["model"].items()})
 
 
 class TorchMLPTask:
@@ -78,7 +37,7 @@ class TorchMLPTask:
         self.model = MLP.from_numpy(init, dtype=dtype).to(device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
         self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)
-        self.schedule = _schedule(cfg, self.batches.steps_per_epoch)
+        self.schedule = epoch_schedule(cfg, self.batches.steps_per_epoch)
 
     def train_step(self, step: int):
         x, y = self.batches.get(step)
@@ -108,3 +67,6 @@ class TorchMLPTask:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+__all__ = ["NumpyMLPTask", "TorchMLPTask", "torch_split"]

@@ -6,7 +6,8 @@ parameters are stacked along a leading model axis so one batched matmul serves e
 shared between members but the arithmetic: losses are per member, gradients of the summed loss are per
 member, gradient clipping is per member, and a frozen (diverged) member gets zero updates.
 
-    mlp-numpy  `numpy_nn.PopulationMLP` + SGD on the stacked arrays
+    mlp-numpy  `numpy_nn.PopulationMLP` + SGD on the stacked arrays (in `dlrepro.train.numpy_mlp_task`:
+               the from-scratch path never imports torch)
     mlp-torch  `models.population.stack(MLP)` + `mlp_forward` + torch.optim.SGD on the stacked tensors
     rnn        `models.population.stack(VanillaRNN | LSTM)` + the configured torch optimizer
 
@@ -31,20 +32,13 @@ from dlrepro.models.population import (
     mlp_forward,
     stack,
 )
-from dlrepro.numpy_nn.population import PopulationMLP, cross_entropy
 from dlrepro.train.batches import PopulationBatches
 from dlrepro.train.config import MLPConfig, RNNConfig
 from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
-from dlrepro.train.mlp_task import _schedule, numpy_split, torch_split
+from dlrepro.train.mlp_task import torch_split
+from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask, epoch_schedule, member_seeds
 from dlrepro.train.rnn_task import HELD_OUT_SEED, OPTIMIZERS
-
-
-def _seeds(cfgs) -> list[int]:
-    seeds = [c.seed for c in cfgs]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"a population needs distinct seeds, got {seeds}")
-    return seeds
 
 
 def _torch_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -92,54 +86,11 @@ class _TorchMembers:
         load_member_optimizer_state(self.optimizer, member, state["optimizer"])
 
 
-class PopulationNumpyMLPTask:
-    """S `NumpyMLPTask`s: the same data, one seed each."""
-
-    def __init__(self, cfgs: list[MLPConfig], x_train, y_train, x_test, y_test, n_classes: int):
-        cfg, seeds = cfgs[0], _seeds(cfgs)
-        dtype = np.dtype(cfg.dtype)
-        self.train_xy, self.test_xy = numpy_split(x_train, y_train, dtype), numpy_split(x_test, y_test, dtype)
-        self.size, self.lr = len(seeds), cfg.lr
-        self.model = PopulationMLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seeds, dtype=dtype)
-        self.active: np.ndarray | None = None  # which members still train; None while all do (the fast path)
-        self.batches = PopulationBatches(*self.train_xy, cfg.batch_size, seeds)
-        self.schedule = _schedule(cfg, self.batches.steps_per_epoch)
-
-    def train_step(self, step: int):
-        x, y = self.batches.get(step)
-        losses, dlogits = cross_entropy(self.model.forward(x), y)
-        self.model.backward(dlogits)
-        self.model.sgd_step(self.lr, self.active)
-        return losses * y.shape[1], 0, y.shape[1]  # train accuracy comes from the full-split evaluation
-
-    def _eval_split(self, x, y) -> tuple[np.ndarray, np.ndarray]:
-        S = self.size
-        logits = self.model.forward(np.broadcast_to(x, (S, *x.shape)))
-        losses, _ = cross_entropy(logits, np.broadcast_to(y, (S, len(y))))
-        return losses, (logits.argmax(axis=2) == y).mean(axis=1)
-
-    def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
-        (trl, tra), (tel, tea) = self._eval_split(*self.train_xy), self._eval_split(*self.test_xy)
-        return [metrics_dict((trl[m], tra[m]), (tel[m], tea[m])) for m in range(self.size)]
-
-    def freeze(self, member: int) -> None:
-        if self.active is None:
-            self.active = np.ones(self.size, dtype=bool)
-        self.active[member] = False
-        self.model.flat[member] = 0
-
-    def state_dict(self, member: int) -> dict:
-        return {"model": {k: torch.from_numpy(v) for k, v in self.model.member_state_dict(member).items()}}
-
-    def load_state_dict(self, member: int, state: dict) -> None:
-        self.model.load_member_state_dict(member, {k: v.numpy() for k, v in state["model"].items()})
-
-
 class PopulationTorchMLPTask(_TorchMembers):
     """S `TorchMLPTask`s: the same data, one seed each."""
 
     def __init__(self, cfgs: list[MLPConfig], x_train, y_train, x_test, y_test, n_classes: int):
-        cfg, seeds = cfgs[0], _seeds(cfgs)
+        cfg, seeds = cfgs[0], member_seeds(cfgs)
         dtype, device = getattr(torch, cfg.dtype), resolve_device(cfg.device)
         self.train_xy = torch_split(x_train, y_train, dtype, device)
         self.test_xy = torch_split(x_test, y_test, dtype, device)
@@ -150,7 +101,7 @@ class PopulationTorchMLPTask(_TorchMembers):
         self._init_members(model, torch.optim.SGD(model.parameters(), lr=cfg.lr), singles[0].state_dict(),
                            len(seeds))
         self.batches = PopulationBatches(*self.train_xy, cfg.batch_size, seeds)
-        self.schedule = _schedule(cfg, self.batches.steps_per_epoch)
+        self.schedule = epoch_schedule(cfg, self.batches.steps_per_epoch)
 
     def train_step(self, step: int):
         x, y = self.batches.get(step)
@@ -182,7 +133,7 @@ class PopulationPalindromeTask(_TorchMembers):
     """S `PalindromeTask`s: one seed (initial weights and palindrome stream) each."""
 
     def __init__(self, cfgs: list[RNNConfig]):
-        cfg, seeds = cfgs[0], _seeds(cfgs)
+        cfg, seeds = cfgs[0], member_seeds(cfgs)
         self.cfg = cfg
         from dlrepro.models import LSTM, VanillaRNN
 
@@ -248,3 +199,6 @@ class PopulationPalindromeTask(_TorchMembers):
     def load_state_dict(self, member: int, state: dict) -> None:
         super().load_state_dict(member, state)
         self.streams[member].set_state(state["stream"])
+
+
+__all__ = ["PopulationNumpyMLPTask", "PopulationTorchMLPTask", "PopulationPalindromeTask"]
