@@ -21,11 +21,16 @@ def figure(nrows: int = 1, ncols: int = 1, figsize=(10, 4)):
 
 
 def save(fig: Figure, path: str | os.PathLike) -> Path:
-    """Save atomically (temp file + os.replace)."""
+    """Save atomically (temp file + os.replace); on failure (a full disk) the temp file is removed and an
+    existing figure at `path` stays as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
