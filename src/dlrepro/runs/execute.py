@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dlrepro.errors import ConfigError, RunBusy, os_error_text
 from dlrepro.runs.curves import plot_curves
-from dlrepro.runs.rundir import CURVES, METRICS, RunDir
+from dlrepro.runs.rundir import CURVES, METRICS, RunDir, naming
 from dlrepro.train.build import build_population, build_task
 from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import fit, fit_population
@@ -53,7 +53,8 @@ def _fail(run: RunDir, exc: Exception) -> None:
 
 def _finish(run: RunDir, config: RunConfig, outcome) -> dict:
     """The figure, then summary.json last: a run with a summary has all its files."""
-    plot_curves(run.metrics(), run.file(CURVES), title=config.default_name())
+    with naming(run.file(CURVES)):
+        plot_curves(run.metrics(), run.file(CURVES), title=config.default_name())
     return run.write_summary(outcome.status, outcome.steps, outcome.wall_time_s)
 
 

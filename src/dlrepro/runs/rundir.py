@@ -118,14 +118,18 @@ class RunDir:
         """Hold the run's writer lock for the block (creating the directory if needed), or raise RunBusy
         without touching anything when another process holds it. The lock file is removed on the way out,
         and a directory this call created is removed again if nothing was written into it."""
-        created = not self.path.exists()
+        created = [p for p in (self.path, *self.path.parents) if not p.exists()]
         self.path.mkdir(parents=True, exist_ok=True)
+
+        def tidy() -> None:  # the folders this call created, if they stayed empty
+            for p in created:
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+
         try:
             fd = self._lock()
         except BaseException:
-            if created:
-                with contextlib.suppress(OSError):
-                    self.path.rmdir()
+            tidy()
             raise
         try:
             yield self
@@ -133,9 +137,7 @@ class RunDir:
             with contextlib.suppress(OSError):
                 self.file(LOCK).unlink()  # while still holding it: see _lock
             os.close(fd)
-            if created:
-                with contextlib.suppress(OSError):
-                    self.path.rmdir()  # only if empty
+            tidy()
 
     def _lock(self) -> int:
         path = self.file(LOCK)
