@@ -106,6 +106,7 @@ def parse_hidden(text: str | list | tuple) -> tuple[int, ...]:
 def parse_seeds(text: str) -> list[int]:
     """'0-7', '0,3,5' or '0-3,8' -> distinct non-negative seeds in the order given. ConfigError otherwise."""
     seeds: list[int] = []
+    too_many = False
     try:
         for part in str(text).split(","):
             lo, sep, hi = part.strip().partition("-")
@@ -113,11 +114,14 @@ def parse_seeds(text: str) -> list[int]:
             if lo_i < 0 or hi_i < lo_i or hi_i > MAX_SEED:
                 raise ValueError
             if len(seeds) + hi_i - lo_i + 1 > MAX_SEEDS:
-                raise ConfigError(f"--seeds lists more than {MAX_SEEDS} seeds: {text!r}")
+                too_many = True
+                break
             seeds.extend(range(lo_i, hi_i + 1))
     except ValueError:
         raise ConfigError(f"--seeds must be seeds in 0..{MAX_SEED} and ascending ranges like 0-7 or 0,3,5, "
                           f"got {text!r}") from None
+    if too_many:
+        raise ConfigError(f"--seeds lists more than {MAX_SEEDS} seeds: {text!r}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds lists a seed twice: {text!r}")
     return seeds
