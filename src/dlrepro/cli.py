@@ -195,7 +195,7 @@ def _run(config, a) -> int:
     from dlrepro.train.build import population_kind
     from dlrepro.train.config import parse_seeds
 
-    if a.checkpoint_every < 0:
+    if not a.checkpoint_every >= 0:  # NaN too
         raise DlreproError(f"--checkpoint-every must be >= 0, got {a.checkpoint_every}")
     seeds = getattr(a, "seeds", None)
     if seeds is None:

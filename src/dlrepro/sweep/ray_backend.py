@@ -249,5 +249,9 @@ def _error_text(trial) -> str:
     except (OSError, TypeError):
         return "failed in Ray (see its error.txt)"
     err = getattr(err, "cause", None) or err  # Ray wraps the trial's exception in a RayTaskError
+    if isinstance(err, OSError) and err.filename is not None:  # a full disk: the path and the reason
+        from dlrepro.runs.execute import error_text
+
+        return error_text(err)
     first = (str(err).strip().splitlines() or [""])[0]  # a dead worker's message runs over many lines
     return f"{type(err).__name__}: {first}"

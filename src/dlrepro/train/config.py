@@ -24,6 +24,7 @@ MAX_EPOCHS = 10**6
 MAX_LAYERS = 64        # hidden layers of an MLP
 MAX_INPUT_LENGTH = 10**5
 MAX_SEEDS = 4096       # seeds in one --seeds list
+MAX_FLOAT = 1e30       # learning rates and clip norms: beyond it torch cannot hold them as float32
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 GiB = 2**30
 
@@ -39,7 +40,8 @@ def _positive(name: str, value, flag: str | None = None) -> None:
 
 def _at_most(name: str, value, hi) -> None:
     if value > hi:
-        raise ConfigError(f"{_flag(name)} must be <= {hi:,}, got {value}")
+        raise ConfigError(f"{_flag(name)} must be <= {hi:,}, got {value}" if isinstance(hi, int)
+                          else f"{_flag(name)} must be <= {hi:g}, got {value}")
 
 
 def available_memory() -> int | None:
@@ -226,6 +228,7 @@ class MLPConfig(RunConfig):
         if self.dataset != "cifar10" and self.n_samples < 10:
             raise ConfigError(f"--n-samples must be >= 10, got {self.n_samples}")
         _at_most("epochs", self.epochs, MAX_EPOCHS)
+        _at_most("lr", self.lr, MAX_FLOAT)
         for name in ("batch_size", "n_samples"):
             _at_most(name, getattr(self, name), MAX_COUNT)
         _fits(self.memory_needs())
@@ -279,6 +282,8 @@ class RNNConfig(RunConfig):
         if not (isinstance(self.clip, int | float) and math.isfinite(self.clip) and self.clip >= 0):
             raise ConfigError(f"--clip must be >= 0 (0 disables clipping), got {self.clip}")
         _at_most("input_length", self.input_length, MAX_INPUT_LENGTH)
+        _at_most("lr", self.lr, MAX_FLOAT)
+        _at_most("clip", self.clip, MAX_FLOAT)
         for name in ("hidden", "batch_size", "steps", "test_size"):
             _at_most(name, getattr(self, name), MAX_COUNT)
         _fits(self.memory_needs())
@@ -334,6 +339,7 @@ class CNNConfig(RunConfig):
         _at_most("subset", self.subset, CIFAR_TRAIN)
         _at_most("test_subset", self.test_subset, CIFAR_TEST)
         _at_most("epochs", self.epochs, MAX_EPOCHS)
+        _at_most("lr", self.lr, MAX_FLOAT)
         _at_most("batch_size", self.batch_size, MAX_COUNT)
         # the first conv block's output for one image (64 x 32 x 32 floats), kept for backpropagation
         _fits([(f"--batch-size {self.batch_size}", self.batch_size * 64 * 32 * 32 * 4, "one batch's activations")])
