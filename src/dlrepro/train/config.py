@@ -356,7 +356,7 @@ CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch":
 def config_from_dict(d: dict) -> RunConfig:
     """Rebuild a config from config.json / a study file; unknown keys are an error."""
     model = d.get("model")
-    if model not in CONFIG_TYPES:
+    if not isinstance(model, str) or model not in CONFIG_TYPES:
         raise ConfigError(f"unknown model {model!r}; choose from {', '.join(CONFIG_TYPES)}")
     cls = CONFIG_TYPES[model]
     names = {f.name for f in fields(cls)}
