@@ -143,6 +143,7 @@ def load_study(path: str | os.PathLike) -> Study:
 
 def _check_keys(path, profile, fixed, grid) -> None:
     models = grid.get("model", [fixed.get("model")])
+    models = models if isinstance(models, list) else [models]
     for model in models:
         if not isinstance(model, str) or model not in CONFIG_TYPES:
             raise ConfigError(f"{path} (profile {profile}): key 'model': unknown model {model!r}; "
