@@ -81,3 +81,19 @@ def test_backend_ray_without_ray_is_one_line_and_exit_2(command, tmp_path, monke
     assert not out.exists()
     assert main([*command, "--ray-address", "auto", "--out", str(out)]) == 2
     assert capsys.readouterr().err == "dlrepro: error: --ray-address needs --backend ray\n"
+
+
+def test_a_trial_another_process_writes_is_running_elsewhere_not_retried_or_failed(ray_2cpus, tmp_path):
+    from dlrepro.sweep.local import RUNNING_ELSEWHERE
+    from dlrepro.sweep.ray_backend import run_ray
+
+    configs = load_study("palindrome").trials("smoke")[:2]
+    trials = [(cfg, tmp_path / "runs" / "palindrome" / cfg.default_name()) for cfg in configs]
+    lines = []
+    with RunDir(trials[0][1]).writing():  # as a second sweep, or a first attempt still running, would
+        results = run_ray(trials, workers=2, log=lines.append)
+    assert [r.status for r in results] == [RUNNING_ELSEWHERE, "completed"]
+    assert results[0].error.startswith(f"run {trials[0][1]} is being written by pid ")
+    assert not any("Ray retries it" in line for line in lines)
+    assert any(line.startswith("1 trial(s) running elsewhere") for line in lines)
+    assert not trials[0][1].exists()  # untouched

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dlrepro.errors import DlreproError
+from dlrepro.errors import DlreproError, os_error_text
 
 EXIT_USAGE = 2
 
@@ -198,7 +198,7 @@ def _run(config, a) -> int:
     from dlrepro.train.build import population_kind
     from dlrepro.train.config import parse_seeds
 
-    if a.checkpoint_every < 0:
+    if not a.checkpoint_every >= 0:  # NaN too
         raise DlreproError(f"--checkpoint-every must be >= 0, got {a.checkpoint_every}")
     seeds = getattr(a, "seeds", None)
     if seeds is None:
@@ -466,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except DlreproError as exc:
         print(f"dlrepro: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a full disk, a read-only or vanished folder: the path and the reason
+        print(f"dlrepro: error: {os_error_text(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         again = "rerun with --resume" if args.command == "train" else "rerun the same command"

@@ -40,7 +40,8 @@ FINGERPRINT = "dlrepro:figure"  # the PNG text key holding the figure's fingerpr
 
 
 def save(fig: Figure, path: str | os.PathLike) -> Path:
-    """Save atomically (temp file + os.replace); a PNG that already holds this very figure is kept as it is."""
+    """Save atomically (temp file + os.replace); a PNG that already holds this very figure is kept as it is.
+    On failure (a full disk) the temp file is removed and an existing figure at `path` stays as it was."""
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     key = fingerprint(fig, fmt) if fmt == "png" else None
@@ -49,8 +50,12 @@ def save(fig: Figure, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=DPI, format=fmt, **({"metadata": {FINGERPRINT: key}} if key else {}))
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=DPI, format=fmt, **({"metadata": {FINGERPRINT: key}} if key else {}))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

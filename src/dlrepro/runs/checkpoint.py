@@ -52,19 +52,19 @@ def _decode(obj, arrays):
     return obj
 
 
-def dump(checkpoint: dict, path: Path) -> None:
-    """Write `checkpoint` to `path` (a temp file the caller moves into place)."""
+def dumps(checkpoint: dict) -> bytes:
+    """`checkpoint` serialised in memory (the caller writes the bytes atomically; a full disk then fails in
+    one plain write)."""
+    buf = io.BytesIO()
     if _is_numpy(checkpoint):
         arrays: dict[str, np.ndarray] = {}
         tree = json.dumps(_encode(checkpoint, arrays))
-        buf = io.BytesIO()
         np.savez(buf, **{TREE: np.array(tree)}, **arrays)
-        with open(path, "wb") as f:
-            f.write(buf.getvalue())
-        return
-    import torch
+    else:
+        import torch
 
-    torch.save(checkpoint, path)
+        torch.save(checkpoint, buf)
+    return buf.getvalue()
 
 
 def load(path: Path) -> dict:

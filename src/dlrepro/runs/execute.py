@@ -1,14 +1,21 @@
-"""Run one config (or a seed population of configs) end to end into run directories: claim, build the
-task, train, summarise, plot."""
+"""Run one config (or a seed population of configs) end to end into run directories: lock, check, build
+the task, train, plot, summarise.
+
+Everything a run writes happens while its directory's writer lock is held (`RunDir.writing`), and the
+"is it finished already?" check is repeated under the lock: two processes given the same run (two sweeps
+on one folder, a Ray retry of a trial that only looked dead) never both train it. The second one gets
+RunBusy, naming the holder.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
-from dlrepro.errors import ConfigError
+from dlrepro.errors import ConfigError, RunBusy, os_error_text
 from dlrepro.runs.curves import plot_curves
-from dlrepro.runs.rundir import CURVES, TOY_DATA, RunDir, atomic_write_bytes
+from dlrepro.runs.rundir import CURVES, METRICS, TOY_DATA, RunDir, atomic_write_bytes, naming
 from dlrepro.train.build import build_population, build_task
 from dlrepro.train.config import MLPConfig, RunConfig
 from dlrepro.train.engine import fit, fit_population
@@ -18,18 +25,23 @@ def default_run_dir(config: RunConfig, root: str | os.PathLike = "runs") -> Path
     return Path(root) / config.default_name()
 
 
-def _prepare(config: RunConfig, out, resume: bool, observers) -> tuple[RunDir, dict | None]:
-    """The run dir for `config` and its summary if it is already finished; refuses what must not run."""
-    config.validate()
-    run = RunDir(out if out is not None else default_run_dir(config), observers)
+def _check(run: RunDir, config: RunConfig, resume: bool) -> dict | None:
+    """The run's summary if it is already finished; refuses (ConfigError) what must not run. Read-only."""
     run.check(config)
-    summary = run.summary()
-    if summary is not None and summary["status"] in ("completed", "diverged"):
-        return run, summary
-    if run.file("metrics.jsonl").exists() and not resume:
+    done = run.finished(config)
+    if done is not None:
+        return done
+    if run.file(METRICS).exists() and not resume:
         raise ConfigError(f"--out {run.path} holds an unfinished run of this config; pass --resume to "
                           "continue it or choose another --out")
-    return run, None
+    return None
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for a failed run: 'PATH: reason' for an I/O error (a full disk), else 'Type: message'."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return os_error_text(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _save_toy_data(run: RunDir, config: RunConfig) -> None:
@@ -42,13 +54,17 @@ def _save_toy_data(run: RunDir, config: RunConfig) -> None:
 
 
 def _fail(run: RunDir, exc: Exception) -> None:
-    run.write_summary("failed", steps=0, wall_time_s=0.0, error=f"{type(exc).__name__}: {exc}")
+    """Record the failure in summary.json if the disk still lets us (on a full one it may not: then the
+    run has no summary, which reads as unfinished, and --resume continues it all the same)."""
+    with contextlib.suppress(OSError):
+        run.write_summary("failed", steps=0, wall_time_s=0.0, error=error_text(exc))
 
 
 def _finish(run: RunDir, config: RunConfig, outcome) -> dict:
-    summary = run.write_summary(outcome.status, outcome.steps, outcome.wall_time_s)
-    plot_curves(run.metrics(), run.file(CURVES), title=config.default_name())
-    return summary
+    """The figure, then summary.json last: a run with a summary has all its files."""
+    with naming(run.file(CURVES)):
+        plot_curves(run.metrics(), run.file(CURVES), title=config.default_name())
+    return run.write_summary(outcome.status, outcome.steps, outcome.wall_time_s)
 
 
 def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
@@ -59,60 +75,94 @@ def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: 
     `observers` see each metrics row and checkpoint as it is written (see `RunDir`).
     A completed run in `out` with the same config is left as it is. An unfinished one is continued from its
     checkpoint when `resume` is set; without it, it is refused (ConfigError) so nothing is overwritten.
+    A run another process is writing raises RunBusy. A failure while training or finishing (a full disk)
+    is recorded as status `failed` when possible and raised; the last checkpoint stays, for --resume.
     """
-    run, done = _prepare(config, out, resume, observers)
+    config.validate()
+    run = RunDir(out if out is not None else default_run_dir(config), observers)
+    done = _check(run, config, resume)  # before the lock: a directory that is not ours is not touched
     if done is not None:
         return run, done
-    task = build_task(config)  # before anything is written: a missing dataset leaves no trace
-    run.claim(config)
-    _save_toy_data(run, config)
-    try:
-        outcome = fit(task, run, progress=progress, checkpoint_every_s=checkpoint_every_s,
-                      desc=config.default_name())
-    except KeyboardInterrupt:
-        raise  # left resumable: no summary, the last checkpoint stays
-    except Exception as exc:
-        _fail(run, exc)
-        raise
-    return run, _finish(run, config, outcome)
+    with run.writing():
+        done = _check(run, config, resume)  # again, now that nobody else can write it
+        if done is not None:
+            return run, done
+        task = build_task(config)  # before anything is written: a missing dataset leaves no trace
+        run.claim(config)
+        _save_toy_data(run, config)
+        try:
+            outcome = fit(task, run, progress=progress, checkpoint_every_s=checkpoint_every_s,
+                          desc=config.default_name())
+            return run, _finish(run, config, outcome)
+        except KeyboardInterrupt:
+            raise  # left resumable: no summary, the last checkpoint stays
+        except Exception as exc:
+            _fail(run, exc)
+            raise
 
 
 def execute_population(configs: list[RunConfig], outs: list | None = None, *, resume: bool = False,
                        progress: bool | None = None, checkpoint_every_s: float = 10.0,
-                       observers: list[list] | None = None) -> list[tuple[RunDir, dict]]:
+                       observers: list[list] | None = None,
+                       skip_busy: bool = False) -> list[tuple[RunDir, dict | None]]:
     """`execute` for configs that differ only in seed, trained together as one population.
 
     Each config gets its own standard run directory (outs[i], or its default), exactly as its single run
-    would write it. Finished members are skipped; unfinished ones resume from their checkpoints, in groups
-    that were checkpointed at the same step. Returns (run dir, summary) per config, in order.
+    would write it, and each is locked for the whole population's training. Finished members are skipped;
+    unfinished ones resume from their checkpoints, in groups that were checkpointed at the same step.
+    A member another process is writing raises RunBusy before anything trains, or with `skip_busy` is
+    left alone and gets summary None. Returns (run dir, summary) per config, in order.
     """
     outs = outs or [None] * len(configs)
     observers = observers or [None] * len(configs)
-    prepared = [_prepare(c, o, resume, obs) for c, o, obs in zip(configs, outs, observers, strict=True)]
-    paths = [run.path.resolve() for run, _ in prepared]
+    runs = []
+    for c, o, obs in zip(configs, outs, observers, strict=True):
+        c.validate()
+        runs.append(RunDir(o if o is not None else default_run_dir(c), obs))
+    paths = [run.path.resolve() for run in runs]
     if len(set(paths)) != len(paths):
         raise ConfigError("two members of the population would share one run directory")
-    results: list = [(run, done) if done is not None else None for run, done in prepared]
-    groups: dict[int | None, list[int]] = {}
-    for i, (run, done) in enumerate(prepared):
-        if done is None:
-            checkpoint = run.load_checkpoint()
+    results: list = [None] * len(configs)
+    todo = []
+    for i, (run, cfg) in enumerate(zip(runs, configs, strict=True)):
+        done = _check(run, cfg, resume)
+        if done is not None:
+            results[i] = (run, done)
+        else:
+            todo.append(i)
+    with contextlib.ExitStack() as locks:
+        for i in list(todo):
+            try:
+                locks.enter_context(runs[i].writing())
+            except RunBusy:
+                if not skip_busy:
+                    raise
+                results[i] = (runs[i], None)
+                todo.remove(i)
+        groups: dict[int | None, list[int]] = {}
+        for i in todo:
+            done = _check(runs[i], configs[i], resume)  # again, under the lock
+            if done is not None:
+                results[i] = (runs[i], done)
+                continue
+            checkpoint = runs[i].load_checkpoint()
             groups.setdefault(None if checkpoint is None else checkpoint["step"], []).append(i)
-    for members in groups.values():
-        cfgs, runs = [configs[i] for i in members], [prepared[i][0] for i in members]
-        task = build_population(cfgs)
-        for run, cfg in zip(runs, cfgs, strict=True):
-            run.claim(cfg)
-            _save_toy_data(run, cfg)
-        try:
-            outcomes = fit_population(task, runs, progress=progress, checkpoint_every_s=checkpoint_every_s,
-                                      desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} seeds)")
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
-            for run in runs:
-                _fail(run, exc)
-            raise
-        for i, run, cfg, outcome in zip(members, runs, cfgs, outcomes, strict=True):
-            results[i] = (run, _finish(run, cfg, outcome))
+        for members in groups.values():
+            cfgs, group = [configs[i] for i in members], [runs[i] for i in members]
+            task = build_population(cfgs)
+            for run, cfg in zip(group, cfgs, strict=True):
+                run.claim(cfg)
+                _save_toy_data(run, cfg)
+            try:
+                outcomes = fit_population(task, group, progress=progress, checkpoint_every_s=checkpoint_every_s,
+                                          desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} seeds)")
+                for i, run, cfg, outcome in zip(members, group, cfgs, outcomes, strict=True):
+                    results[i] = (run, _finish(run, cfg, outcome))
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                for i, run in zip(members, group, strict=True):
+                    if results[i] is None:
+                        _fail(run, exc)
+                raise
     return results

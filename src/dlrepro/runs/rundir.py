@@ -9,36 +9,66 @@
     <run>/curves.png      accuracy and loss, train and test
     <run>/data.npz        toy-dataset MLP runs only: the train/test split the run trained on (x_train,
                           y_train, x_test, y_test), which the report plots without regenerating it
-Every file except metrics.jsonl (append-only) is written to a temp file and moved into place.
+    <run>/.lock           present while a process writes the run: its pid and host (see `RunDir.writing`)
+Every file except metrics.jsonl (append-only) is written to a temp file and moved into place; a failed
+write (a full disk) removes its temp file and leaves the previous file as it was. summary.json is written
+last, after the figure: a run with a summary has all its files.
+
+One writer per run: every write happens inside `RunDir.writing()`, which holds an exclusive `flock` on
+<run>/.lock. The kernel drops the lock when the process dies (even by SIGKILL), so no lock goes stale on
+a local disk. A second process finding it held raises RunBusy naming the holder, and touches nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import platform
+import socket
+import time
 from pathlib import Path
 
 import numpy as np
 
 import dlrepro
-from dlrepro.errors import ConfigError
+from dlrepro.errors import ConfigError, RunBusy
 from dlrepro.runs import checkpoint as checkpoint_file
 from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import METRIC_KEYS
 
-CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES = (
-    "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "curves.png")
+CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, LOCK = (
+    "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "curves.png", ".lock")
 TOY_DATA = "data.npz"
 
 
+@contextlib.contextmanager
+def naming(path: Path):
+    """Re-raise an OSError of the block with `path` as its filename (a failed write() names no file)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, then move it into place. On failure the temp file is
+    removed and `path` keeps its previous content."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with naming(path), open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def atomic_write_json(path: Path, obj) -> None:
@@ -56,8 +86,12 @@ def _torch_version() -> str | None:
 
 
 def read_json(path: Path):
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is corrupt ({type(exc).__name__}); delete it, or the run directory, "
+                          "to restart the run from scratch") from None
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -91,6 +125,69 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    # --- one writer ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self):
+        """Hold the run's writer lock for the block (creating the directory if needed), or raise RunBusy
+        without touching anything when another process holds it. The lock file is removed on the way out,
+        and a directory this call created is removed again if nothing was written into it."""
+        created = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        self.path.mkdir(parents=True, exist_ok=True)
+
+        def tidy() -> None:  # the folders this call created, if they stayed empty
+            for p in created:
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+
+        try:
+            fd = self._lock()
+        except BaseException:
+            tidy()
+            raise
+        try:
+            yield self
+        finally:
+            with contextlib.suppress(OSError):
+                self.file(LOCK).unlink()  # while still holding it: see _lock
+            os.close(fd)
+            tidy()
+
+    def _lock(self) -> int:
+        path = self.file(LOCK)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise OSError(exc.errno, f"cannot lock the run ({exc.strerror})", str(path)) from None
+                raise RunBusy(f"run {self.path} is being written by {self._holder()}") from None
+            # A holder that was finishing may have unlinked the file we opened before we locked it: then
+            # we hold a lock nobody else can see, so start again on the file now at `path`.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            with naming(path):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            return fd
+
+    def _holder(self) -> str:
+        for _ in range(20):  # the holder writes its name right after locking
+            try:
+                text = self.file(LOCK).read_text().strip()
+            except OSError:
+                text = ""
+            if text:
+                return text
+            time.sleep(0.01)
+        return "another process"
+
     # --- reading -------------------------------------------------------------------------------------
     def stored_config(self) -> dict | None:
         p = self.file(CONFIG)
@@ -104,6 +201,15 @@ class RunDir:
         return read_metrics(self.file(METRICS))
 
     # --- starting ------------------------------------------------------------------------------------
+    def finished(self, config: RunConfig) -> dict | None:
+        """The summary of a completed or diverged run of `config` here, else None. Needs no lock: such a
+        run's files never change again."""
+        stored = self.stored_config()
+        if stored is None or {k: v for k, v in stored.items() if k not in config.NOT_IDENTITY} != config.identity():
+            return None
+        summary = self.summary()
+        return summary if summary is not None and summary.get("status") in ("completed", "diverged") else None
+
     def check(self, config: RunConfig) -> None:
         """Refuse (ConfigError) if this directory holds a different run or unrelated files."""
         stored = self.stored_config()
@@ -114,11 +220,12 @@ class RunDir:
                           if stored.get(k) != config.identity().get(k))
             raise ConfigError(f"--out {self.path} holds a different run (differs in: {', '.join(diff)}); "
                               "choose another --out")
-        if stored is None and self.path.exists() and any(self.path.iterdir()):
+        ours = {LOCK} | {f".{name}.tmp" for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES)}
+        if stored is None and self.path.exists() and any(p.name not in ours for p in self.path.iterdir()):
             raise ConfigError(f"--out {self.path} is not empty and holds no dlrepro run; choose another --out")
 
     def claim(self, config: RunConfig) -> None:
-        """Make this directory hold `config`'s run (writes config.json the first time)."""
+        """Make this directory hold `config`'s run (writes config.json the first time). Inside `writing()`."""
         self.check(config)
         self.path.mkdir(parents=True, exist_ok=True)
         if not self.file(CONFIG).exists():
@@ -137,13 +244,11 @@ class RunDir:
         try:
             return checkpoint_file.load(p)
         except Exception as exc:  # zipfile, NumPy and torch raise several types for a damaged file
-            raise ConfigError(f"{p} is unreadable ({type(exc).__name__}); delete it to restart the run "
-                              "from scratch") from None
+            raise ConfigError(f"checkpoint {p} is corrupt ({type(exc).__name__}); delete it to restart the "
+                              "run from scratch, or restore it from a backup") from None
 
     def save_checkpoint(self, checkpoint: dict) -> None:
-        tmp = self.file(f".{CHECKPOINT}.tmp")
-        checkpoint_file.dump(checkpoint, tmp)
-        os.replace(tmp, self.file(CHECKPOINT))
+        atomic_write_bytes(self.file(CHECKPOINT), checkpoint_file.dumps(checkpoint))
         self._notify("on_checkpoint", self.file(CHECKPOINT), checkpoint.get("last"))
 
     def restart_metrics(self, up_to_step: int) -> None:
@@ -151,7 +256,7 @@ class RunDir:
         atomic_write_bytes(self.file(METRICS), "".join(json.dumps(r) + "\n" for r in kept).encode())
 
     def log_metrics(self, row: dict) -> None:
-        with open(self.file(METRICS), "a") as f:
+        with naming(self.file(METRICS)), open(self.file(METRICS), "a") as f:
             f.write(json.dumps(row) + "\n")
         self._notify("on_metrics", row)
 

@@ -188,7 +188,7 @@ def _joined_fields(axis: str) -> list[str]:
 
 
 def _fields_of(model) -> set[str]:
-    cls = CONFIG_TYPES.get(model)
+    cls = CONFIG_TYPES.get(model) if isinstance(model, str) else None
     return {f.name for f in fields(cls)} if cls else set()
 
 
@@ -276,8 +276,9 @@ def parse_study(text: str, path: Path, builtin: bool = False) -> Study:
 
 def _check_keys(path, profile, fixed, grid) -> None:
     models = grid.get("model", [fixed.get("model")])
+    models = models if isinstance(models, list) else [models]
     for model in models:
-        if model not in CONFIG_TYPES:
+        if not isinstance(model, str) or model not in CONFIG_TYPES:
             raise ConfigError(f"{path} (profile {profile}): key 'model': unknown model {model!r}; "
                               f"choose from {', '.join(CONFIG_TYPES)}")
     known = set().union(*(_fields_of(m) for m in models))

@@ -2,7 +2,8 @@
 
 Each trial is `execute(config, run_dir, resume=True)`: a completed run is skipped, an interrupted one
 resumes from its checkpoint, a failed one is retried. A trial that raises is recorded as failed and the
-others go on; a diverged trial is a result, not a failure.
+others go on; a diverged trial is a result, not a failure. A trial whose run directory another process is
+writing (another sweep on the same folder) is left to it: "running elsewhere", not a failure either.
 
 Trials that differ only in their seed train as one population (`execute_population`, one standard run
 directory per seed) when their model kind is in VECTORIZE, unless `vectorize=False` (`--no-vectorize`).
@@ -31,13 +32,14 @@ from dlrepro.train.config import RunConfig
 
 VECTORIZE = frozenset({"mlp-numpy", "mlp-torch"})  # model kinds whose seeds a sweep trains as populations
 VECTORIZE_GPU = frozenset({"mlp-torch", "rnn"})    # the same for trials on a GPU (not measured yet: see above)
+RUNNING_ELSEWHERE = "running elsewhere"  # a trial's status when another process holds its run directory
 
 
 @dataclass
 class TrialResult:
     name: str
     run_dir: Path
-    status: str            # completed | diverged | failed
+    status: str            # completed | diverged | failed | running elsewhere (RUNNING_ELSEWHERE)
     summary: dict | None
     error: str | None = None
     skipped: bool = False  # it was already complete before this sweep
@@ -75,25 +77,38 @@ def _init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = ()) -> 
 def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool = False) -> list[TrialResult]:
     """Run one trial (`execute`), or trials that differ only in seed as one population
     (`execute_population`). An exception is recorded as failed for each of them, never raised."""
-    from dlrepro.runs.execute import execute, execute_population
+    from dlrepro.errors import RunBusy
+    from dlrepro.runs.execute import error_text, execute, execute_population
     from dlrepro.runs.rundir import RunDir
     from dlrepro.runs.tensorboard import run_observers
 
-    before = [RunDir(d).summary() for d in run_dirs]
-    observers = [run_observers(d, tensorboard) for d in run_dirs]
+    def summary_of(d: Path) -> dict | None:
+        try:
+            return RunDir(d).summary()
+        except Exception:  # a corrupt summary: the trial's own error says so
+            return None
+
+    before = [summary_of(d) for d in run_dirs]
+    observers: list[list] = [[] for _ in run_dirs]
     try:
+        observers = [run_observers(d, tensorboard) for d in run_dirs]
         if len(configs) == 1:
-            results = [execute(configs[0], run_dirs[0], resume=True, progress=False, observers=observers[0])]
+            try:
+                results = [execute(configs[0], run_dirs[0], resume=True, progress=False, observers=observers[0])]
+            except RunBusy as exc:
+                return [TrialResult(run_dirs[0].name, run_dirs[0], RUNNING_ELSEWHERE, None, error=str(exc))]
         else:
-            results = execute_population(configs, run_dirs, resume=True, progress=False, observers=observers)
+            results = execute_population(configs, run_dirs, resume=True, progress=False, observers=observers,
+                                         skip_busy=True)
     except Exception as exc:  # recorded, never fatal for the sweep
-        return [TrialResult(d.name, d, "failed", RunDir(d).summary(), error=f"{type(exc).__name__}: {exc}")
-                for d in run_dirs]
+        return [TrialResult(d.name, d, "failed", summary_of(d), error=error_text(exc)) for d in run_dirs]
     finally:
         for obs in observers:
             for o in obs:
                 o.close()
-    return [TrialResult(d.name, d, summary["status"], summary,
+    return [TrialResult(d.name, d, RUNNING_ELSEWHERE, None, error=f"run {d} is being written by another process")
+            if summary is None else
+            TrialResult(d.name, d, summary["status"], summary,
                         skipped=b is not None and b["status"] in ("completed", "diverged"))
             for d, (_, summary), b in zip(run_dirs, results, before, strict=True)]
 
@@ -151,12 +166,20 @@ def already_done(cfg: RunConfig, run_dir: Path) -> TrialResult | None:
 
 
 def _line(i: int, n: int, r: TrialResult) -> str:
-    if r.status == "failed":
-        return f"[{i}/{n}] failed     {r.name}: {r.error}"
+    if r.status in ("failed", RUNNING_ELSEWHERE):
+        return f"[{i}/{n}] {r.status:<10} {r.name}: {r.error}"
     acc = r.summary["final"]["test_acc"]
     acc_text = "n/a" if acc is None else f"{acc:.4f}"
     how = "already done" if r.skipped else f"{r.summary['wall_time_s']:.1f} s"
     return f"[{i}/{n}] {r.status:<10} {r.name}  test_acc {acc_text}  ({how})"
+
+
+def log_elsewhere(results, log) -> None:
+    """The sweep's closing word on trials another process was writing (they are not failures)."""
+    elsewhere = [r.name for r in results if r.status == RUNNING_ELSEWHERE]
+    if elsewhere:
+        log(f"{len(elsewhere)} trial(s) running elsewhere (another process holds their run directory; rerun "
+            f"the sweep once it is done to see them here): {', '.join(elsewhere)}")
 
 
 def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, log=print,
@@ -209,5 +232,6 @@ def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, 
     on_gpus = f", sharing {len(gpus)} GPU(s)" if gpus and workers > 1 else ""
     log(f"{len(trials)} trials{grouped} in {time.perf_counter() - start:.1f} s on {workers} worker(s) x "
         f"{threads} thread(s){on_gpus}")
+    log_elsewhere(results.values(), log)
     sys.stdout.flush()
     return [results[i] for i in range(len(trials))]

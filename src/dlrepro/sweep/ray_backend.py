@@ -4,7 +4,9 @@ Each trial is one Tune trial running `execute(config, run_dir, resume=True)`, so
 Ray, holds the results: the report reads the same files whichever backend ran them. Tune is told every
 metrics row (`tune.report`), with a `Checkpoint` when the run saved one. A trial that Ray restarts (a
 crashed worker, a lost node) continues from its own checkpoint, as `--resume` does. Completed trials are
-skipped without asking Ray; a trial that raises is recorded as failed and the others go on.
+skipped without asking Ray; a trial that raises is recorded as failed and the others go on. A trial whose
+run directory another process holds (another sweep on the same folder, or the first attempt of a trial Ray
+retried because its worker only looked dead) ends at once as "running elsewhere", without touching it.
 
 Ray is imported lazily: it is an optional extra (`pip install 'dlrepro[ray]'`).
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from dlrepro.errors import DlreproError
 from dlrepro.runs.rundir import RunDir
-from dlrepro.sweep.local import TrialResult, _line, uses_gpu
+from dlrepro.sweep.local import RUNNING_ELSEWHERE, TrialResult, _line, log_elsewhere, uses_gpu
 from dlrepro.train.config import RunConfig
 
 MAX_FAILURES = 2  # Ray restarts of a failed trial (crashed worker, lost node, error); each resumes the run dir
@@ -105,6 +107,7 @@ def _trainable(params: dict, trials: list[tuple[RunConfig, str]], tensorboard: b
     import torch
     from ray import tune
 
+    from dlrepro.errors import RunBusy
     from dlrepro.runs.execute import execute
     from dlrepro.runs.tensorboard import run_observers
 
@@ -114,6 +117,9 @@ def _trainable(params: dict, trials: list[tuple[RunConfig, str]], tensorboard: b
     others = run_observers(run_dir, tensorboard)
     try:
         execute(config, run_dir, resume=True, progress=False, observers=[reporter, *others])
+    except RunBusy as exc:  # not an error for Ray to retry: the run is in other hands
+        tune.report({RUNNING_ELSEWHERE: str(exc)})
+        return
     finally:
         for obs in others:
             obs.close()
@@ -122,13 +128,10 @@ def _trainable(params: dict, trials: list[tuple[RunConfig, str]], tensorboard: b
 
 def _done(config: RunConfig, run_dir: Path) -> dict | None:
     """The summary of a completed (or diverged) run of `config` in `run_dir`, else None."""
-    run = RunDir(run_dir)
     try:
-        run.check(config)
+        return RunDir(run_dir).finished(config)
     except DlreproError:
         return None  # left to the trial, which fails with this message
-    summary = run.summary()
-    return summary if summary is not None and summary["status"] in ("completed", "diverged") else None
 
 
 def _absolute(config: RunConfig) -> RunConfig:
@@ -197,6 +200,7 @@ def run_ray(trials: list[tuple[RunConfig, Path]], workers: int | None = None, ad
             d = trials[i][1]
             results[i] = TrialResult(d.name, d, "failed", RunDir(d).summary(), error="not finished by Ray")
     log(f"{len(todo)} trials in {time.perf_counter() - start:.1f} s on Ray, 1 CPU and torch thread each")
+    log_elsewhere(results.values(), log)
     return [results[i] for i in range(len(trials))]
 
 
@@ -209,8 +213,14 @@ def _lines(ours, todo: list[int], results: dict, log, max_failures: int):
         def _finish(self, trial, error: str | None = None) -> None:
             i = todo[trial.config["index"]]
             d = ours[i][1]
-            summary = RunDir(d).summary()
-            if error is None and summary is not None:
+            elsewhere = (trial.last_result or {}).get(RUNNING_ELSEWHERE)
+            try:
+                summary = RunDir(d).summary()
+            except DlreproError:
+                summary = None
+            if error is None and elsewhere:
+                results[i] = TrialResult(d.name, d, RUNNING_ELSEWHERE, None, error=elsewhere)
+            elif error is None and summary is not None:
                 results[i] = TrialResult(d.name, d, summary["status"], summary)
             else:
                 results[i] = TrialResult(d.name, d, "failed", summary, error=error or "no summary written")
@@ -239,5 +249,9 @@ def _error_text(trial) -> str:
     except (OSError, TypeError):
         return "failed in Ray (see its error.txt)"
     err = getattr(err, "cause", None) or err  # Ray wraps the trial's exception in a RayTaskError
+    if isinstance(err, OSError) and err.filename is not None:  # a full disk: the path and the reason
+        from dlrepro.runs.execute import error_text
+
+        return error_text(err)
     first = (str(err).strip().splitlines() or [""])[0]  # a dead worker's message runs over many lines
     return f"{type(err).__name__}: {first}"

@@ -7,17 +7,77 @@ to resume, progress bars, checkpoint interval) are not part of it, so they never
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 from dlrepro.errors import ConfigError
 
+# Ranges of the numeric settings, shared by the CLI and the study files (both build configs, and
+# `validate` checks them). Seeds go to NumPy, scikit-learn and torch generators, which take 0..2**32-1.
+MAX_SEED = 2**32 - 1
+MAX_COUNT = 10**9      # steps, epochs, evaluation interval, samples, batch and layer sizes
+MAX_EPOCHS = 10**6
+MAX_LAYERS = 64        # hidden layers of an MLP
+MAX_INPUT_LENGTH = 10**5
+MAX_SEEDS = 4096       # seeds in one --seeds list
+MAX_FLOAT = 1e30       # learning rates and clip norms: beyond it torch cannot hold them as float32
+CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
+GiB = 2**30
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
 
 def _positive(name: str, value, flag: str | None = None) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{flag or '--' + name.replace('_', '-')} must be > 0, got {value}")
+        raise ConfigError(f"{flag or _flag(name)} must be > 0, got {value}")
+
+
+def _at_most(name: str, value, hi) -> None:
+    if value > hi:
+        raise ConfigError(f"{_flag(name)} must be <= {hi:,}, got {value}" if isinstance(hi, int)
+                          else f"{_flag(name)} must be <= {hi:g}, got {value}")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still get: MemAvailable from /proc/meminfo (or the free pages
+    sysconf reports), capped by a cgroup (container) limit. None when unknown."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            return None
+    try:
+        limit = open("/sys/fs/cgroup/memory.max").read().strip()
+        used = open("/sys/fs/cgroup/memory.current").read().strip()
+        if limit != "max":
+            avail = min(avail, int(limit) - int(used))
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def _fits(needs: list[tuple[str, float, str]]) -> None:
+    """Refuse sizes whose arrays cannot fit in the memory this machine has available, before anything is
+    allocated. `needs`: (flag, bytes, what for) lower estimates of single allocations."""
+    flag, need, what = max(needs, key=lambda n: n[1])
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise ConfigError(f"{flag} needs about {need / GiB:,.0f} GiB for {what}; this machine has "
+                          f"{avail / GiB:,.0f} GiB available")
 
 
 def _choice(name: str, value, choices) -> None:
@@ -39,22 +99,31 @@ def parse_hidden(text: str | list | tuple) -> tuple[int, ...]:
                           f"got {text!r}") from None
     if not sizes or any(s < 1 for s in sizes):
         raise ConfigError(f"--hidden must be a comma list of positive integers like 20 or 64,32, got {text!r}")
+    if len(sizes) > MAX_LAYERS or max(sizes) > MAX_COUNT:
+        raise ConfigError(f"--hidden must have at most {MAX_LAYERS} layers of at most {MAX_COUNT:,} units, "
+                          f"got {text!r}")
     return sizes
 
 
 def parse_seeds(text: str) -> list[int]:
     """'0-7', '0,3,5' or '0-3,8' -> distinct non-negative seeds in the order given. ConfigError otherwise."""
     seeds: list[int] = []
+    too_many = False
     try:
         for part in str(text).split(","):
             lo, sep, hi = part.strip().partition("-")
             lo_i, hi_i = int(lo), int(hi) if sep else int(lo)
-            if lo_i < 0 or hi_i < lo_i:
+            if lo_i < 0 or hi_i < lo_i or hi_i > MAX_SEED:
                 raise ValueError
+            if len(seeds) + hi_i - lo_i + 1 > MAX_SEEDS:
+                too_many = True
+                break
             seeds.extend(range(lo_i, hi_i + 1))
     except ValueError:
-        raise ConfigError(f"--seeds must be non-negative seeds and ascending ranges like 0-7 or 0,3,5, "
+        raise ConfigError(f"--seeds must be seeds in 0..{MAX_SEED} and ascending ranges like 0-7 or 0,3,5, "
                           f"got {text!r}") from None
+    if too_many:
+        raise ConfigError(f"--seeds lists more than {MAX_SEEDS} seeds: {text!r}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds lists a seed twice: {text!r}")
     return seeds
@@ -81,10 +150,11 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         self._check_types()
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"--seed must be a non-negative integer, got {self.seed}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be an integer in 0..{MAX_SEED}, got {self.seed}")
         if not isinstance(self.eval_every, int) or self.eval_every < 1:
             raise ConfigError(f"--eval-every must be >= 1, got {self.eval_every}")
+        _at_most("eval_every", self.eval_every, MAX_COUNT)
         return self
 
     def _check_types(self) -> None:
@@ -153,7 +223,31 @@ class MLPConfig(RunConfig):
             _positive(name, getattr(self, name))
         if not isinstance(self.batch_size, int) or not isinstance(self.epochs, int):
             raise ConfigError("--batch-size and --epochs must be integers")
+        if not 0 <= self.data_seed <= MAX_SEED:
+            raise ConfigError(f"--data-seed must be an integer in 0..{MAX_SEED}, got {self.data_seed}")
+        if self.dataset != "cifar10" and self.n_samples < 10:
+            raise ConfigError(f"--n-samples must be >= 10, got {self.n_samples}")
+        _at_most("epochs", self.epochs, MAX_EPOCHS)
+        _at_most("lr", self.lr, MAX_FLOAT)
+        for name in ("batch_size", "n_samples"):
+            _at_most(name, getattr(self, name), MAX_COUNT)
+        _fits(self.memory_needs())
         return self
+
+    def memory_needs(self) -> list[tuple[str, float, str]]:
+        """Lower estimates of the largest allocations, as `_fits` takes them."""
+        cifar = self.dataset == "cifar10"
+        item = 4 if self.dtype == "float32" else 8
+        widths = [3072 if cifar else 2, *self.hidden, 10 if cifar else 2]
+        # weights, their gradients, the update's temporaries and the initial draw: 4 copies at least
+        weights = 4 * sum(a * b for a, b in itertools.pairwise(widths)) * item
+        hidden = ",".join(map(str, self.hidden))
+        needs = [(f"--hidden {hidden}", weights, "its weights and gradients"),
+                 (f"--batch-size {self.batch_size}", min(self.batch_size, self.n_samples) * sum(widths) * item,
+                  "one batch's activations")]
+        if not cifar:  # scikit-learn draws float64 points and int64 labels
+            needs.append((f"--n-samples {self.n_samples}", self.n_samples * (2 * 8 + 8), "the dataset"))
+        return needs
 
     def default_name(self) -> str:
         return f"{self.model}-{self.dataset}-{self.seed}-{self.config_hash()}"
@@ -187,7 +281,24 @@ class RNNConfig(RunConfig):
             _positive(name, getattr(self, name))
         if not (isinstance(self.clip, int | float) and math.isfinite(self.clip) and self.clip >= 0):
             raise ConfigError(f"--clip must be >= 0 (0 disables clipping), got {self.clip}")
+        _at_most("input_length", self.input_length, MAX_INPUT_LENGTH)
+        _at_most("lr", self.lr, MAX_FLOAT)
+        _at_most("clip", self.clip, MAX_FLOAT)
+        for name in ("hidden", "batch_size", "steps", "test_size"):
+            _at_most(name, getattr(self, name), MAX_COUNT)
+        _fits(self.memory_needs())
         return self
+
+    def memory_needs(self) -> list[tuple[str, float, str]]:
+        """Lower estimates of the largest allocations (float32), as `_fits` takes them."""
+        gates = 4 if self.cell == "lstm" else 1
+        inputs = 10 if self.one_hot else 1
+        weights = 4 * gates * (inputs + self.hidden + 1) * self.hidden * 4  # weights, gradients, optimizer state
+        states = gates * self.input_length * self.hidden * 4  # per sequence, kept for backpropagation
+        return [(f"--hidden {self.hidden}", weights, "its weights, gradients and optimizer state"),
+                (f"--batch-size {self.batch_size}", self.batch_size * states, "one batch's hidden states"),
+                (f"--test-size {self.test_size}", self.test_size * self.input_length * (inputs + 1) * 4,
+                 "the test set")]
 
     def default_name(self) -> str:
         return f"{self.cell}-L{self.input_length}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
@@ -223,6 +334,15 @@ class CNNConfig(RunConfig):
         for name in ("subset", "test_subset"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (0 = all), got {getattr(self, name)}")
+        if not isinstance(self.batch_size, int) or not isinstance(self.epochs, int):
+            raise ConfigError("--batch-size and --epochs must be integers")
+        _at_most("subset", self.subset, CIFAR_TRAIN)
+        _at_most("test_subset", self.test_subset, CIFAR_TEST)
+        _at_most("epochs", self.epochs, MAX_EPOCHS)
+        _at_most("lr", self.lr, MAX_FLOAT)
+        _at_most("batch_size", self.batch_size, MAX_COUNT)
+        # the first conv block's output for one image (64 x 32 x 32 floats), kept for backpropagation
+        _fits([(f"--batch-size {self.batch_size}", self.batch_size * 64 * 32 * 32 * 4, "one batch's activations")])
         return self
 
     def default_name(self) -> str:
@@ -236,7 +356,7 @@ CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch":
 def config_from_dict(d: dict) -> RunConfig:
     """Rebuild a config from config.json / a study file; unknown keys are an error."""
     model = d.get("model")
-    if model not in CONFIG_TYPES:
+    if not isinstance(model, str) or model not in CONFIG_TYPES:
         raise ConfigError(f"unknown model {model!r}; choose from {', '.join(CONFIG_TYPES)}")
     cls = CONFIG_TYPES[model]
     names = {f.name for f in fields(cls)}
