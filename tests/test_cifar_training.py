@@ -248,3 +248,9 @@ def test_cnn_resume_is_exact_after_a_stop_and_after_sigkill(cifar_root, tmp_path
     resumed = dlrepro(*_cnn_args(cifar_root, out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert _no_elapsed(read_metrics(out / "metrics.jsonl")) == _no_elapsed(ref.metrics())
+
+
+def test_augmentation_stream_is_not_the_weights_stream(cifar_root):
+    """The ConvNet's weights draw from torch.manual_seed(seed); its crops and flips from their own stream."""
+    task = build_task(CNNConfig(data_root=cifar_root, verify_data=False, device="cpu", seed=3, augment="flipcrop"))
+    assert not torch.equal(task.augment_stream.get_state(), torch.Generator().manual_seed(3).get_state())
