@@ -6,7 +6,8 @@ What is measured (palindromes, L = 20, batch 128, hidden 128, float32, RMSprop l
     plain: the same written inline: nn.Parameter tensors (copied from the task's initial model), a per-step
     Python loop h = tanh(x_t W_hx + h W_hh + b_h), logits = h W_ph + b_p, F.cross_entropy,
     loss.backward(), clip_grad_norm_, torch.optim.RMSprop. It draws its batches with the same
-    `dlrepro.data.palindrome` functions from a generator with the same seed, so it sees the same data.
+    `dlrepro.data.palindrome` functions from the seed's data stream (`dlrepro.seeds`), excluding the
+    held-out set as the task does, so it sees the same data.
     Both are first checked to end with the same weights after a few steps, then timed alternately
     (best and median of the repeats) with torch.set_num_threads(1) and with 2 threads.
     Also: one evaluation (`PalindromeTask.evaluate` on the 1,024 held-out palindromes), the estimate of a
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlrepro import seeds
 from dlrepro.data import palindrome
 from dlrepro.train.config import RNNConfig
 from dlrepro.train.engine import BatchStats
@@ -41,16 +43,16 @@ FULL_STEPS, EVAL_EVERY = 10_000, 10
 class PlainRNN:
     """The plain eager loop: parameters, forward, loss, backward, clip, RMSprop. No nn.Module."""
 
-    def __init__(self, init: nn.Module, cfg: RNNConfig):
+    def __init__(self, init: nn.Module, cfg: RNNConfig, exclude: torch.Tensor | None):
         self.cfg = cfg
         self.W_hx, self.W_hh, self.b_h, self.W_ph, self.b_p = (
             nn.Parameter(getattr(init, name).detach().clone()) for name in ("W_hx", "W_hh", "b_h", "W_ph", "b_p"))
         self.params = [self.W_hx, self.W_hh, self.b_h, self.W_ph, self.b_p]
         self.optimizer = torch.optim.RMSprop(self.params, lr=cfg.lr)
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.generator, self.exclude = seeds.torch_generator(cfg.seed, seeds.DATA), exclude
 
     def step(self) -> None:
-        digits, y = palindrome.sample(self.cfg.batch_size, self.cfg.input_length, self.generator)
+        digits, y = palindrome.sample(self.cfg.batch_size, self.cfg.input_length, self.generator, self.exclude)
         x = palindrome.encode(digits, self.cfg.one_hot)
         h = x.new_zeros(x.shape[0], H)
         for t in range(x.shape[1]):
@@ -91,10 +93,20 @@ def flops_per_step(T: int = L, batch: int = B, hidden: int = H, d_in: int = 1, c
     return {"recurrent": recurrent, "forward": forward, "backward": 2 * forward, "total": 3 * forward}
 
 
+def draw_cost(cfg: RNNConfig, calls: int = 500) -> tuple[float, float]:
+    """Seconds per training-batch draw without and with the held-out exclusion (redrawing test sequences)."""
+    exclude = PalindromeTask(cfg).exclude
+    assert exclude is not None, "L = 20 excludes the held-out set"
+    plain_gen, excl_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    plain = min(time_steps(lambda: palindrome.sample(B, L, plain_gen), calls) for _ in range(5))
+    excluding = min(time_steps(lambda: palindrome.sample(B, L, excl_gen, exclude), calls) for _ in range(5))
+    return plain, excluding
+
+
 def check_same_updates(cfg: RNNConfig, steps: int = 5) -> float:
     """Both implementations take `steps` steps from the same weights and data; return the largest difference."""
     task = PalindromeTask(cfg)
-    plain = PlainRNN(task.model, cfg)
+    plain = PlainRNN(task.model, cfg, task.exclude)
     for step in range(steps):
         task.train_step(step)
         plain.step()
@@ -121,7 +133,7 @@ def main() -> None:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         task = PalindromeTask(cfg)
-        plain = PlainRNN(task.model, cfg)
+        plain = PlainRNN(task.model, cfg, task.exclude)
         counter = iter(range(10**9))
 
         def dl_step(task=task, counter=counter):
@@ -176,6 +188,10 @@ def main() -> None:
     if min(results[2][0]["dlrepro"]) > 1.2 * min(results[1][0]["dlrepro"]):
         print("note: 2 threads ran slower than 1: another process is probably busy on a core (OpenMP threads "
               "then wait for each other); rerun on an idle machine for the 2-thread numbers")
+    plain_draw, excluding_draw = draw_cost(cfg)
+    print(f"batch draw: {plain_draw * 1e6:.0f} us, excluding the 1,024 held-out sequences "
+          f"{excluding_draw * 1e6:.0f} us "
+          f"(+{(excluding_draw - plain_draw) * 1e6:.0f} us/step, inside the dlrepro and plain times above)")
     print(f"(benchmark wall time {time.perf_counter() - wall_start:.0f} s)")
 
 

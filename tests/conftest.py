@@ -5,6 +5,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import pytest
+
 
 def dlrepro(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m dlrepro ARGS` in a subprocess (one torch thread) and capture its output."""
@@ -23,6 +25,17 @@ def kill_dlrepro_when(args: list[str], ready: Callable[[], bool], timeout: float
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Compute in-process as the `dlrepro` subprocesses do (OMP_NUM_THREADS=1): float sums depend on it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def assert_usage_error(argv: list[str], needle: str, capsys) -> None:

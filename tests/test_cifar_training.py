@@ -3,16 +3,20 @@
 import contextlib
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
-from conftest import assert_usage_error
+from conftest import assert_usage_error, dlrepro, kill_dlrepro_when
 from dlrepro.cli import main
-from dlrepro.data.cifar10 import load_cifar10
+from dlrepro.data.cifar10 import Cifar10, load_cifar10
 from dlrepro.models.convnet import ConvNet, n_parameters
 from dlrepro.runs.execute import execute
+from dlrepro.runs.rundir import RunDir, read_metrics
 from dlrepro.train.build import build_task
+from dlrepro.train.cifar_task import CifarTask
 from dlrepro.train.config import CNNConfig, MLPConfig
+from dlrepro.train.engine import fit
 from test_cifar10 import make_official
 
 
@@ -145,3 +149,108 @@ def test_compile_and_eager_compute_the_same_loss(cifar_root):
         with torch.no_grad():
             losses[compiled] = torch.nn.functional.cross_entropy(task.forward(task._inputs(x)), y).item()
     assert abs(losses[True] - losses[False]) <= 1e-4 * max(1.0, abs(losses[False]))
+
+
+# The architecture table of Part 2, written out: every layer in the order the forward pass applies it.
+CONV_TABLE = [(3, 64), "pool", (64, 128), "pool", (128, 256), (256, 256), "pool", (256, 512), (512, 512), "pool",
+              (512, 512), (512, 512), "pool"]
+
+
+def _expected_layers() -> list[tuple]:
+    layers = []
+    for item in CONV_TABLE:
+        if item == "pool":
+            layers.append(("MaxPool2d", 3, 2, 1))
+        else:
+            c_in, c_out = item
+            layers += [("Conv2d", c_in, c_out, 3, 1, 1), ("BatchNorm2d", c_out), ("ReLU",)]
+    return layers
+
+
+def _describe(m: torch.nn.Module) -> tuple:
+    if isinstance(m, torch.nn.Conv2d):
+        return ("Conv2d", m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
+    if isinstance(m, torch.nn.BatchNorm2d):
+        return ("BatchNorm2d", m.num_features)
+    if isinstance(m, torch.nn.MaxPool2d):
+        return ("MaxPool2d", m.kernel_size, m.stride, m.padding)
+    return (type(m).__name__,)
+
+
+def test_convnet_layer_sequence_is_the_table():
+    """conv -> BN -> ReLU per block, pools where the table puts them, one linear layer; the forward pass is
+    exactly these layers in this order (a missing ReLU or a moved pool fails here)."""
+    model = ConvNet(3, 10).eval()
+    leaves = [m for m in model.features.modules() if not list(m.children())]
+    assert [_describe(m) for m in leaves] == _expected_layers()
+    assert isinstance(model.linear, torch.nn.Linear) and (model.linear.in_features, model.linear.out_features) == (
+        512, 10)
+    assert n_parameters(model) == 9_231_114
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    out = x
+    with torch.no_grad():
+        for m in leaves:
+            out = m(out)
+        assert out.shape == (2, 512, 1, 1)
+        torch.testing.assert_close(model(x), model.linear(out.flatten(1)))
+
+
+def test_normalisation_statistics_come_from_the_training_split():
+    """Train images near 40, test images near 200: the mean and std must be the training split's."""
+    rng = np.random.default_rng(0)
+    train = rng.integers(20, 61, size=(30, 32, 32, 3), dtype=np.uint8)
+    test = rng.integers(180, 221, size=(10, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(40) % 10
+    data = Cifar10(train, labels[:30], test, labels[30:])
+    model = ConvNet(3, 10)
+    task = CifarTask(model, torch.optim.SGD(model.parameters(), lr=0.1), data, device=torch.device("cpu"),
+                     batch_size=10, epochs=1, eval_every=1, seed=0)
+    as_float = torch.from_numpy(train).double() / 255
+    torch.testing.assert_close(task.mean.double(), as_float.mean(dim=(0, 1, 2)), atol=1e-6, rtol=0)
+    torch.testing.assert_close(task.std.double(), as_float.std(dim=(0, 1, 2), correction=0), atol=1e-6, rtol=1e-5)
+    normalised = task._inputs(task.train_xy[0])
+    assert normalised.mean().abs() < 1e-3 and (normalised.std() - 1).abs() < 1e-2
+
+
+def _cnn_args(root: str, out) -> list[str]:
+    return ["train", "cnn", "--data-root", root, "--no-verify", "--device", "cpu", "--subset", "20",
+            "--test-subset", "10", "--batch-size", "10", "--augment", "flipcrop", "--lr", "1e-3", "--epochs", "4",
+            "--eval-every", "1", "--checkpoint-every", "0", "--seed", "2", "--quiet", "--out", str(out)]
+
+
+def _cnn_cfg(root: str, epochs: int) -> CNNConfig:
+    return CNNConfig(data_root=root, verify_data=False, device="cpu", subset=20, test_subset=10, batch_size=10,
+                     augment="flipcrop", lr=1e-3, eval_every=1, seed=2, epochs=epochs)
+
+
+def _no_elapsed(rows):
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]
+
+
+def test_cnn_resume_is_exact_after_a_stop_and_after_sigkill(cifar_root, tmp_path, one_torch_thread):
+    """4 epochs with flipcrop straight == 2 epochs, then --resume to 4; and a real `dlrepro train cnn`
+    SIGKILLed after a checkpoint, then resumed, == the same 4 epochs. The model, Adam's moments and the
+    augmentation stream all come back from the checkpoint. (One torch thread, as the subprocesses use:
+    the convolutions' sums depend on the thread count.)"""
+    ref, _ = execute(_cnn_cfg(cifar_root, 4), tmp_path / "ref", progress=False)
+    stopped = RunDir(tmp_path / "stopped")
+    stopped.claim(_cnn_cfg(cifar_root, 4))
+    fit(build_task(_cnn_cfg(cifar_root, 2)), stopped, progress=False, checkpoint_every_s=0)
+    assert [r["epoch"] for r in stopped.metrics()] == [0, 1, 2]
+    _, summary = execute(_cnn_cfg(cifar_root, 4), stopped.path, resume=True, progress=False)
+    assert summary["status"] == "completed" and summary["steps"] == 8
+    assert _no_elapsed(stopped.metrics()) == _no_elapsed(ref.metrics())
+
+    out = tmp_path / "killed"
+    kill_dlrepro_when(_cnn_args(cifar_root, out),
+                      ready=lambda: len(read_metrics(out / "metrics.jsonl")) >= 3)  # epoch 1 is checkpointed
+    assert 3 <= len(read_metrics(out / "metrics.jsonl")) < 5 and not (out / "summary.json").exists()
+    resumed = dlrepro(*_cnn_args(cifar_root, out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _no_elapsed(read_metrics(out / "metrics.jsonl")) == _no_elapsed(ref.metrics())
+
+
+def test_augmentation_stream_is_not_the_weights_stream(cifar_root):
+    """The ConvNet's weights draw from torch.manual_seed(seed); its crops and flips from their own stream."""
+    task = build_task(CNNConfig(data_root=cifar_root, verify_data=False, device="cpu", seed=3, augment="flipcrop"))
+    assert not torch.equal(task.augment_stream.get_state(), torch.Generator().manual_seed(3).get_state())

@@ -1,5 +1,6 @@
 """The recurrent nets, written from their equations, compute what torch.nn.RNN / nn.LSTM compute."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -32,17 +33,34 @@ def test_vanilla_rnn_matches_torch_rnn_logits_and_gradients():
     torch.testing.assert_close(model.b_h.grad, ref.bias_ih_l0.grad, atol=1e-5, rtol=1e-4)
 
 
-def test_lstm_matches_torch_lstm():
-    model = LSTM(1, 16, 10, generator=torch.Generator().manual_seed(3))
-    ref = torch.nn.LSTM(1, 16, batch_first=True)
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_lstm_matches_torch_lstm_logits_and_gradients(one_hot):
+    """Every parameter's gradient equals nn.LSTM's: cutting backprop through the cell state or through time
+    (a `.detach()` in the loop) changes the recurrent gradients and fails here."""
+    n_in = palindrome.input_dim(one_hot)
+    model = LSTM(n_in, 16, 10, generator=torch.Generator().manual_seed(3))
+    ref = torch.nn.LSTM(n_in, 16, batch_first=True)
     with torch.no_grad():  # nn.LSTM stacks its gates as [i | f | g | o]
         ref.weight_ih_l0.copy_(torch.cat([getattr(model, f"W_{g}x") for g in "ifgo"], 1).T)
         ref.weight_hh_l0.copy_(torch.cat([getattr(model, f"W_{g}h") for g in "ifgo"], 1).T)
         ref.bias_ih_l0.copy_(torch.cat([getattr(model, f"b_{g}") for g in "ifgo"]))
         ref.bias_hh_l0.zero_()
-    x, _ = _inputs(length=9)
+    x, y = _inputs(one_hot=one_hot, length=9)
     _, (h_T, _) = ref(x)
-    torch.testing.assert_close(model(x), h_T[0] @ model.W_ph + model.b_p, atol=1e-5, rtol=1e-5)
+    logits, ref_logits = model(x), h_T[0] @ model.W_ph + model.b_p
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+    F.cross_entropy(logits, y).backward()
+    W_ph_grad, b_p_grad = model.W_ph.grad.clone(), model.b_p.grad.clone()
+    model.W_ph.grad = model.b_p.grad = None
+    F.cross_entropy(ref_logits, y).backward()  # the output layer is shared: its gradient is recomputed
+    torch.testing.assert_close(W_ph_grad, model.W_ph.grad, atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(b_p_grad, model.b_p.grad, atol=1e-6, rtol=1e-4)
+    n = 16
+    for k, g in enumerate("ifgo"):  # row block k of nn.LSTM's stacked weights is gate g
+        rows = slice(k * n, (k + 1) * n)
+        torch.testing.assert_close(getattr(model, f"W_{g}x").grad, ref.weight_ih_l0.grad[rows].T, atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(getattr(model, f"W_{g}h").grad, ref.weight_hh_l0.grad[rows].T, atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(getattr(model, f"b_{g}").grad, ref.bias_ih_l0.grad[rows], atol=1e-6, rtol=1e-4)
 
 
 def test_parameters_are_named_as_in_the_equations():

@@ -151,16 +151,11 @@ def plan_units(trials: list[tuple[RunConfig, Path]], vectorize: bool = True,
 def already_done(cfg: RunConfig, run_dir: Path) -> TrialResult | None:
     """The result of a trial whose run directory holds this config's finished run (completed or diverged),
     read from config.json and summary.json only; None when it has to run (or be refused) in a worker."""
-    from dlrepro.errors import ConfigError
     from dlrepro.runs.rundir import RunDir
 
     run = RunDir(run_dir)
-    summary = run.summary()
-    if summary is None or summary["status"] not in ("completed", "diverged"):
-        return None
-    try:
-        run.check(cfg)
-    except ConfigError:
+    summary = run.finished(cfg)
+    if summary is None:
         return None
     return TrialResult(run.path.name, run.path, summary["status"], summary, skipped=True)
 

@@ -1,6 +1,7 @@
 """Epoch-based minibatches shared by every epoch-based task, NumPy or PyTorch.
 
-The order of epoch e is a permutation drawn from `np.random.default_rng([seed, e])`: it depends only on
+The order of epoch e is a permutation drawn from the seed's ORDER stream for epoch e
+(`dlrepro.seeds.numpy_rng(seed, ORDER, e)`, independent of the weights the seed draws): it depends only on
 (seed, epoch), so two implementations with the same seed visit the samples in the same order, and a
 resumed run needs no sampler state.
 """
@@ -11,9 +12,11 @@ import math
 
 import numpy as np
 
+from dlrepro import seeds
+
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(n)
+    return seeds.numpy_rng(seed, seeds.ORDER, epoch).permutation(n)
 
 
 class EpochBatches:

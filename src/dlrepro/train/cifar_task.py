@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlrepro import seeds
 from dlrepro.data import cifar10
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
@@ -56,7 +57,7 @@ class CifarTask:
         self.optimizer = optimizer
         self.forward = torch.compile(self.model) if compile else self.model
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
-        self.augment_stream = torch.Generator(device=device).manual_seed(seed)
+        self.augment_stream = seeds.torch_generator(seed, seeds.AUGMENT, device)  # not the weights' stream
         self.batches = EpochBatches(*self.train_xy, batch_size, seed)
         spe = self.batches.steps_per_epoch
         self.schedule = Schedule(total_steps=epochs * spe, eval_every=eval_every * spe, steps_per_epoch=spe)

@@ -32,13 +32,14 @@ from dlrepro.models.population import (
     mlp_forward,
     stack,
 )
+from dlrepro.seeds import DATA, torch_generator
 from dlrepro.train.batches import PopulationBatches
 from dlrepro.train.config import MLPConfig, RNNConfig
 from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 from dlrepro.train.mlp_task import torch_split
 from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask, epoch_schedule, member_seeds
-from dlrepro.train.rnn_task import HELD_OUT_SEED, OPTIMIZERS
+from dlrepro.train.rnn_task import OPTIMIZERS, held_out_set
 
 
 def _torch_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -144,9 +145,8 @@ class PopulationPalindromeTask(_TorchMembers):
         model = stack(singles).to(self.device)
         self._init_members(model, OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr),
                            singles[0].state_dict(), len(seeds))
-        self.streams = [torch.Generator().manual_seed(s) for s in seeds]
-        digits, self.test_y = palindrome.sample(cfg.test_size, cfg.input_length,
-                                                torch.Generator().manual_seed(HELD_OUT_SEED + cfg.input_length))
+        self.streams = [torch_generator(s, DATA) for s in seeds]
+        digits, self.test_y, self.exclude = held_out_set(cfg)
         self.test_x, self.test_y = palindrome.encode(digits, cfg.one_hot).to(self.device), self.test_y.to(self.device)
         self.schedule = Schedule(total_steps=cfg.steps, eval_every=cfg.eval_every)
 
@@ -154,7 +154,7 @@ class PopulationPalindromeTask(_TorchMembers):
         """x (S, B, L, input_dim), y (S, B): member s's batch drawn from its own stream, as its single run."""
         xs, ys = [], []
         for g in streams:
-            digits, target = palindrome.sample(self.cfg.batch_size, self.cfg.input_length, g)
+            digits, target = palindrome.sample(self.cfg.batch_size, self.cfg.input_length, g, exclude=self.exclude)
             xs.append(palindrome.encode(digits, self.cfg.one_hot))
             ys.append(target)
         return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
