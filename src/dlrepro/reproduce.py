@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import platform
 from pathlib import Path
 
+import dlrepro
 from dlrepro.errors import DatasetError
 from dlrepro.report.build import STUDIES, build_report, read_status
 from dlrepro.runs.rundir import atomic_write_json
 from dlrepro.studies.spec import CONFIG_DIR, Study, load_study
 from dlrepro.sweep.local import TrialResult, run_local
+
+
+def hardware() -> dict:
+    """The machine the runs are made on, for the report: CPU model, cores, GPU (if torch sees one)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform()}
 
 
 def needs_cifar(study: Study, profile: str) -> bool:
@@ -63,7 +85,8 @@ def reproduce(out: str | Path = "results", profile: str = "quick", workers: int 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
-    status.update(profile=profile, cifar_verified=(data or {}).get("verify_data", True))
+    status.update(profile=profile, cifar_verified=(data or {}).get("verify_data", True),
+                  dlrepro_version=dlrepro.__version__, hardware=hardware())
     not_run = status.setdefault("not_run", {})
     failed = 0
     session = contextlib.nullcontext()

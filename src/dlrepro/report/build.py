@@ -1,27 +1,44 @@
 """`dlrepro report DIR`: rebuild report.md, report.html, claims.json and figures/ from the runs in DIR.
 
 Nothing is trained here. DIR/runs/<study>/<trial>/ are the runs; DIR/reproduce.json (written by
-`dlrepro reproduce`) records the profile and why a study was not run, if it was not.
+`dlrepro reproduce`) records the profile, the hardware, the dlrepro version and why a study was not run.
+Only the runs of that profile's trials are read (a folder may also hold runs of another profile). Every path
+in the report is relative to DIR.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 
-from dlrepro.report.cifar import cifar_mlp_report, optimizers_report
-from dlrepro.report.claims import CLAIMS, RULES
+import dlrepro
+from dlrepro.report.cifar import cifar_mlp_report, early_trend, optimizers_report
+from dlrepro.report.claims import CLAIMS, SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.report.document import Section, Table, render_html, render_markdown
-from dlrepro.report.load import load_runs
+from dlrepro.report.load import Evidence, evidence
 from dlrepro.report.palindrome import palindrome_report
 from dlrepro.report.toy import toy_report
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
 from dlrepro.studies.spec import CONFIG_DIR, load_study
 
-# study name -> function(run dirs, figure dir) -> Section, in the reference report's order
+# study name -> function(runs, figure dir) -> Section, in the reference report's order
 REPORTERS = {"toy": toy_report, "cifar_mlp": cifar_mlp_report, "optimizers": optimizers_report,
              "palindrome": palindrome_report}
 STUDIES = list(REPORTERS)
+PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
+
+RULES = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed run at "
+         "the claim's settings; 'differs' when it does not; 'not comparable' when the profile ran other settings "
+         "than the claim's (a claim about 200 epochs cannot be judged from 2); 'not run' when the profile has no "
+         "such run or a run did not complete all its steps. Only the runs of the recorded profile are read.")
+
+REPRODUCIBILITY = ("Reproducibility: the same command and seed give the same numbers on the same CPU (every run "
+                   "seeds its weights, data and sample order). Across CPUs the BLAS kernels differ in their last "
+                   "bits; stable settings (the toy MLPs, the ConvNet at small learning rates) land on nearly the same "
+                   "numbers, while chaotic ones amplify the differences: the vanilla RNN at lr 1e-2, length 5, seed "
+                   "0 ended at 1.000 on one of our machines and 0.63 on another. The verdicts therefore rest on "
+                   "every seed run and their spread, never on a single run.")
 
 
 def read_status(out: Path) -> dict:
@@ -29,45 +46,108 @@ def read_status(out: Path) -> dict:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
+def study_evidence(out: Path, name: str, profile: str | None, not_run: str | None) -> Evidence:
+    study = load_study(CONFIG_DIR / f"{name}.toml")
+    trials = None
+    if profile in study.profiles:
+        trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
+    ev = evidence(out / "runs" / name, profile or "unknown", trials, not_run)
+    if not ev.runs and not ev.not_run:
+        ev.not_run = f"no runs of profile {ev.profile} under runs/{name}"
+    return ev
+
+
+def data_line(status: dict, evidences: dict[str, Evidence]) -> str:
+    cifar = [n for n in ("cifar_mlp", "optimizers") if n in evidences and evidences[n].runs]
+    if not cifar:
+        reasons = {evidences[n].not_run for n in ("cifar_mlp", "optimizers") if n in evidences} - {None}
+        return "Data: toy data sets from scikit-learn; CIFAR-10 not used: " + "; ".join(sorted(reasons)) + "."
+    if status.get("cifar_verified") is False:
+        return ("Data: a re-encoded CIFAR-10 copy (not checked against the official MD5s): its numbers are real "
+                "CIFAR-10 accuracy on slightly degraded (e.g. JPEG) images.")
+    return "Data: the official CIFAR-10 archive (MD5-verified) and toy data sets from scikit-learn."
+
+
+def hardware_line(status: dict) -> str:
+    hw = status.get("hardware")
+    if not hw:
+        return "Hardware: not recorded (runs made without `dlrepro reproduce`)."
+    gpu = hw.get("gpu") or "no GPU"
+    return f"Hardware: {hw.get('cpu', 'unknown CPU')}, {hw.get('cores', '?')} cores, {gpu}."
+
+
+def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Evidence]) -> list[str]:
+    n = counts(claims)
+    lines = [f"{len(claims)} claims: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + ".",
+             f"Profile: {status.get('profile', 'unknown')}; runs by dlrepro "
+             f"{status.get('dlrepro_version', dlrepro.__version__)}, report by dlrepro {dlrepro.__version__}.",
+             data_line(status, evidences), hardware_line(status)]
+    by_part = defaultdict(list)
+    for c in claims:
+        by_part[c.part].append(c)
+    for part, title in PARTS.items():
+        pc = by_part.get(part, [])
+        m = counts(pc)
+        text = f"{title}: " + ", ".join(f"{m[v]} {v}" for v in VERDICTS if m[v]) if pc else f"{title}: no claims"
+        reasons = sorted({c.reason for c in pc if c.verdict in ("not run", "not comparable")})
+        if reasons and all(c.verdict in ("not run", "not comparable") for c in pc):
+            text += f" ({reasons[0]}{'; ...' if len(reasons) > 1 else ''})"
+        if part == "2" and "optimizers" in evidences and evidences["optimizers"].runs:
+            trend = early_trend(list(evidences["optimizers"].runs.values()))
+            if trend and n["reproduced"] + n["differs"] < len(claims) and not any(
+                    c.verdict in ("reproduced", "differs") for c in pc):
+                text += f". {trend}"
+        lines.append(text + ("" if text.endswith(".") else "."))
+    return lines
+
+
+def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evidence]) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "dlrepro_version": dlrepro.__version__,
+            "runs_dlrepro_version": status.get("dlrepro_version"), "profile": status.get("profile", "unknown"),
+            "data_source": {"cifar10": ("re-encoded" if status.get("cifar_verified") is False else "official")
+                            if any(evidences[n].runs for n in ("cifar_mlp", "optimizers") if n in evidences)
+                            else None, "note": data_line(status, evidences)},
+            "hardware": status.get("hardware"), "counts": counts(claims),
+            "claims": [c.to_dict() for c in claims]}
+
+
 def build_report(out: str | Path, echo: bool = True) -> Path:
     """Write the report files; with `echo`, also print each section's results tables."""
     out = Path(out)
     status = read_status(out)
     not_run = status.get("not_run", {})
-    sections, claims = [], []
+    sections, claims, evidences = [], [], {}
     for name in STUDIES:
         study = load_study(CONFIG_DIR / f"{name}.toml")
-        study_dir = out / "runs" / name
-        run_dirs = sorted(p for p in study_dir.iterdir() if p.is_dir()) if study_dir.exists() else []
-        runs = load_runs(run_dirs)
-        reason = not_run.get(name) or (None if runs else f"no finished runs under {study_dir}")
-        claims += CLAIMS[name](runs, reason)
+        ev = evidences[name] = study_evidence(out, name, status.get("profile"), not_run.get(name))
+        claims += CLAIMS[name](ev)
+        runs = list(ev.runs.values())
         if not runs:
-            sections.append(Section(study.title, study.description, notes=[f"Not run: {reason}."]))
+            sections.append(Section(study.title, study.description, notes=[f"Not run: {ev.not_run}."]))
             continue
-        section = REPORTERS[name](run_dirs, out / "figures")
+        section = REPORTERS[name](runs, out / "figures")
         section.title, section.description = study.title, study.description
         sections.append(section)
-    claims_table = Table(["part", "claim", "reference", "ours", "verdict", "reason"],
-                         [[c.part, c.claim, c.reference, c.measured, c.verdict, c.reason] for c in claims],
-                         caption=RULES)
-    sections.append(Section("Claims of the reference report", "Each claim of the reference report against "
-                            "our measurement (mean +- std over seeds where there are several).",
+    claims_table = Table(["part", "claim", "settings", "reference (rule)", "ours", "verdict", "reason"],
+                         [[c.part, c.text, c.settings_text(), f"{c.reference_text} ({c.rule})", c.measured_text,
+                           c.verdict, c.reason] for c in claims], caption=RULES)
+    sections.append(Section("Claims of the reference report", "Each claim of the reference report, the settings it "
+                            "is about, and our measurement (mean +- std over seeds where there are several).",
                             tables=[claims_table]))
     title = "dlrepro: reproducing the course study"
-    intro = [f"Profile: {status.get('profile', 'unknown')}. Every number below is read from the run "
-             f"directories under {out / 'runs'}; `dlrepro report {out}` rebuilds this page without training.",
-             "CIFAR-10 numbers from a re-encoded (JPEG) copy are real CIFAR-10 accuracy on slightly degraded "
-             "images." if status.get("cifar_verified") is False else ""]
-    intro = [p for p in intro if p]
+    summary = summary_lines(claims, status, evidences)
+    intro = ["Every number below is read from the run directories under runs/ (paths are relative to this "
+             "folder); `dlrepro report` on this folder rebuilds this page without training.", REPRODUCIBILITY]
     if echo:
+        for line in summary:
+            print(line)
         for section in sections:
             print(f"\n== {section.title}")
             for note in section.notes:
                 print(note)
             for table in section.tables:
                 print(table.markdown())
-    atomic_write_json(out / "claims.json", [c.to_dict() for c in claims])
-    atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out).encode())
-    atomic_write_bytes(out / "report.html", render_html(title, intro, sections).encode())
+    atomic_write_json(out / "claims.json", claims_document(claims, status, evidences))
+    atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary).encode())
+    atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary).encode())
     return out / "report.md"
