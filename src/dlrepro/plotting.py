@@ -50,8 +50,8 @@ def integer_ticks(ax) -> None:
 def seeds_band(ax, xs, values, label: str, **style):
     """The mean over seeds (rows of `values`) and, with several seeds, the min-max band, named in the legend."""
     values = np.asarray(values, dtype=float)
-    line, = ax.plot(xs, np.nanmean(values, axis=0), label=f"{label} ({len(values)} seed{'s' if len(values) > 1 else ''})",
-                    **style)
+    seeds = f"{len(values)} seed{'s' if len(values) > 1 else ''}"
+    line, = ax.plot(xs, np.nanmean(values, axis=0), label=f"{label} ({seeds})", **style)
     if len(values) > 1:
         ax.fill_between(xs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=line.get_color(),
                         alpha=0.2, label=f"{label}: min-max over {len(values)} seeds")

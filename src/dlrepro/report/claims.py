@@ -192,7 +192,8 @@ def faster_rule(dataset: str):
         claim.verdict = "reproduced" if faster else "differs"
         lo, hi = min(numpy + torch), max(numpy + torch)
         seeds_move = (f"across seeds it moves between epochs {lo:g} and {hi:g}: the seed (initial weights and sample "
-                      "order), not the implementation, changes it" if lo != hi else f"every seed reaches it at epoch {lo:g}")
+                      "order), not the implementation, changes it" if lo != hi
+                      else f"every seed reaches it at epoch {lo:g}")
         claim.reason = ("the twins reach their final accuracy at the same epoch for every seed (same initial weights "
                         f"and sample order); {seeds_move}" if all(d == 0 for d in diff) else
                         f"NumPy minus PyTorch per seed: {[int(d) for d in diff]}; {seeds_move}")
@@ -260,7 +261,8 @@ def rises_stays_low(claim: Claim, runs: list[Run]) -> None:
     rise = [b - a for a, b in zip(first, final, strict=True)]
     best = [r.summary["best_test_acc"] for r in runs]
     claim.measured = {**stats(final), "rise": stats(rise), "best": stats(best)}
-    claim.measured_text = f"test acc {statistics.mean(first):.3f} -> {statistics.mean(final):.3f} (best {max(best):.3f})"
+    claim.measured_text = (f"test acc {statistics.mean(first):.3f} -> {statistics.mean(final):.3f} "
+                           f"(best {max(best):.3f})")
     ok = statistics.mean(rise) >= 0.1 and max(best) < 0.6
     claim.verdict = "reproduced" if ok else "differs"
     claim.reason = "rises by less than 0.10" if statistics.mean(rise) < 0.1 else "reaches 0.60 or more"
@@ -403,6 +405,10 @@ WINDOW = 0.5
 CHANCE_UNTIL = 8000
 
 
+def _step(s: float) -> str:
+    return "never" if math.isinf(s) else f"{s:,.0f}"
+
+
 def steps_to_solve(run: Run) -> float:
     step = convergence(run.rows)[0]
     return math.inf if step is None else step
@@ -413,10 +419,11 @@ def around_step(ref: int):
         steps = [steps_to_solve(r) for r in runs]
         claim.measured = {**stats(steps), "never": sum(math.isinf(s) for s in steps),
                           "final": stats(_final(runs, "test_acc") or [])}
-        claim.measured_text = ("first 0.99 at step " + ", ".join("never" if math.isinf(s) else f"{s:,.0f}" for s in steps))
+        claim.measured_text = "first 0.99 at step " + ", ".join(_step(s) for s in steps)
         lo, hi = ref * (1 - WINDOW), ref * (1 + WINDOW)
         if any(math.isinf(s) for s in steps):
-            claim.verdict, claim.reason = "differs", f"{claim.measured['never']} of {len(steps)} seed(s) never reach 0.99"
+            claim.verdict = "differs"
+            claim.reason = f"{claim.measured['never']} of {len(steps)} seed(s) never reach 0.99"
             return
         mean = statistics.mean(steps)
         claim.verdict = "reproduced" if lo <= mean <= hi else "differs"
@@ -433,7 +440,8 @@ def ordering(claim: Claim, runs: list[Run]) -> None:
             return
         by_length[length] = [steps_to_solve(r) for r in group]
     means = {k: statistics.mean(v) for k, v in by_length.items()}   # inf when a seed never converges
-    claim.measured = {**stats([m for m in means.values()]), "by_length": {str(k): stats(v) for k, v in by_length.items()}}
+    claim.measured = {**stats(list(means.values())),
+                      "by_length": {str(k): stats(v) for k, v in by_length.items()}}
     claim.measured_text = "mean first 0.99: " + ", ".join(f"L{k} {'never' if math.isinf(m) else f'{m:,.0f}'}"
                                                           for k, m in means.items())
     order = list(means.values())
@@ -467,7 +475,7 @@ def near_chance_until(claim: Claim, runs: list[Run]) -> None:
         above = [x["step"] for x in r.rows if x.get("test_acc") is not None and x["test_acc"] > 0.2]
         onsets.append(above[0] if above else math.inf)
     claim.measured = {**stats(onsets), "never": sum(math.isinf(s) for s in onsets)}
-    claim.measured_text = "first step above 0.2: " + ", ".join("never" if math.isinf(s) else f"{s:,.0f}" for s in onsets)
+    claim.measured_text = "first step above 0.2: " + ", ".join(_step(s) for s in onsets)
     lo, hi = CHANCE_UNTIL * (1 - WINDOW), CHANCE_UNTIL * (1 + WINDOW)
     if any(math.isinf(s) for s in onsets):
         claim.verdict, claim.reason = "differs", "never rises above 0.2 within the run"
@@ -488,20 +496,24 @@ def palindrome_claims(ev: Evidence) -> list[Claim]:
             c = Claim(f"rnn-lr{lr:g}-len{length}-steps", "3",
                       f"Vanilla RNN (lr {lr:g}) reaches 100% at input length {length}, around step {ref_step:,}",
                       RNN, {"step": ref_step, "window": WINDOW},
-                      f"every seed reaches 0.99; mean first step at 0.99 within {ref_step:,} +- 50% ({lo:,.0f}-{hi:,.0f})",
+                      f"every seed reaches 0.99; mean first step at 0.99 within {ref_step:,} +- 50% "
+                      f"({lo:,.0f}-{hi:,.0f})",
                       reference_text=f"step ~{ref_step:,}")
             claims.append(judged(c, ev, rnn(length), around_step(ref_step)))
-        c = Claim(f"rnn-lr{lr:g}-order", "3", f"Vanilla RNN (lr {lr:g}): slower to converge for longer inputs (5, 10, 15)",
-                  RNN, {"order": list(RNN_REFERENCE)}, "mean first step at 0.99 rises strictly from length 5 to 10 to 15",
+        c = Claim(f"rnn-lr{lr:g}-order", "3",
+                  f"Vanilla RNN (lr {lr:g}): slower to converge for longer inputs (5, 10, 15)", RNN,
+                  {"order": list(RNN_REFERENCE)}, "mean first step at 0.99 rises strictly from length 5 to 10 to 15",
                   reference_text="5 < 10 < 15")
         claims.append(judged(c, ev, {"cell": "rnn", "lr": lr, "input_length": tuple(RNN_REFERENCE)}, ordering))
-        c = Claim(f"rnn-lr{lr:g}-len5-outliers", "3", f"Vanilla RNN (lr {lr:g}) at input length 5: 100% with some outliers",
+        c = Claim(f"rnn-lr{lr:g}-len5-outliers", "3",
+                  f"Vanilla RNN (lr {lr:g}) at input length 5: 100% with some outliers",
                   RNN, {"outliers_at_least": 1, "outlier_fraction_at_most": 0.1},
                   "every seed reaches 0.99, and 1 to 10% of the evaluations after that fall below 0.99",
                   reference_text="1.00, some dips")
         claims.append(judged(c, ev, rnn(5), outliers))
         c = Claim(f"rnn-lr{lr:g}-len20-chance", "3",
-                  f"Vanilla RNN (lr {lr:g}) at input length 20: about 10% (chance) before step ~8,000, improving only after",
+                  f"Vanilla RNN (lr {lr:g}) at input length 20: about 10% (chance) before step ~8,000, "
+                  "improving only after",
                   RNN, {"step": CHANCE_UNTIL, "window": WINDOW, "chance_band": 0.2},
                   "every seed's first evaluation above 0.2 lies within 8,000 +- 50% (4,000-12,000)",
                   reference_text="chance until ~8,000")

@@ -39,7 +39,8 @@ def curves_figure(key: str, runs: list[Run], path: Path) -> plotting.Saved:
     with several seeds, the min-max band."""
     fig, (ax_acc, ax_loss) = plotting.figure(1, 2, figsize=(12, 4))
     n_seeds = len({r.cfg["seed"] for r in runs})
-    for model, style in (("mlp-numpy", dict(linestyle="-")), ("mlp-torch", dict(linestyle="", marker="o", markersize=4))):
+    styles = {"mlp-numpy": dict(linestyle="-"), "mlp-torch": dict(linestyle="", marker="o", markersize=4)}
+    for model, style in styles.items():
         group = [r for r in runs if r.cfg["model"] == model and r.rows]
         if not group:
             continue

@@ -7,7 +7,8 @@ from pathlib import Path
 from dlrepro import plotting
 
 
-def plot_curves(rows: list[dict], path: Path, title: str, svg: bool = False, caption: str = "") -> plotting.Saved | None:
+def plot_curves(rows: list[dict], path: Path, title: str, svg: bool = False,
+                caption: str = "") -> plotting.Saved | None:
     if not rows:
         return None
     by_epoch = rows[0].get("epoch") is not None
