@@ -42,6 +42,13 @@ def cifar_mlp_report(runs: list[Run], figures: Path) -> Section:
 
 
 CHANCE = 0.1
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop"}
+
+
+def lr_text(lr: float) -> str:
+    """1e-4, not 0.0001."""
+    mantissa, exponent = f"{lr:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def early_trend(runs: list[Run]) -> str | None:
@@ -49,7 +56,8 @@ def early_trend(runs: list[Run]) -> str | None:
     finals = {}
     for r in runs:
         if r.final_test_acc is not None:
-            finals.setdefault(f"{r.cfg['optimizer'].capitalize()} {r.cfg['lr']:g}", []).append(r.final_test_acc)
+            name = f"{OPTIMIZERS.get(r.cfg['optimizer'], r.cfg['optimizer'])} {lr_text(r.cfg['lr'])}"
+            finals.setdefault(name, []).append(r.final_test_acc)
     if len(finals) < 2:
         return None
     mean = {k: sum(v) / len(v) for k, v in finals.items()}
