@@ -135,10 +135,10 @@ def test_toy_curves_band_only_with_several_seeds(tmp_path, seeds):
     bands = [c for c in ax_acc.collections if isinstance(c, PolyCollection)]
     labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
     if len(seeds) == 1:
-        assert not bands and "1 seed" in ax_acc.get_title()
+        assert not bands and "(1 seed)" in saved.figure.get_suptitle()
         assert not any("min-max" in label for label in labels)
     else:
-        assert len(bands) == 2 and "min-max" in ax_acc.get_title()
+        assert len(bands) == 2 and "3 seeds, mean and min-max band" in saved.figure.get_suptitle()
         assert sum("min-max over 3 seeds" in label for label in labels) == 2
     assert isinstance(ax_acc.xaxis.get_major_locator(), MaxNLocator)
     assert all(float(t).is_integer() for t in ax_acc.get_xticks())

@@ -147,6 +147,10 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
                 print(note)
             for table in section.tables:
                 print(table.markdown())
+    drawn = {p for s in sections for f in s.figures for p in (f.path, f.svg)}
+    for stale in (out / "figures").glob("*.*") if (out / "figures").is_dir() else ():
+        if stale.suffix in (".png", ".svg") and stale not in drawn:   # a figure of an earlier build
+            stale.unlink()
     atomic_write_json(out / "claims.json", claims_document(claims, status, evidences))
     atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary).encode())
     atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary).encode())

@@ -93,7 +93,7 @@ th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}figcaption,.caption
 
 def render_markdown(title: str, intro: list[str], sections: list[Section], root: Path,
                     summary: list[str] = ()) -> str:
-    top = ["## Summary", *(f"- {p}" for p in summary)] if summary else []
+    top = ["## Summary", "\n".join(f"- {p}" for p in summary)] if summary else []
     return "\n\n".join([f"# {title}", *top, *intro, *(s.markdown(root) for s in sections)])
 
 

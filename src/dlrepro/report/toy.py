@@ -50,8 +50,9 @@ def curves_figure(key: str, runs: list[Run], path: Path) -> plotting.Saved:
             values = [[float("nan") if row[metric] is None else row[metric] for row in r.rows[:n]] for r in group]
             plotting.seeds_band(ax, xs, values, MODELS.get(model, model), **style)
     seeds = f"{n_seeds} seed{'s' if n_seeds > 1 else ''}" + (", mean and min-max band" if n_seeds > 1 else "")
-    ax_acc.set(title=f"{key}: test accuracy ({seeds})", xlabel="epoch", ylabel="accuracy")
-    ax_loss.set(title=f"{key}: train loss ({seeds})", xlabel="epoch", ylabel="cross-entropy", yscale="log")
+    fig.suptitle(f"{key}: NumPy vs PyTorch MLP ({seeds})")
+    ax_acc.set(title="test accuracy", xlabel="epoch", ylabel="accuracy")
+    ax_loss.set(title="train loss", xlabel="epoch", ylabel="cross-entropy", yscale="log")
     for ax in (ax_acc, ax_loss):
         plotting.integer_ticks(ax)
     plotting.legend_outside(ax_loss)
@@ -79,8 +80,8 @@ def toy_report(runs: list[Run], figures: Path) -> Section:
     for run in runs:
         by_key[(run.cfg["dataset"], run.cfg["n_samples"])].append(run)
     figs, conv = [], []
-    multi = len({n for _, n in by_key}) > 1
     for (dataset, n_samples), group in by_key.items():
+        multi = sum(d == dataset for d, _ in by_key) > 1     # one data set at several sizes
         key = f"{dataset} ({n_samples:,} points)" if multi else dataset
         stem = f"toy_{dataset}" + (f"_{n_samples}" if multi else "")
         cfg0 = group[0].cfg
