@@ -81,6 +81,9 @@ def test_report_opens_with_a_summary_and_has_no_absolute_path(smoke_results):
     assert "class='legend'" in html and "v-not-comparable" in html and "\u2248 not comparable" in html
     assert "class_sep=2.0" in md and "U(-1/sqrt(fan_in)" in md and "1,000 distinct palindromes" in md
     assert "Reproducibility:" in md
+    # the study descriptions state the reference settings; the smoke profile's departures are stated beside them
+    assert "profile smoke ran other settings" in md and "epochs 2 (reference 200)" in md
+    assert "hidden 32 (reference 128)" in md
 
 
 def test_report_rebuilds_without_training_and_rerun_skips(smoke_results, capsys):

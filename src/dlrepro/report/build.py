@@ -57,6 +57,33 @@ def study_evidence(out: Path, name: str, profile: str | None, not_run: str | Non
     return ev
 
 
+def profile_note(study, profile: str | None) -> str | None:
+    """Where the profile's runs depart from the reference settings (the full profile) that the description states."""
+    if profile not in study.profiles or profile == "full" or "full" not in study.profiles:
+        return None
+
+    def values(p):
+        out = {}
+        for cfg in study.trials(p):
+            for k, v in cfg.identity().items():
+                v = list(v) if isinstance(v, tuple) else v
+                if v not in out.setdefault(k, []):
+                    out[k].append(v)
+        return out
+
+    ours, ref = values(profile), values("full")
+    diffs = [f"{k} {_values(ours[k])} (reference {_values(ref.get(k, []))})" for k in ours if ours[k] != ref.get(k)]
+    if not diffs:
+        return None
+    return (f"The description gives the reference settings; profile {profile} ran other settings: "
+            + "; ".join(diffs) + ". Each claim is judged only from runs at its own settings (see the claims table).")
+
+
+def _values(vs: list) -> str:
+    return ", ".join("-".join(map(str, v)) if isinstance(v, list) else f"{v:g}" if isinstance(v, float) else str(v)
+                     for v in vs)
+
+
 def data_line(status: dict, evidences: dict[str, Evidence]) -> str:
     cifar = [n for n in ("cifar_mlp", "optimizers") if n in evidences and evidences[n].runs]
     if not cifar:
@@ -92,11 +119,10 @@ def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Eviden
         reasons = sorted({c.reason for c in pc if c.verdict in ("not run", "not comparable")})
         if reasons and all(c.verdict in ("not run", "not comparable") for c in pc):
             text += f" ({reasons[0]}{'; ...' if len(reasons) > 1 else ''})"
-        if part == "2" and "optimizers" in evidences and evidences["optimizers"].runs:
+        judged = any(c.verdict in ("reproduced", "differs") for c in pc)
+        if part == "2" and not judged and "optimizers" in evidences and evidences["optimizers"].runs:
             trend = early_trend(list(evidences["optimizers"].runs.values()))
-            if trend and n["reproduced"] + n["differs"] < len(claims) and not any(
-                    c.verdict in ("reproduced", "differs") for c in pc):
-                text += f". {trend}"
+            text += f". {trend}" if trend else ""
         lines.append(text + ("" if text.endswith(".") else "."))
     return lines
 
@@ -127,6 +153,8 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
             continue
         section = REPORTERS[name](runs, out / "figures")
         section.title, section.description = study.title, study.description
+        note = profile_note(study, status.get("profile"))
+        section.notes = ([note] if note else []) + section.notes
         sections.append(section)
     claims_table = Table(["part", "claim", "settings", "reference (rule)", "ours", "verdict", "reason"],
                          [[c.part, c.text, c.settings_text(), f"{c.reference_text} ({c.rule})", c.measured_text,
