@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from dlrepro.report.load import Evidence, Run, matches, problem, run_length
-from dlrepro.report.palindrome import SOLVED, convergence
+from dlrepro.report.palindrome import convergence, dips_after
 
 VERDICTS = ("reproduced", "differs", "not comparable", "not run")
 SCHEMA_VERSION = 2
@@ -42,9 +42,7 @@ class Claim:
     runs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["measured_text"], d["reference_text"] = self.measured_text, self.reference_text
-        return d
+        return asdict(self)
 
     def settings_text(self) -> str:
         return ", ".join(f"{k} {_show(v)}" for k, v in self.settings.items())
@@ -452,18 +450,14 @@ def ordering(claim: Claim, runs: list[Run]) -> None:
 
 
 def outliers(claim: Claim, runs: list[Run]) -> None:
-    dips, after = [], []
-    for r in runs:
-        step = convergence(r.rows)[0]
-        later = [x["test_acc"] for x in r.rows if step is not None and x["step"] >= step]
-        dips.append(sum(a is None or a < SOLVED for a in later))
-        after.append(len(later))
+    counted = [dips_after(r.rows) or (0, 0) for r in runs]     # (0, 0): never reached 0.99
+    dips, after = [d for d, _ in counted], [n for _, n in counted]
     claim.measured = {**stats(dips), "evaluations_after": after, "never": sum(n == 0 for n in after)}
     claim.measured_text = f"evaluations after first 0.99 below 0.99: {dips} of {after}"
     if any(n == 0 for n in after):
         claim.verdict, claim.reason = "differs", "a seed never reaches 0.99"
         return
-    some = sum(dips) >= 1 and sum(dips) <= 0.1 * sum(after)
+    some = 1 <= sum(dips) <= 0.1 * sum(after)
     claim.verdict = "reproduced" if some else "differs"
     claim.reason = "no evaluation after converging falls below 0.99" if not sum(dips) else (
         f"{sum(dips)} of {sum(after)} evaluations after converging fall below 0.99: more than a few outliers")
