@@ -7,11 +7,10 @@ from pathlib import Path
 
 from dlrepro import plotting
 from dlrepro.data.toy import make_toy
+from dlrepro.report.claims import MODELS, first_at_final
 from dlrepro.report.document import Section, Table
 from dlrepro.report.load import Run, setup_table
 from dlrepro.report.tables import fmt, mean_std
-
-MODELS = {"mlp-numpy": "NumPy MLP", "mlp-torch": "PyTorch MLP"}
 
 
 def scatter_figure(dataset: str, n_samples: int, data_seed: int, path: Path) -> Path:
@@ -63,8 +62,6 @@ def curves_figure(key: str, runs: list[Run], path: Path) -> plotting.Saved:
 
 def convergence_rows(key: str, runs: list[Run]) -> list[list]:
     """Per seed: the epoch at which each MLP first reaches its final test accuracy."""
-    from dlrepro.report.claims import first_at_final
-
     by_seed = defaultdict(dict)
     for r in runs:
         by_seed[r.cfg["seed"]][r.cfg["model"]] = (first_at_final(r.rows), r.final_test_acc)
