@@ -155,7 +155,7 @@ def accuracy_claim(cid, part, text, settings, key, ref, tol, one_sided=False) ->
     rule = (f"mean final {what} >= {ref - tol:.4g} (one-sided: 'reaches 100%')" if one_sided
             else f"mean final {what} within {ref:.4g} +- {tol:g}")
     return Claim(cid, part, text, settings, {"value": ref, "tolerance": tol, "one_sided": one_sided, "metric": key},
-                 rule, reference_text=f"{ref:.4g}")
+                 rule, reference_text=f"{ref * 100:.4g}%")
 
 
 def first_at_final(rows: list[dict], key: str = "test_acc") -> float | None:
