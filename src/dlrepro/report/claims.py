@@ -417,7 +417,7 @@ def around_step(ref: int):
         steps = [steps_to_solve(r) for r in runs]
         claim.measured = {**stats(steps), "never": sum(math.isinf(s) for s in steps),
                           "final": stats(_final(runs, "test_acc") or [])}
-        claim.measured_text = "first 0.99 at step " + ", ".join(_step(s) for s in steps)
+        claim.measured_text = "first step at 0.99: " + ", ".join(_step(s) for s in steps)
         lo, hi = ref * (1 - WINDOW), ref * (1 + WINDOW)
         if any(math.isinf(s) for s in steps):
             claim.verdict = "differs"
