@@ -176,3 +176,14 @@ def test_early_trend_is_computed_from_the_runs(tmp_path):
     assert text.startswith("Early trend after 3 epoch(s) on 2,000 training images (not a verdict)")
     assert "Adam 1e-4 and Adagrad 1e-4 lead" in text and "Adam 1e-2 stays near chance (0.110)" in text
     assert "SGD 1e-4 (0.250)" in text
+
+
+def test_early_trend_says_when_everything_is_near_chance(tmp_path):
+    from dlrepro.report.cifar import early_trend
+    from dlrepro.report.load import load_runs
+    from test_claims import CNN, write_run
+
+    cfgs = [write_run(tmp_path, {**CNN, "optimizer": o, "epochs": 1, "eval_every": 1, "subset": 64}, 0.1 + d)
+            for o, d in (("adam", 0.0), ("sgd", -0.02))]
+    text = early_trend(load_runs([tmp_path / c.default_name() for c in cfgs]))
+    assert "every setting is still near chance (Adam 1e-4 0.100, SGD 1e-4 0.080)" in text and "lead" not in text

@@ -62,14 +62,15 @@ def early_trend(runs: list[Run]) -> str | None:
         return None
     mean = {k: sum(v) / len(v) for k, v in finals.items()}
     ranked = sorted(mean, key=mean.get, reverse=True)
-    best = mean[ranked[0]]
-    lead = [k for k in ranked if best - mean[k] <= 0.03]
     chance = [k for k in ranked if abs(mean[k] - CHANCE) <= 0.03]
+    lead = [k for k in ranked if mean[ranked[0]] - mean[k] <= 0.03 and k not in chance]
     epochs = max(r.rows[-1]["epoch"] for r in runs if r.rows)
     images = runs[0].cfg.get("subset") or 50000
-    text = (f"Early trend after {epochs:g} epoch(s) on {images:,} training images (not a verdict): "
-            f"{' and '.join(lead)} lead{'s' if len(lead) == 1 else ''} ({', '.join(f'{mean[k]:.3f}' for k in lead)} "
-            "final test accuracy)")
+    text = f"Early trend after {epochs:g} epoch(s) on {images:,} training images (not a verdict): "
+    if not lead:
+        return text + "every setting is still near chance (" + ", ".join(f"{k} {mean[k]:.3f}" for k in ranked) + ")."
+    text += (f"{' and '.join(lead)} lead{'s' if len(lead) == 1 else ''} "
+             f"({', '.join(f'{mean[k]:.3f}' for k in lead)} final test accuracy)")
     rest = [k for k in ranked if k not in lead and k not in chance]
     if rest:
         text += ", then " + ", ".join(f"{k} ({mean[k]:.3f})" for k in rest)
