@@ -1,12 +1,12 @@
 """reproduce -> runs -> report: the report and claims are rebuilt from runs alone, and say what was not run."""
 
 import json
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
 from dlrepro.cli import main
-from dlrepro.report.claims import palindrome_claims, toy_claims
-from dlrepro.report.load import Run
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +29,61 @@ def test_reproduce_writes_report_html_claims_and_figures(smoke_results):
         assert part in md
     assert "Not run: CIFAR-10 unavailable" in md
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(list((out / "figures").glob("*.png"))) > 0
-    claims = json.loads((out / "claims.json").read_text())
-    assert {c["verdict"] for c in claims} <= {"reproduced", "differs", "not run"}
+    pngs = list((out / "figures").glob("*.png"))
+    assert html.count("data:image/png;base64,") == len(pngs) > 0
+    assert all(p.with_suffix(".svg").exists() for p in pngs)
+    claims = json.loads((out / "claims.json").read_text())["claims"]
     cnn = [c for c in claims if c["part"] == "2"]
     assert cnn and all(c["verdict"] == "not run" and "CIFAR-10 unavailable" in c["reason"] for c in cnn)
     assert json.loads((out / "reproduce.json").read_text())["profile"] == "smoke"
+
+
+def test_smoke_report_judges_nothing_and_gives_every_reason(smoke_results):
+    doc = json.loads((smoke_results / "claims.json").read_text())
+    verdicts = [c["verdict"] for c in doc["claims"]]
+    assert set(verdicts) <= {"not comparable", "not run"} and "not comparable" in verdicts
+    assert all(c["reason"] for c in doc["claims"])
+    toy = {c["id"]: c for c in doc["claims"] if c["part"] == "1" and c["id"].startswith("toy")}
+    assert "ran 2 of 200 epochs" in toy["toy-mlp-numpy-moons-test"]["reason"]
+    assert doc["profile"] == "smoke" and doc["counts"]["reproduced"] == doc["counts"]["differs"] == 0
+
+
+def test_claims_json_validates_against_the_shipped_schema(smoke_results, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((resources.files("dlrepro.report") / "claims.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    doc = json.loads((smoke_results / "claims.json").read_text())
+    jsonschema.validate(doc, schema)
+    # a judged claim must carry numbers and its runs; anything else a reason
+    bad = json.loads(json.dumps(doc))
+    bad["claims"][0].update(verdict="reproduced", measured={}, runs=[])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+    bad = json.loads(json.dumps(doc))
+    bad["claims"][0].update(reason="")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+def test_report_opens_with_a_summary_and_has_no_absolute_path(smoke_results):
+    out = smoke_results
+    md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    for text in (md, html):
+        assert str(out) not in text and str(out.resolve()) not in text
+        assert "/tmp" not in text and str(Path.home()) not in text
+    summary = md.split("## Summary", 1)[1].split("## ", 1)[0]
+    assert "34 claims: 0 reproduced, 0 differs" in summary and "Profile: smoke" in summary
+    assert "Hardware:" in summary and "cores" in summary and "CIFAR-10 not used" in summary
+    for part in ("Part 1", "Part 2", "Part 3"):
+        assert part in summary
+    assert md.index("## Summary") < md.index("## Part 1")
+    # verdicts at a glance: a symbol and a colour class per verdict, with their legend
+    assert "class='legend'" in html and "v-not-comparable" in html and "\u2248 not comparable" in html
+    assert "class_sep=2.0" in md and "U(-1/sqrt(fan_in)" in md and "1,000 distinct palindromes" in md
+    assert "Reproducibility:" in md
+    # the study descriptions state the reference settings; the smoke profile's departures are stated beside them
+    assert "profile smoke ran other settings" in md and "epochs 2 (reference 200)" in md
+    assert "hidden 32 (reference 128)" in md
 
 
 def test_report_rebuilds_without_training_and_rerun_skips(smoke_results, capsys):
@@ -53,25 +102,20 @@ def test_report_of_a_missing_dir_exits_2(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
 
 
-def _run(cfg, test_acc, rows=None):
-    return Run(path=None, cfg=cfg, summary={"status": "completed", "final": {"test_acc": test_acc}})
+def _runs(tmp_path, seeds, model_epochs=200):
+    from dlrepro.report.load import load_runs
+    from test_claims import TOY, curve, write_run
 
-
-def test_claim_verdicts():
-    runs = [_run({"model": m, "dataset": d}, acc) for m in ("mlp-numpy", "mlp-torch")
-            for d, acc in (("moons", 1.0), ("circles", 0.97), ("classification", 0.99))]
-    verdicts = {c.claim: c.verdict for c in toy_claims(runs, None)}
-    assert verdicts["NumPy MLP test accuracy on moons"] == "reproduced"
-    assert verdicts["NumPy MLP test accuracy on circles"] == "differs"
-    assert verdicts["PyTorch MLP test accuracy on classification"] == "reproduced"  # 0.99 >= 0.995 - 0.01
-    not_run = palindrome_claims([], "no runs")
-    assert not_run and all(c.verdict == "not run" for c in not_run)
+    cfgs = [write_run(tmp_path, {**TOY, "model": m, "seed": s}, curve(20 + 10 * s)) for m in ("mlp-numpy", "mlp-torch")
+            for s in seeds]
+    return load_runs([tmp_path / c.default_name() for c in cfgs])
 
 
 def test_report_rebuilds_from_a_copied_results_folder_alone(smoke_results, tmp_path, monkeypatch):
     """study.json in the folder, not the package's study files, gives the sections of the studies that ran."""
     import shutil
 
+    import dlrepro.report.build as build
     import dlrepro.studies.record as record
 
     copy = tmp_path / "elsewhere" / "results"
@@ -90,6 +134,7 @@ def test_report_rebuilds_from_a_copied_results_folder_alone(smoke_results, tmp_p
         return real(name)
 
     monkeypatch.setattr(record, "load_study", only_not_run)
+    monkeypatch.setattr(build, "load_study", only_not_run)
     assert main(["report", str(copy)]) == 0
     md = (copy / "report.md").read_text()
     assert "## Palindromes, as recorded in this folder" in md and "Ran with profile smoke." in md
@@ -142,7 +187,7 @@ def test_reproduce_exits_1_after_the_report_when_a_trial_failed(tmp_path, monkey
     assert code == 1
     assert (out / "report.md").exists() and (out / "claims.json").exists()
     assert "(2 trial(s) failed)" in printed and printed.count("] failed") == 2
-    verdicts = [c["verdict"] for c in json.loads((out / "claims.json").read_text())]
+    verdicts = [c["verdict"] for c in json.loads((out / "claims.json").read_text())["claims"]]
     summary = next(line for line in printed.splitlines() if line.startswith("claims: "))
     for verdict in set(verdicts):
         assert f"{verdicts.count(verdict)} {verdict}" in summary
@@ -156,3 +201,81 @@ def test_reproduce_quiet_prints_the_summary_only(smoke_results, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("6 trials in ") and lines[1].startswith("claims: ") and lines[2].startswith("report: ")
     assert len(lines) == 3
+
+
+def _legend_outside(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        for other in fig.axes:
+            legend = other.get_legend()
+            if legend is not None:
+                assert not legend.get_window_extent(renderer).overlaps(box), "a legend covers an axes"
+
+
+@pytest.mark.parametrize("seeds", [[0], [0, 1, 2]])
+def test_toy_curves_band_only_with_several_seeds(tmp_path, seeds):
+    from matplotlib.collections import PolyCollection
+    from matplotlib.ticker import MaxNLocator
+
+    from dlrepro.report.toy import curves_figure
+
+    saved = curves_figure("moons", _runs(tmp_path, seeds), tmp_path / "fig" / "toy.png")
+    assert saved.path.exists() and saved.svg.exists()
+    assert saved.caption.endswith(".") and saved.caption[0].isupper()
+    ax_acc, ax_loss = saved.figure.axes
+    bands = [c for c in ax_acc.collections if isinstance(c, PolyCollection)]
+    labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    if len(seeds) == 1:
+        assert not bands and "(1 seed)" in saved.figure.get_suptitle()
+        assert not any("min-max" in label for label in labels)
+    else:
+        assert len(bands) == 2 and "3 seeds, mean and min-max band" in saved.figure.get_suptitle()
+        assert sum("min-max over 3 seeds" in label for label in labels) == 2
+    assert isinstance(ax_acc.xaxis.get_major_locator(), MaxNLocator)
+    assert all(float(t).is_integer() for t in ax_acc.get_xticks())
+    _legend_outside(saved.figure)
+
+
+def test_palindrome_figure_rules(tmp_path):
+    from dlrepro.report.load import load_runs
+    from dlrepro.report.palindrome import curves_figure, group
+    from test_claims import RNN, curve, write_run
+
+    cfgs = [write_run(tmp_path, {**RNN, "steps": 200, "seed": s}, curve(100, 0.1)) for s in (0, 1)]
+    cfgs.append(write_run(tmp_path, {**RNN, "steps": 200, "input_length": 10}, curve(150, 0.1)))
+    by_length = group(load_runs([tmp_path / c.default_name() for c in cfgs]))[("rnn", 1e-3)]
+    saved = curves_figure("rnn", 1e-3, by_length, tmp_path / "p.png")
+    (ax,) = saved.figure.axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "L = 5 (2 seeds)" in labels and "L = 5: min-max over 2 seeds" in labels
+    assert "L = 10 (1 seed)" in labels and not any(label.startswith("L = 10: min-max") for label in labels)
+    _legend_outside(saved.figure)
+
+
+def test_early_trend_is_computed_from_the_runs(tmp_path):
+    from dlrepro.report.cifar import early_trend
+    from dlrepro.report.load import load_runs
+    from test_claims import CNN, write_run
+
+    finals = {("adam", 1e-4): 0.40, ("adagrad", 1e-4): 0.39, ("sgd", 1e-4): 0.25, ("adam", 1e-2): 0.11}
+    cfgs = [write_run(tmp_path, {**CNN, "optimizer": o, "lr": lr, "epochs": 3, "eval_every": 1, "subset": 2000},
+                      lambda e, f=f: 0.1 + (f - 0.1) * e / 3) for (o, lr), f in finals.items()]
+    text = early_trend(load_runs([tmp_path / c.default_name() for c in cfgs]))
+    assert text.startswith("Early trend after 3 epoch(s) on 2,000 training images (not a verdict)")
+    assert "Adam 1e-4 and Adagrad 1e-4 lead" in text and "Adam 1e-2 stays near chance (0.110)" in text
+    assert "SGD 1e-4 (0.250)" in text
+
+
+def test_early_trend_says_when_everything_is_near_chance(tmp_path):
+    from dlrepro.report.cifar import early_trend
+    from dlrepro.report.load import load_runs
+    from test_claims import CNN, write_run
+
+    cfgs = [write_run(tmp_path, {**CNN, "optimizer": o, "epochs": 1, "eval_every": 1, "subset": 64}, 0.1 + d)
+            for o, d in (("adam", 0.0), ("sgd", -0.02))]
+    text = early_trend(load_runs([tmp_path / c.default_name() for c in cfgs]))
+    assert "every setting is still near chance (Adam 1e-4 0.100, SGD 1e-4 0.080)" in text and "lead" not in text

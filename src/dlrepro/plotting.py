@@ -8,6 +8,9 @@ A figure is rendered only when it changed: `save` fingerprints the figure's full
 state matplotlib itself would need to redraw it) and stores the fingerprint in the PNG; when the file
 already holds that fingerprint, rendering (most of a report rebuild's time) is skipped. A fingerprint
 that cannot be taken, or a file without one, means rendering as before.
+
+The report's figures follow three rules: a band over seeds is drawn (and named) only when there are
+several seeds, a legend sits outside the axes so it never covers data, and epoch axes get integer ticks.
 """
 
 from __future__ import annotations
@@ -18,11 +21,26 @@ import io
 import os
 import pickle
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+@dataclass
+class Saved:
+    """A figure written for the report: the PNG (an SVG lies beside it), its caption, the matplotlib Figure."""
+    path: Path
+    caption: str
+    figure: Figure
+
+    @property
+    def svg(self) -> Path:
+        return self.path.with_suffix(".svg")
 
 
 def figure(nrows: int = 1, ncols: int = 1, figsize=(10, 4)):
@@ -35,28 +53,55 @@ def figure(nrows: int = 1, ncols: int = 1, figsize=(10, 4)):
     return fig, axes
 
 
+def legend_outside(ax, **kwargs):
+    """A legend to the right of the axes, where it cannot cover data."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, **kwargs)
+
+
+def integer_ticks(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def seeds_band(ax, xs, values, label: str, **style):
+    """The mean over seeds (rows of `values`) and, with several seeds, the min-max band, named in the legend."""
+    values = np.asarray(values, dtype=float)
+    seeds = f"{len(values)} seed{'s' if len(values) > 1 else ''}"
+    line, = ax.plot(xs, np.nanmean(values, axis=0), label=f"{label} ({seeds})", **style)
+    if len(values) > 1:
+        ax.fill_between(xs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=line.get_color(),
+                        alpha=0.2, label=f"{label}: min-max over {len(values)} seeds")
+    return line
+
+
 DPI = 110
 FINGERPRINT = "dlrepro:figure"  # the PNG text key holding the figure's fingerprint
 
 
-def save(fig: Figure, path: str | os.PathLike) -> Path:
-    """Save atomically (temp file + os.replace); a PNG that already holds this very figure is kept as it is.
-    On failure (a full disk) the temp file is removed and an existing figure at `path` stays as it was."""
+def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str = "") -> Saved:
+    """Save atomically (temp file + os.replace); with `svg`, also as an SVG beside the PNG. A PNG that
+    already holds this very figure (and its SVG, when asked for) is kept as it is. On failure (a full disk)
+    the temp file is removed and an existing figure at `path` stays as it was."""
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     key = fingerprint(fig, fmt) if fmt == "png" else None
-    if key is not None and png_text(path).get(FINGERPRINT) == key:
-        return path
+    if key is not None and png_text(path).get(FINGERPRINT) == key and (not svg or path.with_suffix(".svg").exists()):
+        return Saved(path, caption, fig)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     fig.tight_layout()
-    try:
-        fig.savefig(tmp, dpi=DPI, format=fmt, **({"metadata": {FINGERPRINT: key}} if key else {}))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    paths = (path, path.with_suffix(".svg")) if svg else (path,)
+    for p in paths:
+        kind = p.suffix.lstrip(".") or "png"
+        tmp = p.with_name(f".{p.name}.tmp")
+        try:
+            fig.savefig(tmp, dpi=DPI, format=kind, bbox_inches="tight",
+                        **({"metadata": {FINGERPRINT: key}} if key and kind == "png" else {}))
+            os.replace(tmp, p)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return Saved(path, caption, fig)
 
 
 class _Pickler(pickle.Pickler):
@@ -76,7 +121,7 @@ def fingerprint(fig: Figure, fmt: str) -> str | None:
     """A digest of everything the rendered file depends on, or None when the figure cannot be pickled."""
     import matplotlib
 
-    buf = io.BytesIO(f"{matplotlib.__version__} {DPI} {fmt}\n".encode())
+    buf = io.BytesIO(f"{matplotlib.__version__} {DPI} {fmt} tight\n".encode())
     buf.seek(0, io.SEEK_END)
     try:
         _Pickler(buf, protocol=5).dump(fig)

@@ -7,10 +7,12 @@ import contextlib
 import dataclasses
 import json
 import os
+import platform
 import re
 from collections import Counter
 from pathlib import Path
 
+import dlrepro
 from dlrepro.errors import ConfigError, DatasetError
 from dlrepro.report.build import STUDIES, build_report, read_status
 from dlrepro.runs.rundir import RunDir, atomic_write_json
@@ -18,6 +20,25 @@ from dlrepro.studies.record import write_record
 from dlrepro.studies.spec import Study, load_study
 from dlrepro.sweep.local import TrialResult, run_local
 from dlrepro.sweep.table import RUNS_CSV, write_runs_csv
+
+
+def hardware() -> dict:
+    """The machine the runs are made on, for the report: CPU model, cores, GPU (if torch sees one)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform()}
 
 
 def needs_cifar(study: Study, profile: str) -> bool:
@@ -157,7 +178,8 @@ def reproduce(out: str | Path = "results", profile: str = "quick", workers: int 
         if reason is not None:
             raise DatasetError(reason)
     # cifar_verified: MD5-checked official files; an image folder is a re-encoded copy (the report says so)
-    status.update(profile=profile, cifar_verified=verify and layout != "imagefolder", cifar_source=layout)
+    status.update(profile=profile, cifar_verified=verify and layout != "imagefolder", cifar_source=layout,
+                  dlrepro_version=dlrepro.__version__, hardware=hardware())
     not_run = status.setdefault("not_run", {})
     failed = 0
     session = contextlib.nullcontext()

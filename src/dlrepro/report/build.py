@@ -1,31 +1,49 @@
 """`dlrepro report DIR`: rebuild report.md, report.html, claims.json and figures/ from the runs in DIR.
 
 Nothing is trained here. DIR/runs/<study>/<trial>/ are the runs; DIR/runs/<study>/study.json (written when
-the study ran, see dlrepro.studies.record) its title, description, profile and overrides; DIR/reproduce.json
-(written by `dlrepro reproduce`) records the profile and why a study was not run, if it was not. The package's
-study files are read only for the title of a built-in study that never ran into DIR. A study folder under
-DIR/runs/ that is not a built-in study gets a generic section (dlrepro.report.generic).
+the study ran, see dlrepro.studies.record) its title, description, profile, overrides and trial ids;
+DIR/reproduce.json (written by `dlrepro reproduce`) records the profile, the hardware, the dlrepro version and
+why a study was not run. Only the runs of a study's recorded trials are read (a folder may also hold runs of
+another profile). The package's study files are read for the trials of a built-in study that ran without a
+record. A study folder under DIR/runs/ that is not a built-in study gets a generic section
+(dlrepro.report.generic). Every path in the report is relative to DIR.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 
-from dlrepro.report.cifar import cifar_mlp_report, optimizers_report
-from dlrepro.report.claims import CLAIMS, RULES
+import dlrepro
+from dlrepro.report.cifar import cifar_mlp_report, early_trend, optimizers_report
+from dlrepro.report.claims import CLAIMS, SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.report.document import Section, Table, render_html, render_markdown
 from dlrepro.report.generic import generic_section
-from dlrepro.report.load import load_runs
+from dlrepro.report.load import Evidence, evidence
 from dlrepro.report.palindrome import palindrome_report
 from dlrepro.report.toy import toy_report
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-from dlrepro.studies.record import ran_with, study_info, study_runs
+from dlrepro.studies.record import ran_with, recorded_study, study_info
+from dlrepro.studies.spec import Study, load_study
 
-# study name -> function(run dirs, figure dir) -> Section, in the reference report's order
+# study name -> function(runs, figure dir) -> Section, in the reference report's order
 REPORTERS = {"toy": toy_report, "cifar_mlp": cifar_mlp_report, "optimizers": optimizers_report,
              "palindrome": palindrome_report}
 STUDIES = list(REPORTERS)
+PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
+
+RULES = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed run at "
+         "the claim's settings; 'differs' when it does not; 'not comparable' when the profile ran other settings "
+         "than the claim's (a claim about 200 epochs cannot be judged from 2); 'not run' when the profile has no "
+         "such run or a run did not complete all its steps. Only the runs of the recorded profile are read.")
+
+REPRODUCIBILITY = ("Reproducibility: the same command and seed give the same numbers on the same CPU (every run "
+                   "seeds its weights, data and sample order). Across CPUs the BLAS kernels differ in their last "
+                   "bits; stable settings (the toy MLPs, the ConvNet at small learning rates) land on nearly the same "
+                   "numbers, while chaotic ones amplify the differences: the vanilla RNN at lr 1e-2, length 5, seed "
+                   "0 ended at 1.000 on one of our machines and 0.63 on another. The verdicts therefore rest on "
+                   "every seed run and their spread, never on a single run.")
 
 
 def other_studies(out: Path) -> list[Path]:
@@ -42,51 +60,156 @@ def read_status(out: Path) -> dict:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
+def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None) -> Evidence:
+    """The runs of the profile's trials under study_dir (every run found there when the profile is unknown)."""
+    trials = None
+    if profile in study.profiles:
+        trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
+    ev = evidence(study_dir, profile or "unknown", trials, not_run)
+    if not ev.runs and not ev.not_run:
+        ev.not_run = f"no runs of profile {ev.profile} under runs/{study_dir.name}"
+    return ev
+
+
+def left_out_note(study_dir: Path, ev: Evidence) -> str:
+    """A note on run folders of other trials (earlier sweeps, other profiles) that the section leaves out."""
+    others = [p for p in study_dir.iterdir() if p.is_dir() and p.name not in ev.trials
+              and (p / "config.json").exists()] if study_dir.is_dir() else []
+    return (f"{len(others)} other run folder(s) under runs/{study_dir.name}, from sweeps with other settings, "
+            "are not shown." if others else "")
+
+
+def profile_note(study, profile: str | None) -> str | None:
+    """Where the profile's runs depart from the reference settings (the full profile) that the description states."""
+    if profile not in study.profiles or profile == "full" or "full" not in study.profiles:
+        return None
+
+    def values(p):
+        out = {}
+        for cfg in study.trials(p):
+            for k, v in cfg.identity().items():
+                v = list(v) if isinstance(v, tuple) else v
+                if v not in out.setdefault(k, []):
+                    out[k].append(v)
+        return out
+
+    ours, ref = values(profile), values("full")
+    diffs = [f"{k} {_values(ours[k])} (reference {_values(ref.get(k, []))})" for k in ours if ours[k] != ref.get(k)]
+    if not diffs:
+        return None
+    return (f"The description gives the reference settings; profile {profile} ran other settings: "
+            + "; ".join(diffs) + ". Each claim is judged only from runs at its own settings (see the claims table).")
+
+
+def _values(vs: list) -> str:
+    return ", ".join("-".join(map(str, v)) if isinstance(v, list) else f"{v:g}" if isinstance(v, float) else str(v)
+                     for v in vs)
+
+
+def data_line(status: dict, evidences: dict[str, Evidence]) -> str:
+    cifar = [n for n in ("cifar_mlp", "optimizers") if n in evidences and evidences[n].runs]
+    if not cifar:
+        reasons = {evidences[n].not_run for n in ("cifar_mlp", "optimizers") if n in evidences} - {None}
+        return "Data: toy data sets from scikit-learn; CIFAR-10 not used: " + "; ".join(sorted(reasons)) + "."
+    if status.get("cifar_verified") is False:
+        return ("Data: a re-encoded CIFAR-10 copy (not checked against the official MD5s): its numbers are real "
+                "CIFAR-10 accuracy on slightly degraded (e.g. JPEG) images.")
+    return "Data: the official CIFAR-10 archive (MD5-verified) and toy data sets from scikit-learn."
+
+
+def hardware_line(status: dict) -> str:
+    hw = status.get("hardware")
+    if not hw:
+        return "Hardware: not recorded (runs made without `dlrepro reproduce`)."
+    gpu = hw.get("gpu") or "no GPU"
+    return f"Hardware: {hw.get('cpu', 'unknown CPU')}, {hw.get('cores', '?')} cores, {gpu}."
+
+
+def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Evidence]) -> list[str]:
+    n = counts(claims)
+    lines = [f"{len(claims)} claims: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + ".",
+             f"Profile: {status.get('profile', 'unknown')}; runs by dlrepro "
+             f"{status.get('dlrepro_version', dlrepro.__version__)}, report by dlrepro {dlrepro.__version__}.",
+             data_line(status, evidences), hardware_line(status)]
+    by_part = defaultdict(list)
+    for c in claims:
+        by_part[c.part].append(c)
+    for part, title in PARTS.items():
+        pc = by_part.get(part, [])
+        m = counts(pc)
+        text = f"{title}: " + ", ".join(f"{m[v]} {v}" for v in VERDICTS if m[v]) if pc else f"{title}: no claims"
+        reasons = sorted({c.reason for c in pc if c.verdict in ("not run", "not comparable")})
+        if reasons and all(c.verdict in ("not run", "not comparable") for c in pc):
+            text += f" ({reasons[0]}{'; ...' if len(reasons) > 1 else ''})"
+        judged = any(c.verdict in ("reproduced", "differs") for c in pc)
+        if part == "2" and not judged and "optimizers" in evidences and evidences["optimizers"].runs:
+            trend = early_trend(list(evidences["optimizers"].runs.values()))
+            text += f". {trend}" if trend else ""
+        lines.append(text + ("" if text.endswith(".") else "."))
+    return lines
+
+
+def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evidence]) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "dlrepro_version": dlrepro.__version__,
+            "runs_dlrepro_version": status.get("dlrepro_version"), "profile": status.get("profile", "unknown"),
+            "data_source": {"cifar10": ("re-encoded" if status.get("cifar_verified") is False else "official")
+                            if any(evidences[n].runs for n in ("cifar_mlp", "optimizers") if n in evidences)
+                            else None, "note": data_line(status, evidences)},
+            "hardware": status.get("hardware"), "counts": counts(claims),
+            "claims": [c.to_dict() for c in claims]}
+
+
 def build_report(out: str | Path, echo: bool = True) -> Path:
     """Write the report files; with `echo`, also print each section's results tables."""
     out = Path(out)
     status = read_status(out)
     not_run = status.get("not_run", {})
-    sections, claims = [], []
+    sections, claims, evidences = [], [], {}
     for name in STUDIES:
         study_dir = out / "runs" / name
         info = study_info(study_dir)
-        run_dirs, left_out = study_runs(study_dir, info)
-        runs = load_runs(run_dirs)
-        reason = not_run.get(name) or (None if runs else f"no finished runs under {study_dir}")
-        claims += CLAIMS[name](runs, reason)
+        study = recorded_study(study_dir, info) or load_study(name)
+        ev = evidences[name] = study_evidence(study_dir, study, info.get("profile", status.get("profile")),
+                                              not_run.get(name))
+        claims += CLAIMS[name](ev)
+        runs = list(ev.runs.values())
         if not runs:
-            sections.append(Section(info["title"], info["description"], notes=[f"Not run: {reason}."]))
+            sections.append(Section(info["title"], info["description"], notes=[f"Not run: {ev.not_run}."]))
             continue
-        section = REPORTERS[name](run_dirs, out / "figures")
+        section = REPORTERS[name](runs, out / "figures")
         section.title, section.description = info["title"], info["description"]
-        section.notes = [n for n in (ran_with(info), left_out, *section.notes) if n]
+        notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev))
+        section.notes = [n for n in (*notes, *section.notes) if n]
         sections.append(section)
     for study_dir in other_studies(out):
         info = study_info(study_dir)
         section = generic_section(study_dir, out / "figures", info)
         section.notes = [n for n in (ran_with(info), *section.notes) if n]
         sections.append(section)
-    claims_table = Table(["part", "claim", "reference", "ours", "verdict", "reason"],
-                         [[c.part, c.claim, c.reference, c.measured, c.verdict, c.reason] for c in claims],
-                         caption=RULES)
-    sections.append(Section("Claims of the reference report", "Each claim of the reference report against "
-                            "our measurement (mean +- std over seeds where there are several).",
+    claims_table = Table(["part", "claim", "settings", "reference (rule)", "ours", "verdict", "reason"],
+                         [[c.part, c.text, c.settings_text(), f"{c.reference_text} ({c.rule})", c.measured_text,
+                           c.verdict, c.reason] for c in claims], caption=RULES)
+    sections.append(Section("Claims of the reference report", "Each claim of the reference report, the settings it "
+                            "is about, and our measurement (mean +- std over seeds where there are several).",
                             tables=[claims_table]))
     title = "dlrepro: reproducing the course study"
-    intro = [f"Profile: {status.get('profile', 'unknown')}. Every number below is read from the run "
-             f"directories under {out / 'runs'}; `dlrepro report {out}` rebuilds this page without training.",
-             "CIFAR-10 numbers from a re-encoded (JPEG) copy are real CIFAR-10 accuracy on slightly degraded "
-             "images." if status.get("cifar_verified") is False else ""]
-    intro = [p for p in intro if p]
+    summary = summary_lines(claims, status, evidences)
+    intro = ["Every number below is read from the run directories under runs/ (paths are relative to this "
+             "folder); `dlrepro report` on this folder rebuilds this page without training.", REPRODUCIBILITY]
     if echo:
+        for line in summary:
+            print(line)
         for section in sections:
             print(f"\n== {section.title}")
             for note in section.notes:
                 print(note)
             for table in section.tables:
                 print(table.markdown())
-    atomic_write_json(out / "claims.json", [c.to_dict() for c in claims])
-    atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out).encode())
-    atomic_write_bytes(out / "report.html", render_html(title, intro, sections).encode())
+    drawn = {p for s in sections for f in s.figures for p in (f.path, f.svg)}
+    for stale in (out / "figures").glob("*.*") if (out / "figures").is_dir() else ():
+        if stale.suffix in (".png", ".svg") and stale not in drawn:   # a figure of an earlier build
+            stale.unlink()
+    atomic_write_json(out / "claims.json", claims_document(claims, status, evidences))
+    atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary).encode())
+    atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary).encode())
     return out / "report.md"

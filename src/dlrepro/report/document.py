@@ -7,7 +7,22 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlrepro.plotting import Saved
 from dlrepro.report.tables import markdown_table
+
+# verdict -> (symbol, colour): the claims table shows verdicts at a glance
+VERDICT_STYLE = {"reproduced": ("\u2714", "#1a7f37"), "differs": ("\u2718", "#c62828"),
+                 "not comparable": ("\u2248", "#b26a00"), "not run": ("\u2013", "#777777")}
+
+
+def verdict_badge(verdict: str) -> str:
+    symbol, _ = VERDICT_STYLE.get(verdict, ("", ""))
+    return (f"<span class='verdict v-{verdict.replace(' ', '-')}'>{symbol} {html.escape(verdict)}</span>"
+            if symbol else html.escape(verdict))
+
+
+def verdict_legend_html() -> str:
+    return "<p class='legend'>" + " &nbsp; ".join(verdict_badge(v) for v in VERDICT_STYLE) + "</p>"
 
 
 @dataclass
@@ -22,8 +37,9 @@ class Table:
 
     def html(self) -> str:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                       for row in self.rows)
+        verdict = self.header.index("verdict") if "verdict" in self.header else -1
+        body = "".join("<tr>" + "".join(f"<td>{verdict_badge(str(c)) if i == verdict else html.escape(str(c))}</td>"
+                                        for i, c in enumerate(row)) + "</tr>" for row in self.rows)
         caption = f"<p class='caption'>{html.escape(self.caption)}</p>" if self.caption else ""
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{caption}"
 
@@ -34,7 +50,7 @@ class Section:
     title: str
     description: str = ""
     setup: Table | None = None
-    figures: list[Path] = field(default_factory=list)
+    figures: list[Saved] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -44,7 +60,10 @@ class Section:
         if self.setup is not None:
             parts += ["### Setup (from the configs that were run)", self.setup.markdown()]
         if self.figures:
-            parts += ["### Figures"] + [f"![{f.stem}]({f.relative_to(root).as_posix()})" for f in self.figures]
+            parts.append("### Figures")
+            for f in self.figures:
+                png, svg = f.path.relative_to(root).as_posix(), f.svg.relative_to(root).as_posix()
+                parts.append(f"![{f.caption}]({png})\n\n{f.caption} ([SVG]({svg}))")
         if self.tables:
             parts += ["### Results"] + [t.markdown() for t in self.tables]
         return "\n\n".join(p for p in parts if p) + "\n"
@@ -57,9 +76,9 @@ class Section:
         if self.figures:
             parts.append("<h3>Figures</h3>")
             for f in self.figures:
-                data = base64.b64encode(Path(f).read_bytes()).decode()
-                parts.append(f"<figure><img alt='{html.escape(f.stem)}' src='data:image/png;base64,{data}'>"
-                             f"<figcaption>{html.escape(f.stem)}</figcaption></figure>")
+                data = base64.b64encode(Path(f.path).read_bytes()).decode()
+                parts.append(f"<figure><img alt='{html.escape(f.caption)}' src='data:image/png;base64,{data}'>"
+                             f"<figcaption>{html.escape(f.caption)}</figcaption></figure>")
         if self.tables:
             parts += ["<h3>Results</h3>"] + [t.html() for t in self.tables]
         return "\n".join(parts)
@@ -67,15 +86,22 @@ class Section:
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:4px 8px}
-th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}figcaption,.caption,.note{color:#555;font-size:0.9em}"""
+th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}figcaption,.caption,.note{color:#555;font-size:0.9em}
+.verdict{font-weight:600;white-space:nowrap}.v-reproduced{color:#1a7f37}.v-differs{color:#c62828}
+.v-not-comparable{color:#b26a00}.v-not-run{color:#777}.summary{background:#f7f7f7;padding:0.5em 1em}"""
 
 
-def render_markdown(title: str, intro: list[str], sections: list[Section], root: Path) -> str:
-    return "\n\n".join([f"# {title}", *intro, *(s.markdown(root) for s in sections)])
+def render_markdown(title: str, intro: list[str], sections: list[Section], root: Path,
+                    summary: list[str] = ()) -> str:
+    top = ["## Summary", "\n".join(f"- {p}" for p in summary)] if summary else []
+    return "\n\n".join([f"# {title}", *top, *intro, *(s.markdown(root) for s in sections)])
 
 
-def render_html(title: str, intro: list[str], sections: list[Section]) -> str:
-    body = "\n".join([f"<h1>{html.escape(title)}</h1>", *(f"<p>{html.escape(p)}</p>" for p in intro),
+def render_html(title: str, intro: list[str], sections: list[Section], summary: list[str] = ()) -> str:
+    """`summary`: the opening lines (the verdict counts first), shown with the verdicts' legend."""
+    top = ("<div class='summary'><h2>Summary</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in summary)
+           + verdict_legend_html() + "</div>") if summary else ""
+    body = "\n".join([f"<h1>{html.escape(title)}</h1>", top, *(f"<p>{html.escape(p)}</p>" for p in intro),
                       *(s.html() for s in sections)])
     return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -35,6 +36,67 @@ def load_runs(run_dirs: list[Path]) -> list[Run]:
         if cfg is not None and summary is not None:
             runs.append(Run(Path(d), cfg, summary))
     return runs
+
+
+def run_length(cfg: dict, rows: list[dict]) -> tuple[int, int, str]:
+    """(evaluated up to, planned, unit): epochs for the MLPs and the ConvNet, steps for the RNNs."""
+    unit = "epochs" if "epochs" in cfg else "steps"
+    key = "epoch" if unit == "epochs" else "step"
+    done = rows[-1].get(key) if rows else None
+    return int(done or 0), int(cfg[unit]), unit
+
+
+def problem(run: Run | None) -> str | None:
+    """Why a run of the profile cannot be judged (None when it can: completed, with all its steps)."""
+    if run is None:
+        return "has no finished run"
+    status = run.summary.get("status")
+    done, planned, unit = run_length(run.cfg, run.rows)
+    if status != "completed":
+        return f"{status} at {unit[:-1]} {done:,} of {planned:,}"
+    if done < planned:
+        return f"stopped at {unit[:-1]} {done:,} of {planned:,}"
+    return None
+
+
+def matches(cfg: dict, match: dict) -> bool:
+    """cfg has every value in `match` (a tuple means any of its values; floats compare to 1e-9)."""
+    for key, want in match.items():
+        options = want if isinstance(want, tuple) else (want,)
+        have = cfg.get(key)
+        if not any(have == w or (isinstance(have, float | int) and isinstance(w, float | int)
+                                 and not isinstance(have, bool) and math.isclose(have, w, rel_tol=1e-9))
+                   for w in options):
+            return False
+    return True
+
+
+@dataclass
+class Evidence:
+    """What a study's claims may be judged from: the trials of the profile that was run (trial id -> config,
+    and the run when its folder holds one). Runs of other profiles in the same folder are never read."""
+    profile: str
+    trials: dict[str, dict] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    not_run: str | None = None   # why the whole study was not run
+
+    def trial_configs(self, match: dict) -> list[tuple[str, dict]]:
+        return [(tid, cfg) for tid, cfg in self.trials.items() if matches(cfg, match)]
+
+    def usable(self) -> list[Run]:
+        return [r for tid, r in self.runs.items() if tid in self.trials and problem(r) is None]
+
+
+def evidence(study_dir: Path, profile: str, trials: dict[str, dict] | None, not_run: str | None = None) -> Evidence:
+    """Load the runs of `trials` (trial id -> config) under study_dir. Without trials (no profile recorded),
+    every run found there counts as a trial."""
+    found = {d.name: d for d in sorted(study_dir.iterdir()) if d.is_dir()} if study_dir.is_dir() else {}
+    if trials is None:
+        trials = {}
+        for run in load_runs(list(found.values())):
+            trials[run.path.name] = run.cfg
+    runs = {r.path.name: r for r in load_runs([found[t] for t in trials if t in found])}
+    return Evidence(profile, dict(trials), runs, not_run)
 
 
 def setup_table(runs: list[Run]) -> Table:

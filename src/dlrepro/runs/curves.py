@@ -7,9 +7,10 @@ from pathlib import Path
 from dlrepro import plotting
 
 
-def plot_curves(rows: list[dict], path: Path, title: str) -> None:
+def plot_curves(rows: list[dict], path: Path, title: str, svg: bool = False,
+                caption: str = "") -> plotting.Saved | None:
     if not rows:
-        return
+        return None
     by_epoch = rows[0].get("epoch") is not None
     xs = [r["epoch"] if by_epoch else r["step"] for r in rows]
     fig, (ax_acc, ax_loss) = plotting.figure(1, 2, figsize=(11, 4))
@@ -20,8 +21,10 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
                     label=split)
         ax.set_xlabel("epoch" if by_epoch else "step")
         ax.set_ylabel(label)
-        ax.legend()
+        if by_epoch:
+            plotting.integer_ticks(ax)
+    plotting.legend_outside(ax_loss)
     ax_acc.set_ylim(-0.02, 1.02)
     ax_acc.set_title(f"{title}: accuracy")
     ax_loss.set_title(f"{title}: loss")
-    plotting.save(fig, path)
+    return plotting.save(fig, path, svg=svg, caption=caption)

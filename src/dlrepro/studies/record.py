@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 import dlrepro
-from dlrepro.studies.spec import Study, builtin_names, load_study
+from dlrepro.errors import ConfigError
+from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
 
 RECORD, SOURCE = "study.json", "study.toml"
 
@@ -51,6 +52,20 @@ def study_info(study_dir: Path) -> dict:
         study = load_study(name)
         return {"name": name, "title": study.title, "description": study.description, "builtin": True}
     return {"name": name, "title": name, "description": ""}
+
+
+def recorded_study(study_dir: Path, info: dict) -> Study | None:
+    """The study as its last sweep ran it: the folder's study.toml with the recorded --set overrides; None when
+    the folder holds no readable record of it."""
+    source = Path(study_dir) / SOURCE
+    if "profile" not in info or not source.is_file():
+        return None
+    try:
+        study = parse_study(source.read_text(encoding="utf-8"), source, bool(info.get("builtin")))
+        sets = info.get("sets") or {}
+        return study.with_sets(sets, info["profile"]) if sets else study
+    except (ConfigError, OSError, UnicodeDecodeError):
+        return None
 
 
 def ran_with(info: dict) -> str:

@@ -197,7 +197,7 @@ def run_local(trials: list[tuple[RunConfig, Path]], workers: int | None = None, 
             done([i], [finished])
     todo = [i for i in range(len(trials)) if i not in results]
     if not todo:
-        log(f"{len(trials)} trials: none left to run")
+        log(f"{len(trials)} trials in {time.perf_counter() - start:.1f} s: none left to run")
         return [results[i] for i in range(len(trials))]
     on_gpu = any(uses_gpu(trials[i][0]) for i in todo) and bool(gpu_ids())
     units = [[todo[j] for j in unit] for unit in plan_units([trials[i] for i in todo], vectorize, gpus=on_gpu)]
