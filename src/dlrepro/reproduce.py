@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from dlrepro.sweep.table import RUNS_CSV, write_runs_csv
 
 
 def hardware() -> dict:
-    """The machine the runs are made on, for the report: CPU model, cores, GPU (if torch sees one)."""
+    """The machine the runs are made on, for the report: CPU model, cores, GPU. Imports no torch (a rerun with
+    nothing left to train never does): the GPU model comes from the NVIDIA driver's /proc entry, or from torch
+    only when a trial already imported it."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -31,13 +34,14 @@ def hardware() -> dict:
     except OSError:
         pass
     gpu = None
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            gpu = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        with contextlib.suppress(OSError):
+            gpu = next((line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                        if line.startswith("Model:")), None)
+        break
+    torch = sys.modules.get("torch")
+    if gpu is None and torch is not None and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
     return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform()}
 
 
