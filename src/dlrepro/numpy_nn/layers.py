@@ -21,7 +21,6 @@ class Linear:
             "bias": rng.uniform(-bound, bound, size=(out_features,)).astype(dtype),
         }
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self.x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
