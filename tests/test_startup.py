@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from conftest import assert_usage_error
+from helpers import assert_usage_error
 
 HEAVY = ("torch", "sklearn", "scipy", "matplotlib")
 
