@@ -24,7 +24,9 @@ import torch
 from dlrepro.data import cifar10
 from dlrepro.models.convnet import ConvNet
 from dlrepro.train.cifar_task import CifarTask, make_optimizer
-from numpy_mlp import NullSink  # benchmarks/ is on sys.path when a script here runs
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import MemorySink  # noqa: E402  (tests/helpers.py: the engine sink tests use too)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers import synthetic_cifar10  # noqa: E402  (tests/helpers.py, shared with the tests)
@@ -74,13 +76,13 @@ def populations(device: str, seeds: int = 8) -> None:
     print(f"\nseed populations on {device}: training time (s)")
     for name, cfg in kinds:
         fit(build_task(dataclasses.replace(cfg, steps=20) if isinstance(cfg, RNNConfig) else
-                       dataclasses.replace(cfg, epochs=1)), NullSink(), progress=False)  # warm-up
+                       dataclasses.replace(cfg, epochs=1)), MemorySink(), progress=False)  # warm-up
         start = time.perf_counter()
-        fit(build_task(cfg), NullSink(), progress=False)
+        fit(build_task(cfg), MemorySink(), progress=False)
         one = time.perf_counter() - start
         start = time.perf_counter()
         fit_population(build_population([dataclasses.replace(cfg, seed=s) for s in range(seeds)]),
-                       [NullSink() for _ in range(seeds)], progress=False)
+                       [MemorySink() for _ in range(seeds)], progress=False)
         pop = time.perf_counter() - start
         print(f"  {name}: one run {one:.2f}, population of {seeds} {pop:.2f} ({pop / one:.2f}x one run, "
               f"{seeds * one / pop:.1f}x the throughput of runs one after another)", flush=True)

@@ -2,7 +2,7 @@
 
 What is measured
     dlrepro: `NumpyMLPTask` (moons, 1,000 samples -> 800 train / 200 test, hidden 20, lr 0.01, batch 1,
-    float64) trained by `dlrepro.train.engine.fit` into an in-memory sink that stores nothing, with the
+    float64) trained by `dlrepro.train.engine.fit` into an in-memory sink (tests/helpers.py), with the
     default evaluation every 10 epochs (full train and test splits, plus the one at step 0).
     bare: the same training written inline as a plain NumPy loop over 1-D sample vectors: the same initial
     weights (copied from `numpy_nn.MLP(seed)`), the same per-epoch sample order
@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -33,41 +35,18 @@ from dlrepro.data.toy import make_toy
 from dlrepro.train.batches import epoch_permutation
 from dlrepro.train.config import MLPConfig
 from dlrepro.train.engine import METRIC_KEYS, fit
-from dlrepro.train.mlp_task import NumpyMLPTask
+from dlrepro.train.numpy_mlp_task import NumpyMLPTask
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import MemorySink  # noqa: E402  (tests/helpers.py: the engine sink tests use too)
 
 TARGET_RATIO = 1.2
 
 
-class NullSink:
-    """An in-memory `Sink` that keeps nothing: no checkpoint to resume, metrics and checkpoints dropped."""
-
-    def load_checkpoint(self):
-        return None
-
-    def save_checkpoint(self, checkpoint: dict) -> None:
-        pass
-
-    def restart_metrics(self, up_to_step: int) -> None:
-        pass
-
-    def log_metrics(self, row: dict) -> None:
-        pass
-
-
-class RecordingSink(NullSink):
-    """For the correctness check only: keeps the evaluation metrics."""
-
-    def __init__(self):
-        self.rows: list[tuple[float, ...]] = []
-
-    def log_metrics(self, row: dict) -> None:
-        self.rows.append(tuple(row[k] for k in METRIC_KEYS))
-
-
-def run_dlrepro(cfg: MLPConfig, data, sink: NullSink | None = None) -> tuple[list[np.ndarray], float]:
+def run_dlrepro(cfg: MLPConfig, data, sink: MemorySink | None = None) -> tuple[list[np.ndarray], float]:
     task = NumpyMLPTask(cfg, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
     start = time.perf_counter()
-    fit(task, sink or NullSink(), progress=False)
+    fit(task, sink or MemorySink(), progress=False)
     wall = time.perf_counter() - start
     return [value.copy() for value, _ in task.model.parameters()], wall
 
@@ -139,12 +118,13 @@ def main() -> None:
     steps = cfg.epochs * len(data.y_train)
 
     # Correctness first: both must end with the same weights (and log the same evaluations).
-    recording, bare_log = RecordingSink(), []
+    recording, bare_log = MemorySink(), []
     weights_dl, _ = run_dlrepro(cfg, data, recording)
     weights_bare, _ = run_bare(cfg, data, bare_log)
     for name, a, b in zip(("W1", "b1", "W2", "b2"), weights_dl, weights_bare, strict=True):
         assert a.shape == b.shape and np.allclose(a, b, rtol=1e-12, atol=0), f"{name} differs"
-    assert np.allclose(recording.rows, bare_log, rtol=1e-12, atol=0), (recording.rows, bare_log)
+    logged = [tuple(row[k] for k in METRIC_KEYS) for row in recording.rows]
+    assert np.allclose(logged, bare_log, rtol=1e-12, atol=0), (logged, bare_log)
     max_diff = max(float(np.max(np.abs(a - b))) for a, b in zip(weights_dl, weights_bare, strict=True))
 
     times: dict[str, list[float]] = {"dlrepro": [], "bare": []}

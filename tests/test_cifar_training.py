@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_usage_error, dlrepro, kill_dlrepro_when
 from dlrepro.cli import main
 from dlrepro.data.cifar10 import Cifar10, load_cifar10
 from dlrepro.models.convnet import ConvNet, n_parameters
@@ -17,7 +16,7 @@ from dlrepro.train.build import build_task
 from dlrepro.train.cifar_task import CifarTask
 from dlrepro.train.config import CNNConfig, MLPConfig
 from dlrepro.train.engine import fit
-from helpers import make_official
+from helpers import assert_usage_error, dlrepro, kill_dlrepro_when, make_official
 
 
 @pytest.fixture

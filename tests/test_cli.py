@@ -1,7 +1,7 @@
 import pytest
 
-from conftest import assert_usage_error
 from dlrepro.cli import build_parser, main
+from helpers import assert_usage_error
 
 MLP_FLAGS = ["--dataset", "--hidden", "--lr", "--batch-size", "--epochs", "--eval-every", "--n-samples",
              "--seed", "--dtype", "--out", "--resume"]

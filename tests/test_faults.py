@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_usage_error, dlrepro, kill_dlrepro_when
 from dlrepro.cli import main
 from dlrepro.runs import rundir as rundir_module
 from dlrepro.runs.execute import execute
 from dlrepro.runs.rundir import RunDir, read_metrics
 from dlrepro.train.config import MLPConfig, RNNConfig
+from helpers import assert_usage_error, dlrepro, kill_dlrepro_when
 
 TALLY = {"faults injected": 0, "rows compared": 0, "rows lost or duplicated": 0}
 

@@ -219,7 +219,7 @@ def test_any_study_file_runs_or_is_one_line_exit_2(text, capsys):
     (["--seeds", "0-99999"], "--seeds lists more than 4096 seeds"),
 ])
 def test_the_issues_out_of_range_values_are_one_line_exit_2(argv, needle, capsys, tmp_path):
-    from conftest import assert_usage_error
+    from helpers import assert_usage_error
 
     assert_usage_error(["train", "mlp-numpy", "--dataset", "moons", *argv, "--out", str(tmp_path / "r")],
                        needle, capsys)

@@ -96,7 +96,7 @@ def test_studies_show_prints_a_copy_that_sweeps_like_the_original(tmp_path, caps
 
 
 def test_studies_show_unknown_name_exits_2(capsys):
-    from conftest import assert_usage_error
+    from helpers import assert_usage_error
 
     assert_usage_error(["studies", "--show", "nope"], "cifar_mlp, optimizers, palindrome, toy", capsys)
 

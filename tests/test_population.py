@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import MemorySink, assert_usage_error, dlrepro, kill_dlrepro_when
 from dlrepro.data.toy import make_toy
 from dlrepro.errors import ConfigError
 from dlrepro.numpy_nn import MLP, SGD, CrossEntropy
-from dlrepro.numpy_nn.population import PopulationMLP, cross_entropy
+from dlrepro.numpy_nn.stacked_mlp import PopulationMLP, cross_entropy
 from dlrepro.runs.execute import execute, execute_population
 from dlrepro.runs.rundir import read_metrics
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.build import build_population, build_task
 from dlrepro.train.config import MLPConfig, RNNConfig
 from dlrepro.train.engine import fit, fit_population
+from helpers import MemorySink, assert_usage_error, dlrepro, kill_dlrepro_when
 
 
 @pytest.mark.parametrize("hidden, batch_size", [([20], 1), ([16, 8], 5)])

@@ -2,13 +2,13 @@
 
 import pytest
 
-from conftest import MemorySink, assert_usage_error, dlrepro, kill_dlrepro_when
 from dlrepro.cli import main
 from dlrepro.runs.execute import execute
 from dlrepro.runs.rundir import RunDir, read_metrics
 from dlrepro.train.build import build_task
 from dlrepro.train.config import RNNConfig
 from dlrepro.train.engine import fit
+from helpers import MemorySink, assert_usage_error, dlrepro, kill_dlrepro_when
 
 
 def _strip(rows):

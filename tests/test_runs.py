@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from conftest import dlrepro, kill_dlrepro_when
 from dlrepro.errors import ConfigError
 from dlrepro.runs.execute import execute
 from dlrepro.runs.rundir import read_metrics
 from dlrepro.train.config import MLPConfig
+from helpers import dlrepro, kill_dlrepro_when
 
 KEYS = ["step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "elapsed_s"]
 

@@ -10,8 +10,7 @@ import textwrap
 
 import pytest
 
-from conftest import assert_usage_error
-from helpers import make_folder, make_official, make_tar
+from helpers import assert_usage_error, make_folder, make_official, make_tar
 
 HEAVY = ("torch", "sklearn", "scipy", "matplotlib")
 

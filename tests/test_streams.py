@@ -8,7 +8,8 @@ from dlrepro import seeds
 from dlrepro.data.toy import make_toy
 from dlrepro.train.batches import EpochBatches, epoch_permutation
 from dlrepro.train.config import MLPConfig, RNNConfig
-from dlrepro.train.mlp_task import NumpyMLPTask, TorchMLPTask
+from dlrepro.train.mlp_task import TorchMLPTask
+from dlrepro.train.numpy_mlp_task import NumpyMLPTask
 from dlrepro.train.rnn_task import PalindromeTask
 
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dlrepro, kill_dlrepro_when
 from dlrepro.cli import main
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import load_study
 from dlrepro.sweep.local import plan_units, run_local
 from dlrepro.train.config import MLPConfig, RNNConfig
+from helpers import dlrepro, kill_dlrepro_when
 
 
 @pytest.mark.parametrize("name", ["toy", "cifar_mlp", "optimizers", "palindrome"])
@@ -183,7 +183,7 @@ def test_trials_per_gpu_sizes_the_pool_and_pins_each_worker_to_a_gpu(monkeypatch
 
 
 def test_trials_per_gpu_must_be_positive(tmp_path, capsys):
-    from conftest import assert_usage_error
+    from helpers import assert_usage_error
 
     assert_usage_error(["sweep", "toy", "--trials-per-gpu", "0", "--out", str(tmp_path)], "--trials-per-gpu", capsys)
 
@@ -191,7 +191,7 @@ def test_trials_per_gpu_must_be_positive(tmp_path, capsys):
 # --- built-in names, --set, --dry-run, --quiet, runs.csv ------------------------------------------------------
 
 def test_sweep_takes_a_built_in_name_and_refuses_an_unknown_one(tmp_path, capsys):
-    from conftest import assert_usage_error
+    from helpers import assert_usage_error
 
     assert load_study("palindrome").builtin
     assert_usage_error(["sweep", "palindrom", "--out", str(tmp_path)], "unknown study 'palindrom'", capsys)
@@ -238,7 +238,7 @@ def test_set_overrides_a_fixed_setting_and_replaces_an_axis():
     (["cell=[rnn,lstm]"], "not a TOML value"),
 ])
 def test_set_with_a_wrong_key_or_value_exits_2_before_running(tmp_path, capsys, sets, needle):
-    from conftest import assert_usage_error
+    from helpers import assert_usage_error
 
     argv = ["sweep", "palindrome", "--profile", "smoke", "--out", str(tmp_path / "out")]
     for s in sets:
@@ -248,7 +248,7 @@ def test_set_with_a_wrong_key_or_value_exits_2_before_running(tmp_path, capsys, 
 
 
 def test_set_on_a_field_of_a_joined_axis_as_a_list_is_refused(capsys, tmp_path):
-    from conftest import assert_usage_error
+    from helpers import assert_usage_error
 
     assert_usage_error(["sweep", "palindrome", "--profile", "quick", "--set", "lr=[1e-3]", "--out", str(tmp_path)],
                        "the grid axis 'cell_lr_steps' sets 'lr' too", capsys)
@@ -307,8 +307,8 @@ def test_runs_csv_has_a_row_per_trial_with_settings_status_and_final_metrics(tmp
 
 
 def test_reproduce_applies_each_set_to_the_studies_that_have_it(tmp_path, capsys):
-    from conftest import assert_usage_error
     from dlrepro.reproduce import select_studies
+    from helpers import assert_usage_error
 
     toy, pal = select_studies(["toy", "palindrome"], "smoke", _sets("steps=7", "epochs=1"))
     assert toy.sets == {"epochs": 1} and pal.sets == {"steps": 7}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from conftest import dlrepro, kill_dlrepro_when
 from dlrepro.runs.rundir import RunDir, read_metrics
+from helpers import dlrepro, kill_dlrepro_when
 
 pytest.importorskip("tensorboard")
 

@@ -15,10 +15,10 @@ reference's stated lr 1e-2 does not (see the Part 3 study).
 The forward passes are the equations, one time step at a time, and nothing else. Faster variants were
 measured on the 2-core CPU and removed because none paid (BENCHMARKS.md, "RNN training step"): hoisting
 the input projections out of the loop, a hand-written backward pass through time, fused LSTM gates and
-torch.compile all ran within +-10% of this plain loop, which the 128x128 matmuls dominate. Tests check
+torch.compile all ran about as fast as this plain loop, or slower; the 128x128 matmuls dominate. Tests check
 both nets against torch.nn.RNN / torch.nn.LSTM given the same weights.
 
-Leading axes broadcast: with parameters stacked along a model axis (`dlrepro.models.population.stack`,
+Leading axes broadcast: with parameters stacked along a model axis (`dlrepro.models.stacked.stack`,
 biases as (S, 1, n)) and x of shape (S, batch, time, input_dim), the same equations train S nets at once.
 """
 

@@ -110,7 +110,7 @@ class CrossEntropy:
 
         Batch-1 SGD calls this once per sample, where NumPy's per-call overhead is the whole cost: scalar
         indexing of one row replaces the `arange`, the fancy indexing, the mean and the division by n = 1
-        of the general case, which made it about 2.5x slower per call (13 vs 5 us on a 2-core CPU).
+        of the general case, which made it slower per call (BENCHMARKS.md, "NumPy MLP, batch size 1").
         """
         s, t = logits[0], targets[0]
         shifted = s - s.max()

@@ -9,10 +9,14 @@ resumed run needs no sampler state.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dlrepro import seeds
+
+if TYPE_CHECKING:
+    import torch
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -36,7 +40,7 @@ class EpochBatches:
         return epoch_permutation(self.n, self.seed, epoch)
 
     def _reorder(self, epoch: int) -> None:
-        perm = self._permutation(epoch)
+        perm: np.ndarray | torch.Tensor = self._permutation(epoch)
         if not isinstance(self.x, np.ndarray):  # a tensor: torch is imported only by the tasks that use it
             import torch
 

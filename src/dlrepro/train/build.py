@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig, RunConfig
 
+if TYPE_CHECKING:
+    from dlrepro.train.engine import PopulationTask, Task
 
-def build_task(cfg: RunConfig):
+
+def build_task(cfg: RunConfig) -> Task:
     if isinstance(cfg, MLPConfig) and cfg.dataset == "cifar10":
         return _cifar_mlp_task(cfg)
     if isinstance(cfg, MLPConfig):
         from dlrepro.data.toy import make_toy
 
         data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
+        splits = (data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
         if cfg.model == "mlp-numpy":  # the from-scratch path: no torch
-            from dlrepro.train.numpy_mlp_task import NumpyMLPTask as task_cls
-        else:
-            from dlrepro.train.mlp_task import TorchMLPTask as task_cls
-        return task_cls(cfg, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
+            from dlrepro.train.numpy_mlp_task import NumpyMLPTask
+
+            return NumpyMLPTask(cfg, *splits)
+        from dlrepro.train.mlp_task import TorchMLPTask
+
+        return TorchMLPTask(cfg, *splits)
     if isinstance(cfg, RNNConfig):
         from dlrepro.train.rnn_task import PalindromeTask
 
@@ -27,8 +35,9 @@ def build_task(cfg: RunConfig):
 
 
 def population_kind(cfg: RunConfig) -> str | None:
-    """The model kind when seeds of `cfg` can train as one population (see `dlrepro.train.population`),
-    else None: the toy-set MLPs and the recurrent nets."""
+    """The model kind when seeds of `cfg` can train as one population (each population task sits beside
+    its single-run twin: `numpy_mlp_task`, `mlp_task`, `rnn_task`), else None: the toy-set MLPs and the
+    recurrent nets."""
     if isinstance(cfg, MLPConfig) and cfg.dataset != "cifar10":
         return cfg.model
     if isinstance(cfg, RNNConfig):
@@ -36,48 +45,54 @@ def population_kind(cfg: RunConfig) -> str | None:
     return None
 
 
-def build_population(cfgs: list[RunConfig]):
-    """One `PopulationTask` for configs that differ only in their seed (all of one `population_kind`)."""
+def build_population(cfgs: list[RunConfig]) -> PopulationTask:
+    """One `PopulationTask` for configs that differ only in their (distinct) seeds, all of one
+    `population_kind`."""
     kinds = {population_kind(c) for c in cfgs}
     keys = {c.population_key() for c in cfgs}
     if None in kinds or len(kinds) != 1 or len(keys) != 1:
         raise ValueError("a population needs configs of one population kind that differ only in seed")
-    cfg = cfgs[0]
+    cfg, seeds = cfgs[0], [c.seed for c in cfgs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"a population needs distinct seeds, got {seeds}")
     if isinstance(cfg, RNNConfig):
-        from dlrepro.train.population import PopulationPalindromeTask
+        from dlrepro.train.rnn_task import PopulationPalindromeTask
 
-        return PopulationPalindromeTask(cfgs)
+        return PopulationPalindromeTask(cfg, seeds)
+    if not isinstance(cfg, MLPConfig):
+        raise TypeError(f"no population task for config type {type(cfg).__name__}")
     from dlrepro.data.toy import make_toy
 
     data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
+    splits = (data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
     if cfg.model == "mlp-numpy":  # the from-scratch path: no torch
-        from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask as task_cls
-    else:
-        from dlrepro.train.population import PopulationTorchMLPTask as task_cls
-    return task_cls(cfgs, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
+        from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask
+
+        return PopulationNumpyMLPTask(cfg, seeds, *splits)
+    from dlrepro.train.mlp_task import PopulationTorchMLPTask
+
+    return PopulationTorchMLPTask(cfg, seeds, *splits)
 
 
-def _cifar_mlp_task(cfg: MLPConfig):
+def _cifar_mlp_task(cfg: MLPConfig) -> Task:
     """The MLP 3072-...-10 on CIFAR-10: weights from the NumPy MLP's seeded init, as for the toy sets."""
-    import numpy as np
     import torch
 
-    from dlrepro import numpy_nn
     from dlrepro.data.cifar10 import load_cifar10
-    from dlrepro.models import MLP
     from dlrepro.train.cifar_task import CifarTask
     from dlrepro.train.device import resolve_device
+    from dlrepro.train.mlp_task import seeded_mlp
 
     device = resolve_device(cfg.device)  # before the data loads: a bad device leaves no trace
     data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)
     dtype = getattr(torch, cfg.dtype)
-    model = MLP.from_numpy(numpy_nn.MLP(32 * 32 * 3, cfg.hidden, 10, seed=cfg.seed, dtype=np.float64), dtype)
+    model = seeded_mlp(32 * 32 * 3, cfg.hidden, 10, cfg.seed, dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     return CifarTask(model, optimizer, data, device=device, batch_size=cfg.batch_size,
                      epochs=cfg.epochs, eval_every=cfg.eval_every, seed=cfg.seed, input_dtype=dtype)
 
 
-def _cnn_task(cfg: CNNConfig):
+def _cnn_task(cfg: CNNConfig) -> Task:
     import torch
 
     from dlrepro.data.cifar10 import load_cifar10

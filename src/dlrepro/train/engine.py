@@ -4,7 +4,8 @@ The engine owns the schedule (steps, epochs, evaluation cadence), the metrics, d
 checkpoints and resume. It knows nothing about files: a `Sink` (see `dlrepro.runs`) stores what it emits.
 
 It trains populations: S models that step together (parameters stacked along a leading model axis, see
-`dlrepro.train.population`), each member with its own sink, metrics, checkpoints and status. A single run
+`dlrepro.models.stacked`; each population task sits beside its single-run twin, e.g.
+`dlrepro.train.rnn_task`), each member with its own sink, metrics, checkpoints and status. A single run
 is a population of one (`Solo`), so both go through the same loop. A member whose running loss turns
 non-finite is marked diverged, checkpointed, and frozen, while the others go on.
 
@@ -19,15 +20,24 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import numpy as np
 from tqdm import tqdm
 
 from dlrepro.errors import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+
 METRIC_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc")
+
+# A training statistic: a number for a single run, an (S,) array or tensor for a population (any device).
+Stat: TypeAlias = "float | np.ndarray | torch.Tensor"
+Row: TypeAlias = "dict[str, float | None]"  # one metrics row: step, epoch, the METRIC_KEYS, elapsed_s
+State: TypeAlias = "dict[str, Any]"  # a task's (or a member's) state_dict, and a checkpoint
 
 
 def metrics_dict(train: tuple[float, float], test: tuple[float, float]) -> dict[str, float]:
@@ -45,7 +55,7 @@ class Schedule:
         return None if self.steps_per_epoch is None else step / self.steps_per_epoch
 
 
-def as_numpy(x) -> np.ndarray:
+def as_numpy(x: Stat) -> np.ndarray:
     """A float, NumPy array or tensor (on any device) as a float64 NumPy array."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
@@ -56,36 +66,41 @@ def as_numpy(x) -> np.ndarray:
 class BatchStats:
     """Running sums over the training batches since the last evaluation: floats or 0-d tensors for a
     single run, arrays / tensors of shape (S,) for a population (one entry per member)."""
-    loss_sum: Any = 0.0
-    correct: Any = 0.0
+    loss_sum: Stat = 0.0
+    correct: Stat = 0.0
     count: int = 0
 
-    def add(self, loss_sum, correct, count: int) -> None:
+    def add(self, loss_sum: Stat, correct: Stat, count: int) -> None:
         self.loss_sum = self.loss_sum + loss_sum
         self.correct = self.correct + correct
         self.count += count
 
-    def means(self) -> tuple[Any, Any]:
-        """(mean loss, accuracy): floats for a single run, (S,) arrays for a population."""
+    def means(self) -> tuple[float, float]:
+        """(mean loss, accuracy) of a single run's batches (NaN before any)."""
         if self.count == 0:
             return math.nan, math.nan
-        loss, correct = as_numpy(self.loss_sum) / self.count, as_numpy(self.correct) / self.count
-        return (float(loss), float(correct)) if loss.ndim == 0 else (loss, correct)
+        loss, acc = self.member_means()
+        return float(loss), float(acc)
+
+    def member_means(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean loss, accuracy) of a population's batches: (S,) arrays, one entry per member."""
+        return as_numpy(self.loss_sum) / self.count, as_numpy(self.correct) / self.count
 
 
 class Task(Protocol):
     """What the engine trains. `train_step` returns (sum of losses, number correct, batch size)."""
     schedule: Schedule
 
-    def train_step(self, step: int) -> tuple[Any, Any, int]: ...
+    def train_step(self, step: int) -> tuple[Stat, Stat, int]: ...
 
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
         """The four METRIC_KEYS, in eval mode without gradients. `batches` are the training batches
         since the previous evaluation, for tasks whose train metrics average them (step-based ones)."""
+        ...
 
-    def state_dict(self) -> dict: ...
+    def state_dict(self) -> State: ...
 
-    def load_state_dict(self, state: dict) -> None: ...
+    def load_state_dict(self, state: State) -> None: ...
 
 
 class PopulationTask(Protocol):
@@ -95,13 +110,13 @@ class PopulationTask(Protocol):
     schedule: Schedule
     size: int
 
-    def train_step(self, step: int) -> tuple[Any, Any, int]: ...
+    def train_step(self, step: int) -> tuple[Stat, Stat, int]: ...
 
     def evaluate(self, batches: BatchStats) -> list[dict[str, float]]: ...
 
-    def state_dict(self, member: int) -> dict: ...
+    def state_dict(self, member: int) -> State: ...
 
-    def load_state_dict(self, member: int, state: dict) -> None: ...
+    def load_state_dict(self, member: int, state: State) -> None: ...
 
     def freeze(self, member: int) -> None: ...
 
@@ -110,29 +125,36 @@ class Solo:
     """A single `Task` as a population of one."""
     size = 1
 
+    train_step: Callable[[int], tuple[Stat, Stat, int]]
+
     def __init__(self, task: Task):
-        self.task, self.schedule, self.train_step = task, task.schedule, task.train_step
+        self.task, self.schedule = task, task.schedule
+        self.train_step = task.train_step  # the task's own method: no extra call per step
 
     def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
         return [self.task.evaluate(batches)]
 
-    def state_dict(self, member: int) -> dict:
+    def state_dict(self, member: int) -> State:
         return self.task.state_dict()
 
-    def load_state_dict(self, member: int, state: dict) -> None:
+    def load_state_dict(self, member: int, state: State) -> None:
         self.task.load_state_dict(state)
 
     def freeze(self, member: int) -> None:
         pass  # the loop ends when its only member stops
 
-class Sink(Protocol):
-    def load_checkpoint(self) -> dict | None: ...
 
-    def save_checkpoint(self, checkpoint: dict) -> None: ...
+class Sink(Protocol):
+    """Where one run's metrics and checkpoints go (`dlrepro.runs.rundir.RunDir`, or memory in tests).
+    A checkpoint holds "step", "elapsed_s", "last" (the last metrics row) and "task" (its state_dict)."""
+
+    def load_checkpoint(self) -> State | None: ...
+
+    def save_checkpoint(self, checkpoint: State) -> None: ...
 
     def restart_metrics(self, up_to_step: int) -> None: ...
 
-    def log_metrics(self, row: dict) -> None: ...
+    def log_metrics(self, row: Row) -> None: ...
 
 
 @dataclass
@@ -140,10 +162,19 @@ class Outcome:
     status: str      # "completed" or "diverged"
     steps: int
     wall_time_s: float
-    last: dict       # the last metrics row
 
 
-def _finite(x: float) -> bool:
+@dataclass
+class Member:
+    """One population member's progress in `fit_population`."""
+    index: int
+    sink: Sink
+    before_s: float = 0.0            # wall time of the sessions before a resume
+    last: Row | None = None          # the last metrics row logged
+    outcome: Outcome | None = None   # set when it diverges
+
+
+def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
 
@@ -163,48 +194,47 @@ def fit_population(task: PopulationTask, sinks: list[Sink], *, progress: bool | 
                    checkpoint_every_s: float = 10.0, check_every: int = 50, desc: str = "train") -> list[Outcome]:
     """Train every member of `task` to the end of the schedule (or to its divergence); member m logs
     to sinks[m]. Arguments as for `fit`. Returns one Outcome per member."""
-    sched, n = task.schedule, task.size
-    if len(sinks) != n:
-        raise ValueError(f"{n} members but {len(sinks)} sinks")
+    sched = task.schedule
+    if len(sinks) != task.size:
+        raise ValueError(f"{task.size} members but {len(sinks)} sinks")
     start = time.perf_counter()
+    members = [Member(m, sink) for m, sink in enumerate(sinks)]
     checkpoints = [sink.load_checkpoint() for sink in sinks]
-    resumed = checkpoints[0] is not None
-    if any((c is not None) != resumed or (c is not None and c["step"] != checkpoints[0]["step"])
-           for c in checkpoints):
+    if len({None if c is None else c["step"] for c in checkpoints}) > 1:
         raise ConfigError("the members of this population were checkpointed at different steps; "
                           "resume them in groups of equal steps")
-    step, before, last = 0, [0.0] * n, [None] * n
-    if resumed:
-        for m, c in enumerate(checkpoints):
-            task.load_state_dict(m, c["task"])
-            before[m], last[m] = c["elapsed_s"], c["last"]
-        step = checkpoints[0]["step"]
-    for sink in sinks:
-        sink.restart_metrics(up_to_step=step if resumed else -1)
+    resumed, step = False, 0
+    for member, c in zip(members, checkpoints, strict=True):
+        if c is not None:
+            task.load_state_dict(member.index, c["task"])
+            member.before_s, member.last = c["elapsed_s"], c["last"]
+            resumed, step = True, c["step"]
+    for member in members:
+        member.sink.restart_metrics(up_to_step=step if resumed else -1)
 
-    def elapsed(m: int) -> float:
-        return before[m] + time.perf_counter() - start
+    def elapsed(member: Member) -> float:
+        return member.before_s + time.perf_counter() - start
 
     batches = BatchStats()
 
-    def evaluate(members: list[int]) -> None:
+    def evaluate(which: list[Member]) -> None:
         metrics = task.evaluate(batches)
-        for m in members:
-            row = {"step": step, "epoch": sched.epoch(step)}
-            row.update({k: (float(metrics[m][k]) if _finite(metrics[m][k]) else None) for k in METRIC_KEYS})
-            row["elapsed_s"] = round(elapsed(m), 4)
-            sinks[m].log_metrics(row)
-            last[m] = row
+        for member in which:
+            values = metrics[member.index]
+            row: Row = {"step": step, "epoch": sched.epoch(step)}
+            row.update({k: (float(values[k]) if _finite(values[k]) else None) for k in METRIC_KEYS})
+            row["elapsed_s"] = round(elapsed(member), 4)
+            member.sink.log_metrics(row)
+            member.last = row
 
-    def save(members: list[int]) -> None:
-        for m in members:
-            sinks[m].save_checkpoint({"step": step, "elapsed_s": elapsed(m), "last": last[m],
-                                      "task": task.state_dict(m)})
+    def save(which: list[Member]) -> None:
+        for member in which:
+            member.sink.save_checkpoint({"step": step, "elapsed_s": elapsed(member), "last": member.last,
+                                         "task": task.state_dict(member.index)})
 
     if not resumed:
-        evaluate(list(range(n)))
-    status, steps, wall = ["completed"] * n, [sched.total_steps] * n, [None] * n
-    active = list(range(n))
+        evaluate(members)
+    active = members
     last_save = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=sched.total_steps, initial=step, desc=desc, disable=not show, leave=False,
@@ -218,24 +248,24 @@ def fit_population(task: PopulationTask, sinks: list[Sink], *, progress: bool | 
             if step % check_every == 0 or at_eval:
                 bar.update(step - bar.n)
                 finite = np.isfinite(as_numpy(batches.loss_sum)).reshape(-1)
-                diverged = [m for m in active if not finite[m]]
+                diverged = [member for member in active if not finite[member.index]]
                 if diverged:
                     evaluate(diverged)
                     save(diverged)
-                    for m in diverged:
-                        status[m], steps[m], wall[m] = "diverged", step, elapsed(m)
-                        task.freeze(m)
-                    active = [m for m in active if finite[m]]
+                    for member in diverged:
+                        member.outcome = Outcome(status="diverged", steps=step, wall_time_s=elapsed(member))
+                        task.freeze(member.index)
+                    active = [member for member in active if finite[member.index]]
             if at_eval and active:
                 evaluate(active)
                 batches = BatchStats()
-                accs = [last[m]["test_acc"] for m in active if last[m]["test_acc"] is not None]
+                accs = [acc for member in active if member.last and (acc := member.last["test_acc"]) is not None]
                 if accs:
-                    bar.set_postfix(test_acc=f"{accs[0]:.3f}" if n == 1 else f"{min(accs):.3f}-{max(accs):.3f}")
+                    bar.set_postfix(test_acc=f"{accs[0]:.3f}" if task.size == 1 else f"{min(accs):.3f}-{max(accs):.3f}")
                 if step == sched.total_steps or time.perf_counter() - last_save >= checkpoint_every_s:
                     save(active)
                     last_save = time.perf_counter()
     finally:
         bar.close()
-    return [Outcome(status=status[m], steps=steps[m], wall_time_s=wall[m] if wall[m] is not None else elapsed(m),
-                    last=last[m]) for m in range(n)]
+    return [member.outcome or Outcome(status="completed", steps=sched.total_steps, wall_time_s=elapsed(member))
+            for member in members]

@@ -1,4 +1,7 @@
-"""Part 3 task: train a VanillaRNN or LSTM on freshly drawn palindromes, one batch per step.
+"""Part 3: train a VanillaRNN or LSTM on freshly drawn palindromes, one batch per step, as a single run
+(`PalindromeTask`) or a seed population (`PopulationPalindromeTask`: S members stacked along a model axis,
+see `dlrepro.models.stacked`). Both share the initial weights, the held-out set, the schedule, the batch
+draws, the stream peek and the evaluation.
 
 The initial weights come from `torch.Generator().manual_seed(seed)`, the training batches from the seed's
 own DATA stream (`dlrepro.seeds`, independent of the weights), drawn on the CPU (then moved to --device,
@@ -10,12 +13,16 @@ Train metrics average the training batches since the last evaluation.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from dlrepro import seeds
 from dlrepro.data import palindrome
 from dlrepro.models import LSTM, VanillaRNN
+from dlrepro.models.stacked import StackedMembers, stack, stacked_cross_entropy
+from dlrepro.seeds import DATA, torch_generator
 from dlrepro.train.config import RNNConfig
 from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
@@ -24,33 +31,60 @@ HELD_OUT_SEED = 1_000_003
 OPTIMIZERS = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
-def held_out_set(cfg: RNNConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(digits, targets) of the test set, and the keys training must exclude (None where it cannot)."""
+def seeded_net(cfg: RNNConfig, seed: int) -> nn.Module:
+    """The seed's initial VanillaRNN or LSTM (on the CPU)."""
+    cell = VanillaRNN if cfg.cell == "rnn" else LSTM
+    return cell(palindrome.input_dim(cfg.one_hot), cfg.hidden, 10, generator=torch.Generator().manual_seed(seed))
+
+
+def held_out_set(cfg: RNNConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The encoded test set (x, y) on `device`, and the keys training must exclude (None where it cannot)."""
     generator = torch.Generator().manual_seed(HELD_OUT_SEED + cfg.input_length)
     digits, target = palindrome.sample(cfg.test_size, cfg.input_length, generator)
     disjoint = palindrome.held_out_is_disjoint(cfg.input_length, cfg.test_size)
-    return digits, target, palindrome.keys(digits) if disjoint else None
+    exclude = palindrome.keys(digits) if disjoint else None
+    return palindrome.encode(digits, cfg.one_hot).to(device), target.to(device), exclude
+
+
+def step_schedule(cfg: RNNConfig) -> Schedule:
+    return Schedule(total_steps=cfg.steps, eval_every=cfg.eval_every)
+
+
+def draw_batch(cfg: RNNConfig, generator: torch.Generator,
+               exclude: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch x (B, L, input_dim), y (B,) drawn from `generator`, on the CPU."""
+    digits, target = palindrome.sample(cfg.batch_size, cfg.input_length, generator, exclude=exclude)
+    return palindrome.encode(digits, cfg.one_hot), target
+
+
+def peek(stream: torch.Generator) -> torch.Generator:
+    """A copy of `stream`: drawing from it leaves `stream` untouched (the step-0 train metrics)."""
+    copy = torch.Generator()
+    copy.set_state(stream.get_state())
+    return copy
+
+
+@torch.no_grad()
+def loss_acc(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of one model's logits (B, C) against y (B,)."""
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
 
 class PalindromeTask:
     def __init__(self, cfg: RNNConfig):
         self.cfg = cfg
-        init = torch.Generator().manual_seed(cfg.seed)
-        cell = VanillaRNN if cfg.cell == "rnn" else LSTM
         self.device = resolve_device(cfg.device)
-        self.model = cell(palindrome.input_dim(cfg.one_hot), cfg.hidden, 10, generator=init).to(self.device)
+        self.model = seeded_net(cfg, cfg.seed).to(self.device)
         self.optimizer = OPTIMIZERS[cfg.optimizer](self.model.parameters(), lr=cfg.lr)
-        self.stream = seeds.torch_generator(cfg.seed, seeds.DATA)
-        digits, self.test_y, self.exclude = held_out_set(cfg)
-        self.test_x, self.test_y = palindrome.encode(digits, cfg.one_hot).to(self.device), self.test_y.to(self.device)
-        self.schedule = Schedule(total_steps=cfg.steps, eval_every=cfg.eval_every)
+        self.stream = torch_generator(cfg.seed, DATA)
+        self.test_x, self.test_y, self.exclude = held_out_set(cfg, self.device)
+        self.schedule = step_schedule(cfg)
 
-    def _batch(self, generator: torch.Generator):
-        digits, target = palindrome.sample(self.cfg.batch_size, self.cfg.input_length, generator,
-                                           exclude=self.exclude)  # on the CPU
-        return palindrome.encode(digits, self.cfg.one_hot).to(self.device), target.to(self.device)
+    def _batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = draw_batch(self.cfg, generator, self.exclude)
+        return x.to(self.device), y.to(self.device)
 
-    def train_step(self, step: int):
+    def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         x, y = self._batch(self.stream)
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
@@ -62,24 +96,72 @@ class PalindromeTask:
         return loss.detach() * len(y), (logits.detach().argmax(1) == y).sum(), len(y)
 
     @torch.no_grad()
-    def _loss_acc(self, x, y) -> tuple[float, float]:
-        logits = self.model(x)
-        return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
-
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
         if batches.count:
             train = batches.means()
-        else:  # step 0: the batch the first step will train on, without consuming the stream
-            peek = torch.Generator()
-            peek.set_state(self.stream.get_state())
-            train = self._loss_acc(*self._batch(peek))
-        return metrics_dict(train, self._loss_acc(self.test_x, self.test_y))
+        else:  # step 0: the batch the first step will train on, drawn from a copy of the stream
+            x, y = self._batch(peek(self.stream))
+            train = loss_acc(self.model(x), y)
+        return metrics_dict(train, loss_acc(self.model(self.test_x), self.test_y))
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "stream": self.stream.get_state()}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.stream.set_state(state["stream"])
+
+
+class PopulationPalindromeTask(StackedMembers[nn.Module]):
+    """S `PalindromeTask`s: one seed (initial weights and palindrome stream) each."""
+
+    def __init__(self, cfg: RNNConfig, seeds: list[int]):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        singles = [seeded_net(cfg, s) for s in seeds]
+        model = stack(singles).to(self.device)
+        super().__init__(model, OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr), singles[0].state_dict())
+        self.streams = [torch_generator(s, DATA) for s in seeds]
+        self.test_x, self.test_y, self.exclude = held_out_set(cfg, self.device)
+        self.schedule = step_schedule(cfg)
+
+    def _batch(self, streams: list[torch.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (S, B, L, input_dim), y (S, B): member s's batch drawn from its own stream, as its single run."""
+        xs, ys = zip(*(draw_batch(self.cfg, g, self.exclude) for g in streams), strict=True)
+        return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
+
+    def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        x, y = self._batch(self.streams)
+        logits = self.model(x)
+        losses = stacked_cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        coef = None
+        if self.cfg.clip > 0:  # clip_grad_norm_ per member: each member's global norm over its own parameters
+            norms = torch.stack([p.grad.reshape(self.size, -1).pow(2).sum(1) for p in self.model.parameters()
+                                 if p.grad is not None])
+            coef = (self.cfg.clip / (norms.sum(0).sqrt() + 1e-6)).clamp(max=1.0)
+        self.mask_gradients(coef)
+        self.optimizer.step()
+        B = y.shape[1]
+        return losses.detach() * B, (logits.detach().argmax(2) == y).sum(1), B
+
+    @torch.no_grad()
+    def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
+        if batches.count:
+            train = list(zip(*batches.member_means(), strict=True))
+        else:  # step 0: the batches the first step will train on, drawn from copies of the streams
+            x, y = self._batch([peek(g) for g in self.streams])
+            train = [loss_acc(logits, target) for logits, target in zip(self.model(x), y, strict=True)]
+        test_logits = self.model(self.test_x.expand(self.size, *self.test_x.shape))
+        test = [loss_acc(logits, self.test_y) for logits in test_logits]
+        return [metrics_dict(tr, te) for tr, te in zip(train, test, strict=True)]
+
+    def state_dict(self, member: int) -> dict[str, Any]:
+        return {**super().state_dict(member), "stream": self.streams[member].get_state()}
+
+    def load_state_dict(self, member: int, state: dict[str, Any]) -> None:
+        super().load_state_dict(member, state)
+        self.streams[member].set_state(state["stream"])

@@ -1,4 +1,4 @@
-"""A population of S NumPy MLPs trained at once: every parameter stacked along a leading model axis.
+"""S NumPy MLPs trained at once (a seed population): every parameter stacked along a leading model axis.
 
 Member s is exactly `MLP(n_inputs, n_hidden, n_classes, seed=seeds[s])`: the same initial weights, the
 same equations, applied with batched matmuls over the model axis. At batch size 1 NumPy's per-call
@@ -28,7 +28,10 @@ class PopulationMLP:
         S = len(members)
         self.flat = np.stack([m.flat_parameters()[0][0] for m in members])  # (S, P), MLP's own flat order
         self.flat_grad = np.zeros_like(self.flat)
-        self.W, self.b, self.dW, self.db = [], [], [], []
+        self.W: list[np.ndarray] = []
+        self.b: list[np.ndarray] = []
+        self.dW: list[np.ndarray] = []
+        self.db: list[np.ndarray] = []
         for _, name, span, shape in members[0].flat_layout():
             params, grads = (self.W, self.dW) if name == "weight" else (self.b, self.db)
             shape3 = shape if len(shape) == 2 else (1, *shape)  # biases as (1, n): they broadcast over a batch
@@ -93,7 +96,8 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
     """Per-member mean cross-entropy (S,) and dL_s/dlogits (S, B, C) for logits (S, B, C), targets (S, B).
 
     The target entries are picked through flat indices (row r's target at r * C + target): one fancy
-    index instead of take_along_axis / put_along_axis, which cost about 3x more at batch size 1.
+    index instead of take_along_axis / put_along_axis, which cost more at batch size 1 (BENCHMARKS.md,
+    "Seed populations").
     """
     S, B, C = logits.shape
     picks = _row_starts(S * B, C) + targets.reshape(-1)
