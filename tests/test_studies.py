@@ -11,6 +11,7 @@ from dlrepro.cli import main
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import load_study
 from dlrepro.sweep.local import plan_units, run_local
+from dlrepro.sweep.trials import SweepOptions
 from dlrepro.train.config import MLPConfig, RNNConfig
 
 
@@ -80,11 +81,11 @@ def test_failed_trial_is_recorded_and_the_others_complete(tmp_path, monkeypatch)
 
     monkeypatch.setattr(build, "build_task", flaky)
     monkeypatch.setattr("dlrepro.runs.execute.build_task", flaky)
-    results = run_local([(bad, tmp_path / "bad"), (good, tmp_path / "good")], workers=1, log=lambda s: None,
-                        vectorize=False)
+    results = run_local([(bad, tmp_path / "bad"), (good, tmp_path / "good")],
+                        SweepOptions(workers=1, vectorize=False), log=lambda s: None)
     assert [r.status for r in results] == ["failed", "completed"]
     assert "boom" in results[0].error
-    again = run_local([(good, tmp_path / "good")], workers=1, log=lambda s: None)
+    again = run_local([(good, tmp_path / "good")], SweepOptions(workers=1), log=lambda s: None)
     assert again[0].skipped and again[0].status == "completed"
 
 
@@ -308,7 +309,7 @@ def test_runs_csv_has_a_row_per_trial_with_settings_status_and_final_metrics(tmp
 
 def test_reproduce_applies_each_set_to_the_studies_that_have_it(tmp_path, capsys):
     from conftest import assert_usage_error
-    from dlrepro.reproduce import select_studies
+    from dlrepro.sweep.study import select_studies
 
     toy, pal = select_studies(["toy", "palindrome"], "smoke", _sets("steps=7", "epochs=1"))
     assert toy.sets == {"epochs": 1} and pal.sets == {"steps": 7}

@@ -44,6 +44,10 @@ class Claim:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def not_run(self, reason: str) -> None:
+        """Judged "not run": no usable run to judge the claim from, for `reason`."""
+        self.verdict, self.reason = "not run", reason
+
     def settings_text(self) -> str:
         return ", ".join(f"{k} {_show(v)}" for k, v in self.settings.items())
 
@@ -94,13 +98,13 @@ def _mismatch(cfg: dict, settings: dict) -> list[str]:
 def select(claim: Claim, ev: Evidence, match: dict) -> list[Run] | None:
     """The runs `claim` is judged from, or None with claim.verdict / claim.reason set to why there are none."""
     if ev.not_run:
-        claim.verdict, claim.reason = "not run", ev.not_run
+        claim.not_run(ev.not_run)
         return None
     trials = ev.trial_configs(match)
     if not trials:
         what = ", ".join(f"{k} {_show(v) if not isinstance(v, tuple) else ' and '.join(map(_show, v))}"
                          for k, v in match.items())
-        claim.verdict, claim.reason = "not run", f"profile {ev.profile} has no run with {what}"
+        claim.not_run(f"profile {ev.profile} has no run with {what}")
         return None
     at = [(tid, cfg) for tid, cfg in trials if not _mismatch(cfg, claim.settings)]
     if not at:
@@ -110,8 +114,7 @@ def select(claim: Claim, ev: Evidence, match: dict) -> list[Run] | None:
     bad = [(tid, problem(ev.runs.get(tid))) for tid, _ in at]
     bad = [(tid, why) for tid, why in bad if why]
     if bad:
-        claim.verdict = "not run"
-        claim.reason = f"{len(bad)} of {len(at)} run(s) unusable: " + "; ".join(f"{t} {w}" for t, w in bad[:3])
+        claim.not_run(f"{len(bad)} of {len(at)} run(s) unusable: " + "; ".join(f"{t} {w}" for t, w in bad[:3]))
         return None
     runs = sorted((ev.runs[tid] for tid, _ in at), key=lambda r: r.cfg["seed"])
     claim.runs = [r.path.name for r in runs]
@@ -138,7 +141,7 @@ def accuracy(key: str, ref: float, tol: float, one_sided: bool = False):
     def rule(claim: Claim, runs: list[Run]) -> None:
         vals = _final(runs, key)
         if vals is None:
-            claim.verdict, claim.reason = "not run", f"a run has no final {key.replace('_', ' ')}"
+            claim.not_run(f"a run has no final {key.replace('_', ' ')}")
             return
         claim.measured = stats(vals)
         claim.measured_text = stats_text(claim.measured)
@@ -179,7 +182,7 @@ def faster_rule(dataset: str):
         epochs = {m: {r.cfg["seed"]: first_at_final(r.rows) for r in runs if r.cfg["model"] == m} for m in MODELS}
         seeds = sorted(set(epochs["mlp-numpy"]) & set(epochs["mlp-torch"]))
         if not seeds:
-            claim.verdict, claim.reason = "not run", "needs runs of both MLPs with the same seed"
+            claim.not_run("needs runs of both MLPs with the same seed")
             return
         numpy, torch = [epochs["mlp-numpy"][s] for s in seeds], [epochs["mlp-torch"][s] for s in seeds]
         diff = [a - b for a, b in zip(numpy, torch, strict=True)]
@@ -254,7 +257,7 @@ def rises_stays_low(claim: Claim, runs: list[Run]) -> None:
     first = [r.rows[0].get("test_acc") for r in runs]
     final = _final(runs, "test_acc")
     if final is None or None in first:
-        claim.verdict, claim.reason = "not run", "a run has no test accuracy"
+        claim.not_run("a run has no test accuracy")
         return
     rise = [b - a for a, b in zip(first, final, strict=True)]
     best = [r.summary["best_test_acc"] for r in runs]
@@ -285,7 +288,7 @@ def opt(name: str, lr: float) -> dict:
 def stuck(claim: Claim, runs: list[Run]) -> None:
     accs = [x["test_acc"] for r in runs for x in r.rows[1:] if x.get("test_acc") is not None]
     if not accs:
-        claim.verdict, claim.reason = "not run", "no test accuracy after epoch 0"
+        claim.not_run("no test accuracy after epoch 0")
         return
     claim.measured = {**stats(_final(runs, "test_acc") or []), "min": min(accs), "max": max(accs)}
     claim.measured_text = f"{min(accs):.3f}-{max(accs):.3f} after epoch 0"
@@ -297,7 +300,7 @@ def stuck(claim: Claim, runs: list[Run]) -> None:
 def small_gap(claim: Claim, runs: list[Run]) -> None:
     train, test = _final(runs, "train_acc"), _final(runs, "test_acc")
     if train is None or test is None:
-        claim.verdict, claim.reason = "not run", "a run has no final train or test accuracy"
+        claim.not_run("a run has no final train or test accuracy")
         return
     claim.measured = stats([a - b for a, b in zip(train, test, strict=True)])
     claim.measured_text = f"train - test {stats_text(claim.measured)}"
@@ -312,7 +315,7 @@ def still_rising(claim: Claim, runs: list[Run]) -> None:
         done, _, _ = run_length(r.cfg, r.rows)
         late = [x for x in r.rows if x["epoch"] >= 0.8 * done and x.get("test_acc") is not None]
         if len(late) < 2:
-            claim.verdict, claim.reason = "not run", "fewer than two evaluations in the last 20% of training"
+            claim.not_run("fewer than two evaluations in the last 20% of training")
             return
         gains.append(late[-1]["test_acc"] - late[0]["test_acc"])
     claim.measured = stats(gains)
@@ -329,7 +332,7 @@ def compare(key_pairs: dict[str, tuple[dict, dict]]):
             a = _final([r for r in runs if _is(r, low)], key)
             b = _final([r for r in runs if _is(r, high)], key)
             if not a or not b:
-                claim.verdict, claim.reason = "not run", f"no final {key} for both groups"
+                claim.not_run(f"no final {key} for both groups")
                 return
             measured[key] = {"low": stats(a), "high": stats(b)}
             if statistics.mean(a) >= statistics.mean(b):
@@ -356,7 +359,7 @@ def best_of_five(claim: Claim, runs: list[Run]) -> None:
     for label, m in CNN_GROUPS.items():
         vals = _final([r for r in runs if _is(r, m)], "test_acc")
         if not vals:
-            claim.verdict, claim.reason = "not run", f"no final test accuracy for {label}"
+            claim.not_run(f"no final test accuracy for {label}")
             return
         finals[label] = statistics.mean(vals)
     best = max(finals, key=finals.get)
@@ -434,7 +437,7 @@ def ordering(claim: Claim, runs: list[Run]) -> None:
     for length in RNN_REFERENCE:
         group = [r for r in runs if r.cfg["input_length"] == length]
         if not group:
-            claim.verdict, claim.reason = "not run", f"no run at input length {length}"
+            claim.not_run(f"no run at input length {length}")
             return
         by_length[length] = [steps_to_solve(r) for r in group]
     means = {k: statistics.mean(v) for k, v in by_length.items()}   # inf when a seed never converges
@@ -517,10 +520,6 @@ def palindrome_claims(ev: Evidence) -> list[Claim]:
                            "test_acc", 0.35, 0.15)
         claims.append(judged(c, ev, rnn(20), c_rule(c)))
     return claims
-
-
-CLAIMS = {"toy": toy_claims, "cifar_mlp": cifar_mlp_claims, "optimizers": optimizer_claims,
-          "palindrome": palindrome_claims}
 
 
 def counts(claims: list[Claim]) -> dict[str, int]:
