@@ -55,10 +55,12 @@ def naming(path: Path):
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, shared: bool = False) -> None:
     """Write `data` to a temp file beside `path`, then move it into place. On failure the temp file is
-    removed and `path` keeps its previous content."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    removed and `path` keeps its previous content. `shared`: a file that processes holding no lock may write
+    at once (a study folder's record and runs.csv, written by two sweeps on one folder): a temp file of
+    this process's own, so that each write lands whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp" if shared else f".{path.name}.tmp")
     try:
         with naming(path), open(tmp, "wb") as f:
             f.write(data)
@@ -71,8 +73,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+def atomic_write_json(path: Path, obj, shared: bool = False) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode(), shared)
 
 
 def _torch_version() -> str | None:
