@@ -58,7 +58,7 @@ def read_status(out: Path) -> dict:
 def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None) -> Evidence:
     """The runs of the profile's trials under study_dir (every run found there when the profile is unknown)."""
     trials = None
-    if profile in study.profiles:
+    if profile is not None and profile in study.profiles:
         trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
     ev = evidence(study_dir, profile or "unknown", trials, not_run)
     if not ev.runs and not ev.not_run:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from dlrepro.report.load import Evidence, Run, matches, problem, run_length
@@ -60,12 +60,12 @@ def _show(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def stats(values: list[float]) -> dict:
+def stats(values: Sequence[float | None]) -> dict:
     """Numbers over seeds, for claims.json: mean, std (None for one value), the values, n."""
-    values = [float(v) for v in values if v is not None and not math.isinf(v)]
-    return {"mean": statistics.mean(values) if values else None,
-            "std": statistics.stdev(values) if len(values) > 1 else None,
-            "values": values, "n": len(values)}
+    kept = [float(v) for v in values if v is not None and not math.isinf(v)]
+    return {"mean": statistics.mean(kept) if kept else None,
+            "std": statistics.stdev(kept) if len(kept) > 1 else None,
+            "values": kept, "n": len(kept)}
 
 
 def stats_text(m: dict, digits: int = 3) -> str:
@@ -179,10 +179,14 @@ TRAIN_ACC = {"mlp-torch": 0.9985, "mlp-numpy": 0.9965}
 
 def faster_rule(dataset: str):
     def rule(claim: Claim, runs: list[Run]) -> None:
-        epochs = {m: {r.cfg["seed"]: first_at_final(r.rows) for r in runs if r.cfg["model"] == m} for m in MODELS}
+        found = {m: {r.cfg["seed"]: first_at_final(r.rows) for r in runs if r.cfg["model"] == m} for m in MODELS}
+        epochs = {m: {s: e for s, e in by_seed.items() if e is not None} for m, by_seed in found.items()}
         seeds = sorted(set(epochs["mlp-numpy"]) & set(epochs["mlp-torch"]))
         if not seeds:
             claim.not_run("needs runs of both MLPs with the same seed")
+            return
+        if any(None in by_seed.values() for by_seed in found.values()):
+            claim.not_run("a run has no final test accuracy")
             return
         numpy, torch = [epochs["mlp-numpy"][s] for s in seeds], [epochs["mlp-torch"][s] for s in seeds]
         diff = [a - b for a, b in zip(numpy, torch, strict=True)]
@@ -203,7 +207,11 @@ def faster_rule(dataset: str):
 
 def epoch_window(ref: float, window: float = 0.5):
     def rule(claim: Claim, runs: list[Run]) -> None:
-        epochs = [first_at_final(r.rows) for r in runs]
+        found = [first_at_final(r.rows) for r in runs]
+        epochs = [e for e in found if e is not None]
+        if len(epochs) < len(found):
+            claim.not_run("a run has no final test accuracy")
+            return
         claim.measured = stats(epochs)
         claim.measured_text = f"first at final test accuracy: epochs {[int(e) for e in epochs]}"
         lo, hi = ref * (1 - window), ref * (1 + window)
@@ -254,9 +262,9 @@ CIFAR_MLP = {"epochs": 200, "lr": 0.01, "batch_size": 32, "hidden": [20]}
 
 
 def rises_stays_low(claim: Claim, runs: list[Run]) -> None:
-    first = [r.rows[0].get("test_acc") for r in runs]
+    first = [a for a in (r.rows[0].get("test_acc") for r in runs) if a is not None]
     final = _final(runs, "test_acc")
-    if final is None or None in first:
+    if final is None or len(first) < len(runs):
         claim.not_run("a run has no test accuracy")
         return
     rise = [b - a for a, b in zip(first, final, strict=True)]
@@ -355,14 +363,14 @@ CNN_GROUPS = {"adam 1e-4": opt("adam", 1e-4), "adam 1e-2": opt("adam", 1e-2), "a
 
 
 def best_of_five(claim: Claim, runs: list[Run]) -> None:
-    finals = {}
+    finals: dict[str, float] = {}
     for label, m in CNN_GROUPS.items():
         vals = _final([r for r in runs if _is(r, m)], "test_acc")
         if not vals:
             claim.not_run(f"no final test accuracy for {label}")
             return
         finals[label] = statistics.mean(vals)
-    best = max(finals, key=finals.get)
+    best = max(finals, key=lambda label: finals[label])
     claim.measured = {**stats([finals["adam 1e-4"]]), "by_setting": finals}
     claim.measured_text = ", ".join(f"{k} {v:.3f}" for k, v in sorted(finals.items(), key=lambda kv: -kv[1]))
     claim.verdict = "reproduced" if best == "adam 1e-4" else "differs"

@@ -20,7 +20,7 @@ from dlrepro.runs.rundir import CURVES, METRICS, TOY_DATA, RunDir, atomic_write_
 from dlrepro.runs.tensorboard import run_observers
 from dlrepro.train.build import build_population, build_task, population_kind
 from dlrepro.train.config import MLPConfig, RunConfig
-from dlrepro.train.engine import fit, fit_population
+from dlrepro.train.engine import Sink, fit, fit_population
 
 
 def default_run_dir(config: RunConfig, root: str | os.PathLike = "runs") -> Path:
@@ -156,7 +156,8 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
                 run.claim(cfg)
                 _save_toy_data(run, cfg)
             try:
-                outcomes = fit_population(task, group, progress=progress, checkpoint_every_s=checkpoint_every_s,
+                sinks: list[Sink] = list(group)
+                outcomes = fit_population(task, sinks, progress=progress, checkpoint_every_s=checkpoint_every_s,
                                           desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} seeds)")
                 for i, run, cfg, outcome in zip(members, group, cfgs, outcomes, strict=True):
                     results[i] = (run, _finish(run, cfg, outcome))
@@ -184,18 +185,19 @@ def execute_seeds(configs: list[RunConfig], outs: list | None = None, *, vectori
     """
     outs = outs or [None] * len(configs)
     extra = observers or [[] for _ in configs]
-    flags = {"resume": resume, "progress": progress, "checkpoint_every_s": checkpoint_every_s}
     opened: list[list] = []
     try:
         for c, o in zip(configs, outs, strict=True):
             opened.append(run_observers(o if o is not None else default_run_dir(c), tensorboard))
         attached = [[*mine, *theirs] for mine, theirs in zip(extra, opened, strict=True)]
         if vectorize and len(configs) > 1 and population_kind(configs[0]) is not None:
-            return execute_population(configs, outs, observers=attached, skip_busy=skip_busy, **flags)
+            return execute_population(configs, outs, observers=attached, skip_busy=skip_busy, resume=resume,
+                                      progress=progress, checkpoint_every_s=checkpoint_every_s)
         results: list[tuple[RunDir, dict | None]] = []
         for c, o, obs in zip(configs, outs, attached, strict=True):
             try:
-                results.append(execute(c, o, observers=obs, **flags))
+                results.append(execute(c, o, observers=obs, resume=resume, progress=progress,
+                                       checkpoint_every_s=checkpoint_every_s))
             except RunBusy:
                 if not skip_busy:
                     raise

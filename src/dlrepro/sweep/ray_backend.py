@@ -80,7 +80,7 @@ class _Reporter:
     """A run observer (see RunDir) inside a trial: each metrics row goes to `tune.report`, with a Ray
     Checkpoint when the engine saved one at that evaluation (it saves right after logging the row)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.pending: dict | None = None
 
     def on_metrics(self, row: dict) -> None:
@@ -181,7 +181,10 @@ def run_ray(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log: L
             return Path(payload[trial.config["index"]][1]).name
 
         tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(_trainable, trials=payload, tensorboard=tensorboard), resources),
+            # Ray documents (and accepts) a function returning a resource dict; its annotation names only
+            # PlacementGroupFactory, so the library's type is too narrow here
+            tune.with_resources(tune.with_parameters(_trainable, trials=payload, tensorboard=tensorboard),
+                                resources),  # type: ignore[arg-type]
             # the grid is the list of trials; the configs travel by tune.with_parameters (object store)
             param_space={"index": tune.grid_search(list(range(len(todo))))},
             tune_config=tune.TuneConfig(max_concurrent_trials=workers, trial_name_creator=trial_id,
