@@ -11,7 +11,6 @@ from dlrepro.cli import main
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import load_study
 from dlrepro.sweep.local import plan_units, run_local
-from dlrepro.sweep.trials import SweepOptions
 from dlrepro.train.config import MLPConfig, RNNConfig
 
 
@@ -68,6 +67,8 @@ def test_invalid_file_exits_2_before_running(tmp_path, capsys):
 
 
 def test_failed_trial_is_recorded_and_the_others_complete(tmp_path, monkeypatch):
+    from dlrepro.sweep.trials import SweepOptions
+
     good = MLPConfig(dataset="moons", epochs=2, n_samples=100, batch_size=10)
     bad = MLPConfig(dataset="moons", epochs=2, n_samples=100, batch_size=10, seed=1)
 
@@ -176,7 +177,7 @@ def test_trials_per_gpu_sizes_the_pool_and_pins_each_worker_to_a_gpu(monkeypatch
     try:
         pinned = []
         for _ in range(3):
-            local._init_worker(1, counter, ("3", "5"))
+            local.init_worker(1, counter, ("3", "5"))
             pinned.append(os.environ["CUDA_VISIBLE_DEVICES"])
     finally:
         torch.set_num_threads(threads)

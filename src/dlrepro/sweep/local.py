@@ -51,7 +51,7 @@ def gpu_ids() -> list[str]:
     return ids[:n]
 
 
-def _init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = ()) -> None:
+def init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = ()) -> None:
     """Pin a pool worker: `threads` torch threads and, with `gpus`, the next GPU in turn (worker k gets
     gpus[k % len(gpus)], so --trials-per-gpu K puts K concurrent trials on each GPU)."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -154,13 +154,13 @@ def run_local(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log:
                                         options.trials_per_gpu)
 
     if workers == 1:
-        _init_worker(threads)  # one trial at a time: it sees every GPU and picks the first
+        init_worker(threads)  # one trial at a time: it sees every GPU and picks the first
         for unit in units:
             done(unit, _run_unit([trials[i] for i in unit], tensorboard))
     else:
         # spawn, not fork: the parent has imported torch, whose thread pools must not be forked
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
                                  initargs=(threads, ctx.Value("i", 0), gpus)) as pool:
             futures = {pool.submit(_run_unit, [trials[i] for i in unit], tensorboard): unit for unit in units}
             for fut in as_completed(futures):

@@ -140,6 +140,7 @@ class Outcome:
     status: str      # "completed" or "diverged"
     steps: int
     wall_time_s: float
+    last: dict       # the last metrics row
 
 
 def _finite(x: float) -> bool:
@@ -236,5 +237,5 @@ def fit_population(task: PopulationTask, sinks: list[Sink], *, progress: bool | 
                     last_save = time.perf_counter()
     finally:
         bar.close()
-    return [Outcome(status=status[m], steps=steps[m], wall_time_s=wall[m] if wall[m] is not None else elapsed(m))
-            for m in range(n)]
+    return [Outcome(status=status[m], steps=steps[m], wall_time_s=wall[m] if wall[m] is not None else elapsed(m),
+                    last=last[m]) for m in range(n)]
