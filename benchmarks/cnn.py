@@ -12,24 +12,18 @@ does before the model: take the batch by the epoch permutation, flip-crop it and
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
 
 from dlrepro.data import cifar10
 from dlrepro.models.convnet import ConvNet
 from dlrepro.train.cifar_task import CifarTask, make_optimizer
 
-
-def fake_cifar(n_train: int, n_test: int) -> cifar10.Cifar10:
-    rng = np.random.default_rng(0)
-    return cifar10.Cifar10(
-        train_images=rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
-        train_labels=rng.integers(0, 10, n_train).astype(np.int64),
-        test_images=rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
-        test_labels=rng.integers(0, 10, n_test).astype(np.int64),
-        classes=cifar10.CLASSES, source="synthetic", format="synthetic", cache_dir=None, from_cache=False)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import synthetic_cifar10  # noqa: E402  (tests/helpers.py, shared with the tests)
 
 
 def make_task(data, batch_size: int, plain_adam: bool = False, **kw) -> CifarTask:
@@ -71,7 +65,7 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     steps = 8 if a.quick else a.steps
-    data = fake_cifar(max(4096, a.batch_size * (steps + a.warmup)), 1000)
+    data = synthetic_cifar10(max(4096, a.batch_size * (steps + a.warmup)), 1000)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, batch {a.batch_size}, {steps} timed steps\n")
     configs = [("fp32 NCHW, loop Adam (baseline)", {"plain_adam": True}), ("fp32 NCHW, fused Adam", {}),

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
 
 from dlrepro.data import cifar10
@@ -25,20 +26,13 @@ from dlrepro.models.convnet import ConvNet
 from dlrepro.train.cifar_task import CifarTask, make_optimizer
 from numpy_mlp import NullSink  # benchmarks/ is on sys.path when a script here runs
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import synthetic_cifar10  # noqa: E402  (tests/helpers.py, shared with the tests)
+
 CONFIGS = [("fp32 NCHW eager (baseline)", {}),
            ("fp32 channels_last", {"channels_last": True}),
            ("bf16 autocast channels_last", {"precision": "bf16", "channels_last": True}),
            ("bf16 channels_last + compile", {"precision": "bf16", "channels_last": True, "compile": True})]
-
-
-def synthetic(n_train: int) -> cifar10.Cifar10:
-    rng = np.random.default_rng(0)
-    return cifar10.Cifar10(
-        train_images=rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
-        train_labels=rng.integers(0, 10, n_train).astype(np.int64),
-        test_images=rng.integers(0, 256, (1000, 32, 32, 3), dtype=np.uint8),
-        test_labels=rng.integers(0, 10, 1000).astype(np.int64),
-        classes=cifar10.CLASSES, source="synthetic", format="synthetic", cache_dir=None, from_cache=False)
 
 
 DEVICE = torch.device("cuda")
@@ -112,7 +106,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {name}, {a.steps} timed steps\n")
     if not a.no_populations:
         populations(a.device)
-    data = synthetic(a.n_train)
+    data = synthetic_cifar10(a.n_train, 1000)
     best = (0.0, None, None)
     print(f"{'batch':>5} {'configuration':<32} {'images/s':>10} {'vs baseline':>12}")
     for bs in (int(b) for b in a.batch_sizes.split(",")):

@@ -20,86 +20,23 @@ import torch
 from PIL import Image
 
 from dlrepro.data import cifar10
-from dlrepro.data.cifar10 import (
-    CLASSES,
+from dlrepro.data.cifar10 import CLASSES, cache, download, imagefolder, load, load_cifar10, prepare
+from dlrepro.data.cifar10 import official as official_batches
+from dlrepro.data.cifar10.tensors import (
     channel_stats,
     crop_flip_at,
     flip_crop,
-    load_cifar10,
     normalize,
-    prepare,
-    safe_extract,
     stratified_subset,
     to_device_tensor,
 )
 from dlrepro.errors import ConfigError, DatasetError
+from helpers import PER_BATCH, make_folder, make_official, make_tar, random_images, write_batch, write_pickle
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpeg.tar.xz"
-PER_BATCH = 20
 
 
 # ------------------------------------------------------------------------------------------ builders
-
-
-def random_images(n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
-
-
-def write_pickle(path: Path, obj: object) -> None:
-    path.write_bytes(pickle.dumps(obj, protocol=2))
-
-
-def write_batch(path: Path, images: np.ndarray, labels, data=None) -> None:
-    """A batch as the official files hold it: channel-major rows, bytes keys, a list of int labels."""
-    rows = images.transpose(0, 3, 1, 2).reshape(len(images), -1) if data is None else data
-    write_pickle(path, {b"batch_label": path.name.encode(), b"labels": [int(x) for x in labels],
-                        b"data": rows, b"filenames": [f"{i}.png".encode() for i in range(len(rows))]})
-
-
-def make_official(parent: Path, seed: int = 0) -> dict[str, np.ndarray]:
-    """parent/cifar-10-batches-py with five 20-image train batches and a 20-image test batch."""
-    batches = parent / "cifar-10-batches-py"
-    batches.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    images = random_images(6 * PER_BATCH, seed)
-    labels = rng.integers(0, 10, size=6 * PER_BATCH)
-    for i, name in enumerate([*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH]):
-        part = slice(i * PER_BATCH, (i + 1) * PER_BATCH)
-        write_batch(batches / name, images[part], labels[part])
-    write_pickle(batches / "batches.meta", {b"label_names": [c.encode() for c in CLASSES],
-                                            b"num_cases_per_batch": PER_BATCH, b"num_vis": 3072})
-    n_train = 5 * PER_BATCH
-    return {"train_images": images[:n_train], "train_labels": labels[:n_train],
-            "test_images": images[n_train:], "test_labels": labels[n_train:]}
-
-
-def make_folder(root: Path, per_class: dict[str, int] | None = None, suffix: str = ".png",
-                seed: int = 1) -> dict[str, np.ndarray]:
-    """root/train/<class>/NNNN.png and root/test/<class>/NNNN.png; returns arrays in load order."""
-    per_class = per_class or {"train": 3, "test": 2}
-    expected = {}
-    for offset, split in enumerate(cifar10.SPLITS):
-        n = per_class[split]
-        images = random_images(10 * n, seed + offset)
-        for label, name in enumerate(CLASSES):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for k in range(n):
-                # Names written in reverse, so the test sees that loading sorts them.
-                Image.fromarray(images[label * n + k]).save(folder / f"{n - 1 - k:04d}{suffix}")
-        order = np.arange(10 * n).reshape(10, n)[:, ::-1].reshape(-1)  # sorted names = reversed writes
-        expected[f"{split}_images"] = images[order]
-        expected[f"{split}_labels"] = np.repeat(np.arange(10), n)
-    return expected
-
-
-def make_tar(source_dir: Path, archive: Path, arcname: str = "") -> Path:
-    """An archive of source_dir's contents (compression from the suffix), under arcname if given."""
-    mode = {".gz": "w:gz", ".xz": "w:xz"}.get(archive.suffix, "w")
-    with tarfile.open(archive, mode) as tar:
-        for child in sorted(source_dir.iterdir()):
-            tar.add(child, arcname=f"{arcname}/{child.name}" if arcname else child.name)
-    return archive
 
 
 def add_member(archive: Path, info: tarfile.TarInfo, data: bytes = b"") -> None:
@@ -251,8 +188,8 @@ def test_directory_with_several_archives_is_ambiguous(tmp_path):
 
 def test_decoding_in_worker_processes(tmp_path, monkeypatch):
     expected = make_folder(tmp_path)
-    monkeypatch.setattr(cifar10, "_POOL_MIN_IMAGES", 0)
-    monkeypatch.setattr(cifar10, "_CHUNK", 7)  # several chunks per split, to check they are reassembled
+    monkeypatch.setattr(imagefolder, "_POOL_MIN_IMAGES", 0)
+    monkeypatch.setattr(imagefolder, "_CHUNK", 7)  # several chunks per split, to check they are reassembled
     assert_matches(load_cifar10(tmp_path, verify=False), expected)
 
 
@@ -260,7 +197,7 @@ def test_worker_errors_name_the_file(tmp_path, monkeypatch):
     make_folder(tmp_path)
     bad = tmp_path / "test" / "ship" / "0001.png"
     Image.fromarray(np.zeros((32, 30, 3), dtype=np.uint8)).save(bad)
-    monkeypatch.setattr(cifar10, "_POOL_MIN_IMAGES", 0)
+    monkeypatch.setattr(imagefolder, "_POOL_MIN_IMAGES", 0)
     with raises_one_line(str(bad), "30x32", "32x32"):
         load_cifar10(tmp_path, verify=False)
 
@@ -308,9 +245,9 @@ def test_the_payloads_do_run_under_plain_pickle(tmp_path, payload):
 
 def test_unpickler_admits_only_numpy_array_globals():
     with pytest.raises(DatasetError):
-        cifar10._unpickle(pickle.dumps(np.int64(3), protocol=2), "scalar")  # numpy scalar: not needed
+        official_batches.unpickle(pickle.dumps(np.int64(3), protocol=2), "scalar")  # numpy scalar: not needed
     array = np.arange(6, dtype=np.uint8).reshape(2, 3)
-    got = cifar10._unpickle(pickle.dumps({b"a": array, "b": [1, "x", b"y"]}, protocol=2), "ok")
+    got = official_batches.unpickle(pickle.dumps({b"a": array, "b": [1, "x", b"y"]}, protocol=2), "ok")
     np.testing.assert_array_equal(got[b"a"], array)
     assert got["b"] == [1, "x", b"y"]
 
@@ -381,7 +318,7 @@ def test_verify_passes_when_md5s_match(official, monkeypatch):
     batches = root / "cifar-10-batches-py"
     for name in cifar10.FILE_MD5:
         monkeypatch.setitem(cifar10.FILE_MD5, name, hashlib.md5((batches / name).read_bytes()).hexdigest())
-    monkeypatch.setattr(cifar10, "_OFFICIAL_BATCH_SIZE", PER_BATCH)
+    monkeypatch.setattr(official_batches, "_OFFICIAL_BATCH_SIZE", PER_BATCH)
     unverified = load_cifar10(root, verify=False)
     verified = load_cifar10(root, verify=True)
     assert not verified.from_cache  # a cache built without MD5 checks does not count as verified
@@ -402,7 +339,7 @@ def test_verify_counts_images_per_batch(official, monkeypatch):
 @pytest.fixture
 def small_complete(monkeypatch):
     """Make make_folder's 3 train / 2 test images per class count as a complete copy."""
-    monkeypatch.setattr(cifar10, "_PER_CLASS", {"train": 3, "test": 2})
+    monkeypatch.setattr(imagefolder, "_PER_CLASS", {"train": 3, "test": 2})
 
 
 @pytest.mark.parametrize("as_archive", [False, True])
@@ -517,32 +454,32 @@ def _evil_members(tmp_path: Path) -> dict[str, tarfile.TarInfo]:
 
 @pytest.mark.parametrize("kind", ["parent", "absolute", "symlink", "hardlink", "fifo", "device"])
 def test_unsafe_archive_members_are_refused(tmp_path, kind):
+    """Both paths that read an archive (training's load_cifar10, and `dlrepro data cifar10`'s prepare) refuse
+    it, and write nothing: no member lands anywhere, no half-read copy, no cache."""
     make_folder(tmp_path / "src")
-    archive = make_tar(tmp_path / "src", tmp_path / "copy.tar")
+    (tmp_path / "out").mkdir()
+    archive = make_tar(tmp_path / "src", tmp_path / "out" / "copy.tar")
     member = _evil_members(tmp_path)[kind]
     add_member(archive, member, b"evil")
     with raises_one_line(repr(member.name), "unsafe member"):
         load_cifar10(archive, verify=False)
-    dest = tmp_path / "out" / "extracted"
-    dest.parent.mkdir()
     with raises_one_line(repr(member.name), "unsafe member"):
-        safe_extract(archive, dest)
-    assert not dest.exists()
-    assert list(dest.parent.iterdir()) == []  # no half-extracted temp folder either
+        prepare(archive, verify=False, cache_dir=tmp_path / "cache")
+    assert list((tmp_path / "out").iterdir()) == [archive]  # nothing extracted or cached beside it
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "xdg").exists()
     assert not (tmp_path / "evil").exists() and not (tmp_path / "out" / "evil").exists()
     assert not (tmp_path / "absolute-evil").exists()
 
 
-def test_safe_extract_extracts_into_place(tmp_path):
-    make_folder(tmp_path / "src")
-    archive = make_tar(tmp_path / "src", tmp_path / "copy.tar.gz", arcname="wrap")
-    dest = tmp_path / "out" / "tree"
-    dest.mkdir(parents=True)
-    (dest / "stale").write_text("from an interrupted run")
-    assert safe_extract(archive, dest) == dest
-    assert (dest / "wrap" / "train" / "cat" / "0000.png").is_file()
-    assert not (dest / "stale").exists()
-    assert [p.name for p in dest.parent.iterdir()] == ["tree"]
+def test_archives_are_read_in_memory_never_extracted(tmp_path):
+    expected = make_folder(tmp_path / "src")
+    (tmp_path / "out").mkdir()
+    archive = make_tar(tmp_path / "src", tmp_path / "out" / "copy.tar.gz", arcname="wrap")
+    ds = load_cifar10(archive, verify=False)
+    assert_matches(ds, expected)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".dlrepro-cache", "copy.tar.gz"]
+    assert sorted(p.name for p in Path(ds.cache_dir).iterdir()) == sorted(
+        ["manifest.json", *(f"{name}.npy" for name in cache.ARRAYS)])  # only the cache, no image files
 
 
 @pytest.mark.parametrize("suffix", [".tar.gz", ".tar.xz"])
@@ -583,10 +520,10 @@ def test_second_load_is_memory_mapped_and_does_not_decode(official, tmp_path, mo
     def must_not_decode(*args, **kwargs):
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(cifar10, "_decode_source", must_not_decode)
+    monkeypatch.setattr(load, "_decode_source", must_not_decode)
     second = load_cifar10(root, verify=False, cache_dir=tmp_path / "cache")
     assert second.from_cache and second.cache_dir == first.cache_dir
-    for name in cifar10._ARRAYS:
+    for name in cache.ARRAYS:
         assert isinstance(getattr(second, name), np.memmap), name
     assert_matches(second, expected)
 
@@ -652,10 +589,10 @@ def test_cache_files_are_written_atomically(official, monkeypatch):
         raise Crash
 
     real_save = np.save
-    monkeypatch.setattr(cifar10.np, "save", crash)
+    monkeypatch.setattr(np, "save", crash)
     with pytest.raises(Crash):
         load_cifar10(root, verify=False)
-    monkeypatch.setattr(cifar10.np, "save", real_save)
+    monkeypatch.setattr(np, "save", real_save)
     entries = list((root / ".dlrepro-cache").iterdir())
     assert len(entries) == 1 and list(entries[0].iterdir()) == []  # temp file removed, no manifest
     assert not load_cifar10(root, verify=False).from_cache
@@ -700,7 +637,7 @@ def test_prepare_does_not_download_unless_asked(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("nothing may be downloaded")
 
-    monkeypatch.setattr(cifar10.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(download.urllib.request, "urlopen", no_network)
     with raises_one_line("--download"):
         prepare(tmp_path, download=False)
 
@@ -714,8 +651,8 @@ class _FakeResponse(io.BytesIO):
 def test_prepare_downloads_when_asked(tmp_path, monkeypatch):
     make_official(tmp_path / "src")
     payload = make_tar(tmp_path / "src", tmp_path / "served.tar.gz").read_bytes()
-    monkeypatch.setattr(cifar10, "ARCHIVE_MD5", hashlib.md5(payload).hexdigest())
-    monkeypatch.setattr(cifar10.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(payload))
+    monkeypatch.setattr(download, "ARCHIVE_MD5", hashlib.md5(payload).hexdigest())
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(payload))
     root = tmp_path / "new-root"
     report = prepare(root, download=True, verify=False)
     assert (root / "cifar-10-python.tar.gz").read_bytes() == payload
@@ -727,14 +664,14 @@ def test_download_failure_says_where_to_put_the_file(tmp_path, monkeypatch):
     def offline(url, timeout):
         raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(cifar10.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
     with raises_one_line("download", "failed", str(tmp_path / "cifar-10-python.tar.gz")):
         prepare(tmp_path, download=True)
     assert list(tmp_path.iterdir()) == []  # no partial download left behind
 
 
 def test_corrupt_download_is_not_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(cifar10.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"junk"))
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"junk"))
     root = tmp_path / "root"
     with raises_one_line("corrupt", str(root / "cifar-10-python.tar.gz")):
         prepare(root, download=True)

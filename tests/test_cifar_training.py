@@ -17,7 +17,7 @@ from dlrepro.train.build import build_task
 from dlrepro.train.cifar_task import CifarTask
 from dlrepro.train.config import CNNConfig, MLPConfig
 from dlrepro.train.engine import fit
-from test_cifar10 import make_official
+from helpers import make_official
 
 
 @pytest.fixture

@@ -250,7 +250,8 @@ def test_disk_full_at_each_write_point_is_one_line_keeps_the_run_consistent_and_
     if point == "figure":
         _fill_savefig(monkeypatch)
     else:
-        name = {"metrics": "metrics.jsonl", "checkpoint": ".checkpoint.pt.tmp", "summary": ".summary.json.tmp"}[point]
+        name = {"metrics": "metrics.jsonl", "checkpoint": rundir_module.temp_path(Path("checkpoint.pt")).name,
+                "summary": rundir_module.temp_path(Path("summary.json")).name}[point]
         monkeypatch.setattr(rundir_module, "open", _FullDisk(name, after=20 if point != "summary" else 0),
                             raising=False)
     failed_file = {"metrics": "metrics.jsonl", "checkpoint": "checkpoint.pt", "summary": "summary.json",

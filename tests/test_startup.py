@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from conftest import assert_usage_error
+from helpers import make_folder, make_official, make_tar
 
 HEAVY = ("torch", "sklearn", "scipy", "matplotlib")
 
@@ -132,14 +133,33 @@ def test_a_figure_is_rendered_again_only_when_it_changed(tmp_path):
 
 
 def test_preparing_cifar10_does_not_import_torch(tmp_path):
-    import numpy as np
-    from PIL import Image
-
-    from dlrepro.data.cifar10 import CLASSES
-
-    for split in ("train", "test"):
-        for name in CLASSES:
-            (tmp_path / "copy" / split / name).mkdir(parents=True)
-            Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(tmp_path / "copy" / split / name / "0.png")
+    make_folder(tmp_path / "copy", per_class={"train": 1, "test": 1})
     argv = ["data", "cifar10", "--root", str(tmp_path / "copy"), "--no-verify", "--cache-dir", str(tmp_path / "c")]
     assert "torch" not in imported_by(argv)
+
+
+@pytest.mark.parametrize("layout", ["official", "imagefolder", "archive"])
+def test_loading_cifar10_does_not_import_torch_until_a_tensor_helper_is_used(tmp_path, layout):
+    """The loader modules never import torch (decoding, then memory-mapping the cache); the tensor helpers
+    re-exported by `dlrepro.data.cifar10` bring it in on first use."""
+    if layout == "official":
+        make_official(tmp_path / "copy")
+    else:
+        make_folder(tmp_path / "copy")
+    root = make_tar(tmp_path / "copy", tmp_path / "copy.tar.xz") if layout == "archive" else tmp_path / "copy"
+    found = "official" if layout == "official" else "imagefolder"
+    code = textwrap.dedent(f"""
+        import json, sys
+        from dlrepro.data import cifar10
+        first = cifar10.load_cifar10({str(root)!r}, verify=False, cache_dir={str(tmp_path / "c")!r})
+        again = cifar10.load_cifar10({str(root)!r}, verify=False, cache_dir={str(tmp_path / "c")!r})
+        assert not first.from_cache and again.from_cache and first.layout == {found!r}
+        before = [m for m in {HEAVY!r} if m in sys.modules]
+        cifar10.flip_crop
+        print(json.dumps([before, "torch" in sys.modules]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    before, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before == [] and after

@@ -96,7 +96,7 @@ def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str =
         tmp = p.with_name(f".{p.name}.tmp")
         try:
             fig.savefig(tmp, dpi=DPI, format=kind, bbox_inches="tight",
-                        **({"metadata": {FINGERPRINT: key}} if key and kind == "png" else {}))
+                        metadata={FINGERPRINT: key} if key and kind == "png" else None)
             os.replace(tmp, p)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -9,11 +9,15 @@ input is 1x1 after five pools. PyTorch's default initialisation. 9,231,114 train
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
-LAYOUT = [("conv1", 64), "pool", ("conv2", 128), "pool", ("conv3_a", 256), ("conv3_b", 256), "pool",
-          ("conv4_a", 512), ("conv4_b", 512), "pool", ("conv5_a", 512), ("conv5_b", 512), "pool"]
+LAYOUT: list[tuple[str, int] | Literal["pool"]] = [
+    ("conv1", 64), "pool", ("conv2", 128), "pool", ("conv3_a", 256), ("conv3_b", 256), "pool",
+    ("conv4_a", 512), ("conv4_b", 512), "pool", ("conv5_a", 512), ("conv5_b", 512), "pool",
+]
 
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -24,7 +28,8 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
 class ConvNet(nn.Module):
     def __init__(self, n_channels: int = 3, n_classes: int = 10):
         super().__init__()
-        layers, c_in, n_pools = {}, n_channels, 0
+        layers: dict[str, nn.Module] = {}
+        c_in, n_pools = n_channels, 0
         for item in LAYOUT:
             if item == "pool":
                 n_pools += 1

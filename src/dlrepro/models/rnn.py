@@ -53,14 +53,18 @@ class VanillaRNN(nn.Module):
 
 
 class LSTM(nn.Module):
-    GATES = ("g", "i", "f", "o")
-
     def __init__(self, input_dim: int, hidden_dim: int, num_classes: int, generator: torch.Generator | None = None):
         super().__init__()
-        for gate in self.GATES:
-            setattr(self, f"W_{gate}x", _uniform((input_dim, hidden_dim), input_dim, generator))
-            setattr(self, f"W_{gate}h", _uniform((hidden_dim, hidden_dim), hidden_dim, generator))
-            setattr(self, f"b_{gate}", _uniform((hidden_dim,), input_dim, generator))
+
+        def gate() -> tuple[nn.Parameter, nn.Parameter, nn.Parameter]:  # W_.x, W_.h, b_.
+            return (_uniform((input_dim, hidden_dim), input_dim, generator),
+                    _uniform((hidden_dim, hidden_dim), hidden_dim, generator),
+                    _uniform((hidden_dim,), input_dim, generator))
+
+        self.W_gx, self.W_gh, self.b_g = gate()
+        self.W_ix, self.W_ih, self.b_i = gate()
+        self.W_fx, self.W_fh, self.b_f = gate()
+        self.W_ox, self.W_oh, self.b_o = gate()
         self.W_ph = _uniform((hidden_dim, num_classes), hidden_dim, generator)
         self.b_p = _uniform((num_classes,), hidden_dim, generator)
 

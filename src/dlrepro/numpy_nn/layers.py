@@ -7,12 +7,14 @@ parameters and gradients as NumPy arrays in `params` / `grads` dicts (weight fir
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 
 class Linear:
     """y = x W + b, with W of shape (in_features, out_features) and b of shape (out_features,)."""
 
-    def __init__(self, in_features: int, out_features: int, rng: np.random.Generator, dtype=np.float64):
+    def __init__(self, in_features: int, out_features: int, rng: np.random.Generator,
+                 dtype: DTypeLike = np.float64):
         # PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, so the
         # NumPy and PyTorch MLPs start from the same distribution (and, given the same rng, the same numbers).
         bound = 1.0 / np.sqrt(in_features)
@@ -21,7 +23,6 @@ class Linear:
             "bias": rng.uniform(-bound, bound, size=(out_features,)).astype(dtype),
         }
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self.x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x

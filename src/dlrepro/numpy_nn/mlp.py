@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from dlrepro.numpy_nn.layers import Linear, ReLU
 
@@ -23,7 +24,7 @@ class MLP:
     """
 
     def __init__(self, n_inputs: int, n_hidden: Sequence[int], n_classes: int, seed: int = 0,
-                 dtype=np.float64):
+                 dtype: DTypeLike = np.float64):
         rng = np.random.default_rng(seed)
         sizes = [n_inputs, *n_hidden, n_classes]
         self.layers: list = []

@@ -53,7 +53,7 @@ def lr_text(lr: float) -> str:
 
 def early_trend(runs: list[Run]) -> str | None:
     """The quick profile's ConvNet ranking in words, computed from the runs: an early trend, not a verdict."""
-    finals = {}
+    finals: dict[str, list[float]] = {}
     for r in runs:
         if r.final_test_acc is not None:
             name = f"{OPTIMIZERS.get(r.cfg['optimizer'], r.cfg['optimizer'])} {lr_text(r.cfg['lr'])}"
@@ -61,7 +61,7 @@ def early_trend(runs: list[Run]) -> str | None:
     if len(finals) < 2:
         return None
     mean = {k: sum(v) / len(v) for k, v in finals.items()}
-    ranked = sorted(mean, key=mean.get, reverse=True)
+    ranked = sorted(mean, key=lambda k: mean[k], reverse=True)
     chance = [k for k in ranked if abs(mean[k] - CHANCE) <= 0.03]
     lead = [k for k in ranked if mean[ranked[0]] - mean[k] <= 0.03 and k not in chance]
     epochs = max(r.rows[-1]["epoch"] for r in runs if r.rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,12 +93,12 @@ th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}figcaption,.caption
 
 
 def render_markdown(title: str, intro: list[str], sections: list[Section], root: Path,
-                    summary: list[str] = ()) -> str:
+                    summary: Sequence[str] = ()) -> str:
     top = ["## Summary", "\n".join(f"- {p}" for p in summary)] if summary else []
     return "\n\n".join([f"# {title}", *top, *intro, *(s.markdown(root) for s in sections)])
 
 
-def render_html(title: str, intro: list[str], sections: list[Section], summary: list[str] = ()) -> str:
+def render_html(title: str, intro: list[str], sections: list[Section], summary: Sequence[str] = ()) -> str:
     """`summary`: the opening lines (the verdict counts first), shown with the verdicts' legend."""
     top = ("<div class='summary'><h2>Summary</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in summary)
            + verdict_legend_html() + "</div>") if summary else ""

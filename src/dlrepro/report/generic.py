@@ -28,7 +28,7 @@ def label(run: Run, keys: list[str]) -> str:
     return " ".join(f"{k}={run.cfg.get(k)}" for k in keys) or run.path.name
 
 
-def curves_figure(name: str, runs: list[Run], keys: list[str], path: Path) -> Path:
+def curves_figure(name: str, runs: list[Run], keys: list[str], path: Path) -> plotting.Saved:
     """Test accuracy and train loss of every run, against epochs (or steps for step-based runs)."""
     fig, (ax_acc, ax_loss) = plotting.figure(1, 2, figsize=(11, 4))
     by_epoch = all(r.rows and r.rows[0].get("epoch") is not None for r in runs)

@@ -27,9 +27,12 @@ def convergence(rows: list[dict]) -> tuple[int | None, bool | None, float | None
     return None, None, None
 
 
-def group(runs: list[Run]) -> dict:
+Seeds = list[tuple[int, list[dict], dict]]  # [(seed, metric rows, summary)], seeds ascending
+
+
+def group(runs: list[Run]) -> dict[tuple[str, float], dict[int, Seeds]]:
     """(cell, lr) -> input length -> [(seed, metric rows, summary)], seeds ascending."""
-    groups = defaultdict(lambda: defaultdict(list))
+    groups: dict[tuple[str, float], dict[int, Seeds]] = defaultdict(lambda: defaultdict(list))
     for r in sorted(runs, key=lambda r: r.cfg["seed"]):
         groups[(r.cfg["cell"], r.cfg["lr"])][r.cfg["input_length"]].append((r.cfg["seed"], r.rows, r.summary))
     return groups
@@ -60,7 +63,7 @@ INIT_NOTE = ("Settings chosen to match the reference: every weight matrix and it
              "run and judged separately.")
 
 
-def curves_figure(cell: str, lr: float, by_length: dict, path: Path) -> plotting.Saved:
+def curves_figure(cell: str, lr: float, by_length: dict[int, Seeds], path: Path) -> plotting.Saved:
     fig, (ax,) = plotting.figure(1, 1, figsize=(9, 4.5))
     n_seeds = set()
     for length in sorted(by_length):
@@ -90,8 +93,8 @@ def palindrome_report(runs: list[Run], figures: Path) -> Section:
             seeds = by_length[length]
             conv = [convergence(r) for _, r, _ in seeds]
             steps = [c[0] for c in conv]
-            held = [c[1] for c in conv if c[0] is not None]
-            lows = [c[2] for c in conv if c[0] is not None]
+            held = [c[1] for c in conv if c[1] is not None]  # None exactly where c[0] is: never converged
+            lows = [c[2] for c in conv if c[2] is not None]
             dips = [dips_after(r) for _, r, _ in seeds]
             rows.append([
                 cell, f"{lr:g}", length, len(seeds), seeds[0][2]["steps"],

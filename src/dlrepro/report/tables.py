@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 
 
 def fmt(x, digits: int = 4) -> str:
@@ -12,14 +13,14 @@ def fmt(x, digits: int = 4) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
-def mean_std(values: list[float], digits: int = 3) -> str:
-    """'0.912 +- 0.004' over seeds ('0.912' for one value, 'n/a' for none)."""
-    values = [v for v in values if v is not None]
-    if not values:
+def mean_std(values: Iterable[float | None], digits: int = 3) -> str:
+    """'0.912 +- 0.004' over seeds ('0.912' for one value, 'n/a' for none; None values are left out)."""
+    present = [v for v in values if v is not None]
+    if not present:
         return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+    if len(present) == 1:
+        return f"{present[0]:.{digits}f}"
+    return f"{statistics.mean(present):.{digits}f} +- {statistics.stdev(present):.{digits}f}"
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from dlrepro import plotting
 from dlrepro.data.toy import load_toy
@@ -46,7 +47,8 @@ def curves_figure(key: str, runs: list[Run], path: Path) -> plotting.Saved:
     with several seeds, the min-max band."""
     fig, (ax_acc, ax_loss) = plotting.figure(1, 2, figsize=(12, 4))
     n_seeds = len({r.cfg["seed"] for r in runs})
-    styles = {"mlp-numpy": dict(linestyle="-"), "mlp-torch": dict(linestyle="", marker="o", markersize=4)}
+    styles: dict[str, dict[str, Any]] = {"mlp-numpy": dict(linestyle="-"),
+                                         "mlp-torch": dict(linestyle="", marker="o", markersize=4)}
     for model, style in styles.items():
         group = [r for r in runs if r.cfg["model"] == model and r.rows]
         if not group:
@@ -70,7 +72,7 @@ def curves_figure(key: str, runs: list[Run], path: Path) -> plotting.Saved:
 
 def convergence_rows(key: str, runs: list[Run]) -> list[list]:
     """Per seed: the epoch at which each MLP first reaches its final test accuracy."""
-    by_seed = defaultdict(dict)
+    by_seed: dict[int, dict[str, tuple[float | None, float | None]]] = defaultdict(dict)  # (epoch, test acc)
     for r in runs:
         by_seed[r.cfg["seed"]][r.cfg["model"]] = (first_at_final(r.rows), r.final_test_acc)
     rows = []

@@ -59,7 +59,7 @@ def dumps(checkpoint: dict) -> bytes:
     if _is_numpy(checkpoint):
         arrays: dict[str, np.ndarray] = {}
         tree = json.dumps(_encode(checkpoint, arrays))
-        np.savez(buf, **{TREE: np.array(tree)}, **arrays)
+        np.savez(buf, allow_pickle=False, **{TREE: np.array(tree)}, **arrays)  # `load` reads without pickle
     else:
         import torch
 

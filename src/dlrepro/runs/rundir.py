@@ -42,6 +42,7 @@ from dlrepro.train.engine import METRIC_KEYS
 CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, LOCK = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "curves.png", ".lock")
 TOY_DATA = "data.npz"
+RUN_FILES = (CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, TOY_DATA)
 
 
 @contextlib.contextmanager
@@ -55,12 +56,21 @@ def naming(path: Path):
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes, shared: bool = False) -> None:
+def temp_path(path: Path) -> Path:
+    """The temp file beside `path` that an atomic write goes through. Named per process: two processes
+    writing one file (two sweeps recording the same study) never write into each other's temp file."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def is_temp_of(name: str, files) -> bool:
+    """Whether the file `name` is an atomic write's temp file of one of `files` (see `temp_path`)."""
+    return name.startswith(".") and name.endswith(".tmp") and name[1:].rsplit(".", 2)[0] in files
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to a temp file beside `path`, then move it into place. On failure the temp file is
-    removed and `path` keeps its previous content. `shared`: a file that processes holding no lock may write
-    at once (a study folder's record and runs.csv, written by two sweeps on one folder): a temp file of
-    this process's own, so that each write lands whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp" if shared else f".{path.name}.tmp")
+    removed and `path` keeps its previous content."""
+    tmp = temp_path(path)
     try:
         with naming(path), open(tmp, "wb") as f:
             f.write(data)
@@ -73,8 +83,8 @@ def atomic_write_bytes(path: Path, data: bytes, shared: bool = False) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj, shared: bool = False) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode(), shared)
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
 def _torch_version() -> str | None:
@@ -98,7 +108,7 @@ def read_json(path: Path):
 
 def read_metrics(path: Path) -> list[dict]:
     """Rows of a metrics.jsonl; a torn last line (a run killed mid-write) is ignored."""
-    rows: list[dict] = []
+    rows = []
     if not path.exists():
         return rows
     with open(path) as f:
@@ -222,14 +232,17 @@ class RunDir:
                           if stored.get(k) != config.identity().get(k))
             raise ConfigError(f"--out {self.path} holds a different run (differs in: {', '.join(diff)}); "
                               "choose another --out")
-        ours = {LOCK} | {f".{name}.tmp" for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES)}
-        if stored is None and self.path.exists() and any(p.name not in ours for p in self.path.iterdir()):
+        if stored is None and self.path.exists() and any(p.name != LOCK and not is_temp_of(p.name, RUN_FILES)
+                                                         for p in self.path.iterdir()):
             raise ConfigError(f"--out {self.path} is not empty and holds no dlrepro run; choose another --out")
 
     def claim(self, config: RunConfig) -> None:
         """Make this directory hold `config`'s run (writes config.json the first time). Inside `writing()`."""
         self.check(config)
         self.path.mkdir(parents=True, exist_ok=True)
+        for leftover in self.path.iterdir():  # a killed writer's temp file; we hold the lock, nobody writes it
+            if is_temp_of(leftover.name, RUN_FILES):
+                leftover.unlink(missing_ok=True)
         if not self.file(CONFIG).exists():
             atomic_write_json(self.file(CONFIG), {
                 "config": config.to_dict(),

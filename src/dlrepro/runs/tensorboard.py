@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlrepro.errors import DlreproError
+
+if TYPE_CHECKING:  # the module stays importable without torch; the writer is imported when used
+    from torch.utils.tensorboard import SummaryWriter
 
 SCALARS = {"train_loss": "loss/train", "train_acc": "acc/train", "test_loss": "loss/test", "test_acc": "acc/test"}
 
@@ -30,9 +34,10 @@ class TensorBoardObserver:
             raise DlreproError("--tensorboard needs TensorBoard: pip install 'dlrepro[tensorboard]'") from None
         self.run_dir = Path(run_dir)
         self._writer_class = SummaryWriter
-        self.writer = None  # created at the first row: the run directory must be claimed before
+        # created at the first row: the run directory must be claimed before
+        self.writer: SummaryWriter | None = None
 
-    def _open(self, first_step: int):
+    def _open(self, first_step: int) -> SummaryWriter:
         from torch.utils.tensorboard.summary import hparams
 
         from dlrepro.runs.rundir import RunDir
@@ -41,7 +46,9 @@ class TensorBoardObserver:
         config = RunDir(self.run_dir).stored_config() or {}
         exp, ssi, sei = hparams({k: hparam_value(v) for k, v in config.items()}, {tag: 0.0 for tag in SCALARS.values()})
         for summary in (exp, ssi, sei):
-            writer.file_writer.add_summary(summary)
+            # torch's SummaryWriter.__init__ sets the unannotated `file_writer` to None before opening it,
+            # so type checkers infer None for an attribute that always holds a FileWriter here.
+            writer.file_writer.add_summary(summary)  # type: ignore[attr-defined]
         return writer
 
     def on_metrics(self, row: dict) -> None:

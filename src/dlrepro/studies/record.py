@@ -23,12 +23,12 @@ def write_record(study: Study, profile: str, study_dir: Path, trial_ids: list[st
     from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
 
     study_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(study_dir / SOURCE, study.source.encode(), shared=True)  # two sweeps may write it at once
+    atomic_write_bytes(study_dir / SOURCE, study.source.encode())
     atomic_write_json(study_dir / RECORD, {
         "name": study.name, "title": study.title, "description": study.description, "builtin": study.builtin,
         "file": study.path.name if study.builtin else str(study.path), "profile": profile, "sets": study.sets,
         "trials": trial_ids, "dlrepro": dlrepro.__version__,
-    }, shared=True)
+    })
 
 
 def read_record(study_dir: Path) -> dict | None:

@@ -58,5 +58,5 @@ def write_runs_csv(path: Path, trials: list[tuple[RunConfig, Path]], results: li
     writer.writeheader()
     writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue().encode(), shared=True)  # two sweeps on one folder may write it at once
+    atomic_write_bytes(path, buf.getvalue().encode())
     return path

@@ -23,9 +23,9 @@ from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad,
               "rmsprop": torch.optim.RMSprop}
 # Optimizers with a fused kernel (CPU and CUDA): one pass over every parameter instead of a Python loop over
-# the ConvNet's 26 tensors. On the 2-core CPU an Adam step over its 9.2 M parameters takes 5.7 ms fused
-# against 30 ms in torch's CPU default (a for-loop) and 21 ms with foreach; Adagrad 2.9 vs 8.3 ms. RMSprop has
-# no fused kernel, and its foreach version measured no faster than the loop (11.0 vs 10.1 ms).
+# the ConvNet's 26 tensors, several times faster per step than torch's CPU default (a for-loop) and than
+# foreach. RMSprop has no fused kernel, and its foreach version is no faster than the loop, so it keeps the
+# loop. The step times are in BENCHMARKS.md ("ConvNet training throughput").
 FUSED = frozenset({"adam", "sgd", "adagrad"})
 
 
@@ -34,7 +34,7 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return OPTIMIZERS[name](params, lr=lr, **({"fused": True} if name in FUSED else {}))
 
 
-def _split(images: np.ndarray, labels: np.ndarray, n: int, device: torch.device):
+def _split(images: np.ndarray, labels: np.ndarray, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     idx = cifar10.stratified_subset(labels, n) if n else np.arange(len(labels))
     x = cifar10.to_device_tensor(np.asarray(images[idx]), device)
     return x, torch.as_tensor(np.asarray(labels[idx]), dtype=torch.int64, device=device)
@@ -53,7 +53,7 @@ class CifarTask:
         self.test_xy = _split(data.test_images, data.test_labels, test_subset, device)
         self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.to(device=device, memory_format=self.memory_format)
+        self.model = model.to(device=device, memory_format=self.memory_format)  # type: ignore[call-overload]  # torch stubs omit memory_format
         self.optimizer = optimizer
         self.forward = torch.compile(self.model) if compile else self.model
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
