@@ -23,8 +23,10 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
+# mypy: the type check of src/ (settings in pyproject.toml's [tool.mypy]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 
 test: $(STAMP) lint
 	$(VENV)/bin/pytest -q

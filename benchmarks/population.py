@@ -34,6 +34,7 @@ import torch
 
 from dlrepro.runs.execute import execute, execute_population
 from dlrepro.sweep.local import VECTORIZE, run_local
+from dlrepro.sweep.trials import SweepOptions
 from dlrepro.train.config import MLPConfig, RNNConfig
 
 KINDS = {
@@ -60,8 +61,8 @@ def bench(kind: str, seeds: int, workers: int, tmp: Path) -> dict:
     pop, t_pop = timed(lambda: execute_population(cfgs, [tmp / kind / "pop" / str(c.seed) for c in cfgs],
                                                   progress=False))
     (_, one), t_one = timed(lambda: execute(cfgs[0], tmp / kind / "one", progress=False))
-    pool, t_pool = timed(lambda: run_local([(c, tmp / kind / "pool" / str(c.seed)) for c in cfgs], workers,
-                                           log=lambda s: None, vectorize=False))
+    pool, t_pool = timed(lambda: run_local([(c, tmp / kind / "pool" / str(c.seed)) for c in cfgs],
+                                           SweepOptions(workers=workers, vectorize=False), log=lambda s: None))
     for (_, summary), r in zip(pop, pool, strict=True):
         a, b = summary["final"]["test_loss"], r.summary["final"]["test_loss"]
         assert abs(a - b) <= tol, f"{kind}: population member {a} != single run {b}"

@@ -21,6 +21,7 @@ import torch
 
 from dlrepro.studies.spec import load_study
 from dlrepro.sweep.local import run_local
+from dlrepro.sweep.trials import SweepOptions
 
 
 def sgemm_rate(n: int = 128, reps: int = 2000) -> float:
@@ -61,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trials = [(c, Path(tmp) / c.default_name()) for c in sample]
         start = time.perf_counter()
-        results = run_local(trials, a.workers, log=lambda s: None)
+        results = run_local(trials, SweepOptions(workers=a.workers), log=lambda s: None)
         wall = time.perf_counter() - start
     assert all(r.status != "failed" for r in results), [r.error for r in results if r.error]
     scale = len(seeds) / a.fraction

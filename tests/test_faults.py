@@ -183,7 +183,8 @@ def test_seed_population_locks_every_member(tmp_path, capsys):
         TALLY["faults injected"] += 1
         assert_usage_error(args, f"run {tmp_path / 'seed-1'} is being written by pid {os.getpid()}", capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing trained, nothing left
-    from dlrepro.sweep.local import RUNNING_ELSEWHERE, run_trials
+    from dlrepro.sweep.local import run_trials
+    from dlrepro.sweep.trials import RUNNING_ELSEWHERE
 
     cfgs = [MLPConfig(model="mlp-numpy", dataset="moons", epochs=2, n_samples=50, seed=s) for s in range(3)]
     dirs = [tmp_path / f"s{s}" for s in range(3)]

@@ -50,6 +50,7 @@ def test_ray_sweep_writes_the_same_runs_as_the_local_pool(ray_2cpus, tmp_path, c
 
 def test_failed_trial_is_recorded_others_complete_and_a_rerun_skips_completed(ray_2cpus, tmp_path):
     from dlrepro.sweep.ray_backend import run_ray
+    from dlrepro.sweep.trials import SweepOptions
 
     configs = load_study("palindrome").trials("smoke")[:2]  # step-based: epoch is null
     trials = [(cfg, tmp_path / "runs" / "palindrome" / cfg.default_name()) for cfg in configs]
@@ -57,7 +58,7 @@ def test_failed_trial_is_recorded_others_complete_and_a_rerun_skips_completed(ra
     bad.mkdir(parents=True)
     (bad / "notes.txt").write_text("not a run")  # the trial refuses this directory (ConfigError)
     lines = []
-    results = run_ray(trials, workers=2, log=lines.append, max_failures=1)  # one retry, also refused
+    results = run_ray(trials, SweepOptions(workers=2), log=lines.append, max_failures=1)  # one retry, also refused
     assert [r.status for r in results] == ["failed", "completed"]
     assert results[0].error.startswith("ConfigError: ") and "holds no dlrepro run" in results[0].error
     assert any(" failed " in line and bad.name in line for line in lines)
@@ -66,7 +67,7 @@ def test_failed_trial_is_recorded_others_complete_and_a_rerun_skips_completed(ra
     assert (tmp_path / "ray_results" / "dlrepro").is_dir()  # default storage: beside runs/
 
     (bad / "notes.txt").unlink()
-    again = run_ray(trials, workers=2, log=lines.append)
+    again = run_ray(trials, SweepOptions(workers=2), log=lines.append)
     assert [(r.status, r.skipped) for r in again] == [("completed", False), ("completed", True)]
     assert not any(p.name.startswith(".ray-checkpoint") for d in (bad, trials[1][1]) for p in d.iterdir())
 
@@ -84,14 +85,14 @@ def test_backend_ray_without_ray_is_one_line_and_exit_2(command, tmp_path, monke
 
 
 def test_a_trial_another_process_writes_is_running_elsewhere_not_retried_or_failed(ray_2cpus, tmp_path):
-    from dlrepro.sweep.local import RUNNING_ELSEWHERE
     from dlrepro.sweep.ray_backend import run_ray
+    from dlrepro.sweep.trials import RUNNING_ELSEWHERE, SweepOptions
 
     configs = load_study("palindrome").trials("smoke")[:2]
     trials = [(cfg, tmp_path / "runs" / "palindrome" / cfg.default_name()) for cfg in configs]
     lines = []
     with RunDir(trials[0][1]).writing():  # as a second sweep, or a first attempt still running, would
-        results = run_ray(trials, workers=2, log=lines.append)
+        results = run_ray(trials, SweepOptions(workers=2), log=lines.append)
     assert [r.status for r in results] == [RUNNING_ELSEWHERE, "completed"]
     assert results[0].error.startswith(f"run {trials[0][1]} is being written by pid ")
     assert not any("Ray retries it" in line for line in lines)

@@ -67,6 +67,8 @@ def test_invalid_file_exits_2_before_running(tmp_path, capsys):
 
 
 def test_failed_trial_is_recorded_and_the_others_complete(tmp_path, monkeypatch):
+    from dlrepro.sweep.trials import SweepOptions
+
     good = MLPConfig(dataset="moons", epochs=2, n_samples=100, batch_size=10)
     bad = MLPConfig(dataset="moons", epochs=2, n_samples=100, batch_size=10, seed=1)
 
@@ -80,11 +82,11 @@ def test_failed_trial_is_recorded_and_the_others_complete(tmp_path, monkeypatch)
 
     monkeypatch.setattr(build, "build_task", flaky)
     monkeypatch.setattr("dlrepro.runs.execute.build_task", flaky)
-    results = run_local([(bad, tmp_path / "bad"), (good, tmp_path / "good")], workers=1, log=lambda s: None,
-                        vectorize=False)
+    results = run_local([(bad, tmp_path / "bad"), (good, tmp_path / "good")],
+                        SweepOptions(workers=1, vectorize=False), log=lambda s: None)
     assert [r.status for r in results] == ["failed", "completed"]
     assert "boom" in results[0].error
-    again = run_local([(good, tmp_path / "good")], workers=1, log=lambda s: None)
+    again = run_local([(good, tmp_path / "good")], SweepOptions(workers=1), log=lambda s: None)
     assert again[0].skipped and again[0].status == "completed"
 
 
@@ -175,7 +177,7 @@ def test_trials_per_gpu_sizes_the_pool_and_pins_each_worker_to_a_gpu(monkeypatch
     try:
         pinned = []
         for _ in range(3):
-            local._init_worker(1, counter, ("3", "5"))
+            local.init_worker(1, counter, ("3", "5"))
             pinned.append(os.environ["CUDA_VISIBLE_DEVICES"])
     finally:
         torch.set_num_threads(threads)
@@ -307,7 +309,7 @@ def test_runs_csv_has_a_row_per_trial_with_settings_status_and_final_metrics(tmp
 
 
 def test_reproduce_applies_each_set_to_the_studies_that_have_it(tmp_path, capsys):
-    from dlrepro.reproduce import select_studies
+    from dlrepro.sweep.study import select_studies
     from helpers import assert_usage_error
 
     toy, pal = select_studies(["toy", "palindrome"], "smoke", _sets("steps=7", "epochs=1"))

@@ -9,8 +9,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlrepro.errors import DlreproError, os_error_text
+from dlrepro.train.config import (
+    AUGMENTS,
+    CELLS,
+    CNN_OPTIMIZERS,
+    DEVICES,
+    DTYPES,
+    MLP_DATASETS,
+    PRECISIONS,
+    RNN_OPTIMIZERS,
+)
+
+if TYPE_CHECKING:
+    from dlrepro.sweep.trials import SweepOptions
 
 EXIT_USAGE = 2
 
@@ -45,10 +59,9 @@ def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
 
 
 def _add_small_device_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
-                   help="where to train (default cpu: these small models are faster there one at a time; a GPU "
-                        "is expected to pay for --seeds populations, not yet measured). Not part of the run's "
-                        "identity")
+    p.add_argument("--device", choices=DEVICES, default="cpu",
+                   help="where to train (default cpu; a GPU is expected to pay for --seeds populations only, see "
+                        "BENCHMARKS.md, \"GPU\"). Not part of the run's identity")
 
 
 def _add_mlp(sub) -> None:
@@ -56,7 +69,7 @@ def _add_mlp(sub) -> None:
         p = sub.add_parser(model, help=f"train {what} (Part 1)",
                            description=f"Train {what} with SGD and cross-entropy on a toy dataset "
                                        "(80/20 stratified split). Defaults follow the reference report.")
-        datasets = ("moons", "circles", "classification") + (("cifar10",) if model == "mlp-torch" else ())
+        datasets = MLP_DATASETS if model == "mlp-torch" else tuple(d for d in MLP_DATASETS if d != "cifar10")
         p.add_argument("--dataset", required=True, choices=datasets,
                        help="toy dataset from scikit-learn (2 features, 2 classes)"
                             + ("; or cifar10 (the MLP 3072-20-10 of Part 1, task 3)" if model == "mlp-torch" else ""))
@@ -71,7 +84,7 @@ def _add_mlp(sub) -> None:
         p.add_argument("--n-samples", type=int, default=1000, help="points generated before the split (default 1000)")
         p.add_argument("--data-seed", type=int, default=0,
                        help="random_state of the dataset generator and split, fixed across --seed (default 0)")
-        p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+        p.add_argument("--dtype", choices=DTYPES, default=None,
                        help="floating-point type of weights and data (default float64"
                             + ("; float32 for cifar10)" if model == "mlp-torch" else ")"))
         if model == "mlp-torch":
@@ -86,14 +99,14 @@ def _add_rnn(sub) -> None:
                        description="Train a recurrent net to predict the last digit of a palindrome from the "
                                    "first --input-length digits (so it must remember the first digit). Fresh "
                                    "batches every step; a fixed held-out set of 1,024 palindromes for testing.")
-    p.add_argument("--cell", choices=("rnn", "lstm"), default="rnn", help="recurrent cell (default rnn)")
+    p.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
     p.add_argument("--input-length", type=int, default=10,
                    help="number of digits the net reads; the palindrome has one more (default 10)")
     p.add_argument("--one-hot", action="store_true",
                    help="feed 10-dim one-hot digits instead of the digit's value as a scalar (the reference)")
     p.add_argument("--hidden", type=int, default=128, help="hidden units (default 128)")
     p.add_argument("--batch-size", type=int, default=128, help="palindromes per step (default 128)")
-    p.add_argument("--optimizer", choices=("rmsprop", "adam", "sgd"), default="rmsprop",
+    p.add_argument("--optimizer", choices=RNN_OPTIMIZERS, default="rmsprop",
                    help="optimizer (default rmsprop)")
     p.add_argument("--lr", type=float, default=1e-3,
                    help="learning rate (default 0.001). The reference report states 1e-2, but its curves "
@@ -114,7 +127,7 @@ def _cmd_train_rnn(a) -> int:
     cfg = RNNConfig(cell=a.cell, input_length=a.input_length, one_hot=a.one_hot, hidden=a.hidden,
                     batch_size=a.batch_size, optimizer=a.optimizer, lr=a.lr, steps=a.steps, clip=a.clip,
                     eval_every=a.eval_every, seed=a.seed, device=a.device)
-    return _run(cfg.validate(), a)
+    return _run(cfg, a)
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -138,11 +151,12 @@ def _mlp_config(a):
     from dlrepro.train.config import MLPConfig, parse_hidden
 
     cifar = a.dataset == "cifar10"
-    return MLPConfig(model=a.model, dataset=a.dataset, hidden=parse_hidden(a.hidden), lr=a.lr,
-                     batch_size=a.batch_size if a.batch_size is not None else (32 if cifar else 1),
-                     epochs=a.epochs, eval_every=a.eval_every, n_samples=a.n_samples, data_seed=a.data_seed,
-                     dtype=a.dtype or ("float32" if cifar else "float64"), seed=a.seed,
-                     **({**_data_location(a), "device": a.device} if a.model == "mlp-torch" else {})).validate()
+    cfg = MLPConfig(model=a.model, dataset=a.dataset, hidden=parse_hidden(a.hidden), lr=a.lr,
+                    batch_size=a.batch_size if a.batch_size is not None else (32 if cifar else 1),
+                    epochs=a.epochs, eval_every=a.eval_every, n_samples=a.n_samples, data_seed=a.data_seed,
+                    dtype=a.dtype or ("float32" if cifar else "float64"), seed=a.seed,
+                    **({"device": a.device} if a.model == "mlp-torch" else {}))
+    return cfg.with_location(_data_location(a)) if a.model == "mlp-torch" else cfg
 
 
 def _add_cnn(sub) -> None:
@@ -151,22 +165,22 @@ def _add_cnn(sub) -> None:
                                    "5 max-pools, 1 linear layer) on CIFAR-10. Defaults follow the reference: "
                                    "Adam lr 1e-4, batch 32, 200 epochs, no augmentation.")
     _add_data_flags(p)
-    p.add_argument("--optimizer", choices=("adam", "sgd", "adagrad", "rmsprop"), default="adam",
+    p.add_argument("--optimizer", choices=CNN_OPTIMIZERS, default="adam",
                    help="optimizer (default adam)")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
     p.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
     p.add_argument("--eval-every", type=int, default=10,
                    help="evaluate on the full train and test splits every N epochs (default 10)")
-    p.add_argument("--augment", choices=("none", "flipcrop"), default="none",
+    p.add_argument("--augment", choices=AUGMENTS, default="none",
                    help="flipcrop: random crop with 4-pixel padding + horizontal flip (default none)")
     p.add_argument("--subset", type=int, default=0,
                    help="train on the first N training images, stratified by class (default 0 = all 50,000)")
     p.add_argument("--test-subset", type=int, default=0,
                    help="evaluate on the first N test images, stratified (default 0 = all 10,000)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where to train (default auto: cuda when available)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="bf16: autocast matmuls/convolutions to bfloat16, weights stay fp32 (default fp32)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -181,7 +195,7 @@ def _cmd_train_cnn(a) -> int:
                     eval_every=a.eval_every, augment=a.augment, subset=a.subset, test_subset=a.test_subset,
                     device=a.device, precision=a.precision, channels_last=a.channels_last, compile=a.compile,
                     seed=a.seed, **_data_location(a))
-    return _run(cfg.validate(), a)
+    return _run(cfg, a)
 
 
 def _cmd_data_cifar10(a) -> int:
@@ -194,8 +208,7 @@ def _cmd_data_cifar10(a) -> int:
 def _run(config, a) -> int:
     import dataclasses
 
-    from dlrepro.runs.execute import default_run_dir, execute, execute_population
-    from dlrepro.train.build import population_kind
+    from dlrepro.runs.execute import execute_seeds
     from dlrepro.train.config import parse_seeds
 
     if not a.checkpoint_every >= 0:  # NaN too
@@ -204,30 +217,17 @@ def _run(config, a) -> int:
     if seeds is None:
         configs, outs = [config], [a.out]
     else:
-        configs = [dataclasses.replace(config, seed=s).validate() for s in parse_seeds(seeds)]
+        configs = [dataclasses.replace(config, seed=s) for s in parse_seeds(seeds)]
         outs = [Path(a.out) / f"seed-{c.seed}" if a.out else None for c in configs]
-    observers: list[list] = [[] for _ in configs]
-    if a.tensorboard:
-        from dlrepro.runs.tensorboard import TensorBoardObserver
-
-        for c, o, obs in zip(configs, outs, observers, strict=True):
-            obs.append(TensorBoardObserver(o or default_run_dir(c)))
-    flags = {"resume": a.resume, "progress": False if a.quiet else None, "checkpoint_every_s": a.checkpoint_every}
-    try:
-        if seeds is not None and not a.no_vectorize and population_kind(config) is not None:
-            results = execute_population(configs, outs, observers=observers, **flags)
-        else:
-            results = [execute(c, o, observers=obs, **flags)
-                       for c, o, obs in zip(configs, outs, observers, strict=True)]
-    finally:
-        for obs in observers:
-            for o in obs:
-                o.close()
+    results = execute_seeds(configs, outs, vectorize=seeds is not None and not a.no_vectorize,
+                            tensorboard=a.tensorboard, resume=a.resume, progress=False if a.quiet else None,
+                            checkpoint_every_s=a.checkpoint_every)
 
     def fmt(x):
         return "n/a" if x is None else f"{x:.4f}"
 
     for run, summary in results:
+        assert summary is not None  # a run another process writes raised RunBusy
         final = summary["final"]
         print(f"{summary['status']}: {summary['steps']} steps in {summary['wall_time_s']:.1f} s; "
               f"train acc {fmt(final['train_acc'])}, test acc {fmt(final['test_acc'])} "
@@ -258,6 +258,18 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
                         "Ray gives each trial 1/K of a GPU")
 
 
+def _options(a) -> SweepOptions:
+    """The sweep flags of `sweep` and `reproduce`, checked, as one options object."""
+    from dlrepro.sweep.trials import SweepOptions
+
+    if a.workers is not None and a.workers < 1:
+        raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    _check_backend(a)
+    return SweepOptions(workers=a.workers, data=_data_location(a), backend=a.backend, address=a.ray_address,
+                        tensorboard=a.tensorboard, vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu,
+                        quiet=a.quiet)
+
+
 def _check_backend(a) -> None:
     if a.trials_per_gpu < 1:
         raise DlreproError(f"--trials-per-gpu must be >= 1, got {a.trials_per_gpu}")
@@ -276,13 +288,10 @@ def _sets(a) -> dict:
     return dict(parse_set(text) for text in a.set or [])
 
 
-def _check_workers(a) -> None:
-    if a.workers is not None and a.workers < 1:
-        raise DlreproError(f"--workers must be >= 1, got {a.workers}")
-
-
 def _cmd_reproduce(a) -> int:
-    from dlrepro.reproduce import STUDIES, plan, reproduce, select_studies
+    from dlrepro.report.registry import STUDIES
+    from dlrepro.reproduce import reproduce
+    from dlrepro.sweep.study import plan, select_studies
 
     only = None
     if a.only:
@@ -290,16 +299,12 @@ def _cmd_reproduce(a) -> int:
         unknown = [s for s in only if s not in STUDIES]
         if unknown:
             raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
-    _check_workers(a)
-    _check_backend(a)
+    options = _options(a)
     if a.dry_run:
         for study in select_studies(only or STUDIES, a.profile, _sets(a)):
-            print("\n".join(plan(study, a.profile, Path(a.out), _data_location(a))))
+            print("\n".join(plan(study, a.profile, Path(a.out), options.data)))
         return 0
-    _, failed = reproduce(a.out, profile=a.profile, workers=a.workers, only=only, data=_data_location(a),
-                          backend=a.backend, address=a.ray_address, tensorboard=a.tensorboard,
-                          vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu, sets=_sets(a),
-                          quiet=a.quiet)
+    _, failed = reproduce(a.out, a.profile, options, only=only, sets=_sets(a))
     return 1 if failed else 0
 
 
@@ -332,12 +337,11 @@ def _cmd_studies(a) -> int:
 
 def _cmd_sweep(a) -> int:
     from dlrepro.report.tables import fmt, markdown_table
-    from dlrepro.reproduce import check_cifar, needs_cifar, plan, sweep
     from dlrepro.studies.spec import load_study
+    from dlrepro.sweep.study import check_cifar, needs_cifar, plan, sweep
     from dlrepro.sweep.table import RUNS_CSV
 
-    _check_workers(a)
-    _check_backend(a)
+    options = _options(a)
     study = load_study(a.study)
     sets = _sets(a)
     if sets:
@@ -345,14 +349,13 @@ def _cmd_sweep(a) -> int:
     else:
         study.trials(a.profile)  # an undefined profile: one line, before anything runs
     if a.dry_run:
-        print("\n".join(plan(study, a.profile, Path(a.out), _data_location(a))))
+        print("\n".join(plan(study, a.profile, Path(a.out), options.data)))
         return 0
     if needs_cifar(study, a.profile):
-        reason = check_cifar(_data_location(a))
+        reason = check_cifar(options.data)
         if reason is not None:
             raise DlreproError(reason)
-    results = sweep(study, a.profile, Path(a.out), a.workers, _data_location(a), a.backend, a.ray_address,
-                    a.tensorboard, vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu, quiet=a.quiet)
+    results = sweep(study, a.profile, Path(a.out), options)
     failed = sum(r.status == "failed" for r in results)
     table = Path(a.out) / "runs" / study.name / RUNS_CSV
     if a.quiet:

@@ -23,7 +23,7 @@ import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -111,9 +111,9 @@ class _Pickler(pickle.Pickler):
         from matplotlib.transforms import TransformNode
 
         if isinstance(obj, TransformNode):
-            state = obj.__getstate__()
+            state = cast("dict[str, Any]", obj.__getstate__())
             state["_parents"] = list(state.get("_parents", {}).values())
-            return copyreg.__newobj__, (type(obj),), state
+            return copyreg.__newobj__, (type(obj),), state  # type: ignore[attr-defined]  # not in typeshed
         return NotImplemented
 
 

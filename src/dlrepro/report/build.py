@@ -16,21 +16,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import dlrepro
-from dlrepro.report.cifar import cifar_mlp_report, early_trend, optimizers_report
-from dlrepro.report.claims import CLAIMS, SCHEMA_VERSION, VERDICTS, Claim, counts
+from dlrepro.report.cifar import early_trend
+from dlrepro.report.claims import SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.report.document import Section, Table, render_html, render_markdown
 from dlrepro.report.generic import generic_section
 from dlrepro.report.load import Evidence, evidence
-from dlrepro.report.palindrome import palindrome_report
-from dlrepro.report.toy import toy_report
+from dlrepro.report.registry import CIFAR_STUDIES, REGISTRY, STUDIES
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
 from dlrepro.studies.record import ran_with, recorded_study, study_info
 from dlrepro.studies.spec import Study, load_study
 
-# study name -> function(runs, figure dir) -> Section, in the reference report's order
-REPORTERS = {"toy": toy_report, "cifar_mlp": cifar_mlp_report, "optimizers": optimizers_report,
-             "palindrome": palindrome_report}
-STUDIES = list(REPORTERS)
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
 
 RULES = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed run at "
@@ -50,7 +45,7 @@ def other_studies(out: Path) -> list[Path]:
     """Study folders under out/runs/ that are not built-in studies (a user's own study files), by name: those
     with a study record or at least one run."""
     runs = Path(out) / "runs"
-    folders = sorted(p for p in runs.iterdir() if p.is_dir() and p.name not in REPORTERS) if runs.is_dir() else []
+    folders = sorted(p for p in runs.iterdir() if p.is_dir() and p.name not in REGISTRY) if runs.is_dir() else []
     return [p for p in folders if (p / "study.json").exists() or any((d / "config.json").exists()
                                                                      for d in p.iterdir() if d.is_dir())]
 
@@ -63,7 +58,7 @@ def read_status(out: Path) -> dict:
 def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None) -> Evidence:
     """The runs of the profile's trials under study_dir (every run found there when the profile is unknown)."""
     trials = None
-    if profile in study.profiles:
+    if profile is not None and profile in study.profiles:
         trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
     ev = evidence(study_dir, profile or "unknown", trials, not_run)
     if not ev.runs and not ev.not_run:
@@ -85,7 +80,7 @@ def profile_note(study, profile: str | None) -> str | None:
         return None
 
     def values(p):
-        out = {}
+        out: dict[str, list] = {}
         for cfg in study.trials(p):
             for k, v in cfg.identity().items():
                 v = list(v) if isinstance(v, tuple) else v
@@ -107,9 +102,9 @@ def _values(vs: list) -> str:
 
 
 def data_line(status: dict, evidences: dict[str, Evidence]) -> str:
-    cifar = [n for n in ("cifar_mlp", "optimizers") if n in evidences and evidences[n].runs]
+    cifar = [n for n in CIFAR_STUDIES if n in evidences and evidences[n].runs]
     if not cifar:
-        reasons = {evidences[n].not_run for n in ("cifar_mlp", "optimizers") if n in evidences} - {None}
+        reasons = {evidences[n].not_run or "" for n in CIFAR_STUDIES if n in evidences} - {""}
         return "Data: toy data sets from scikit-learn; CIFAR-10 not used: " + "; ".join(sorted(reasons)) + "."
     if status.get("cifar_verified") is False:
         return ("Data: a re-encoded CIFAR-10 copy (not checked against the official MD5s): its numbers are real "
@@ -153,7 +148,7 @@ def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evid
     return {"schema_version": SCHEMA_VERSION, "dlrepro_version": dlrepro.__version__,
             "runs_dlrepro_version": status.get("dlrepro_version"), "profile": status.get("profile", "unknown"),
             "data_source": {"cifar10": ("re-encoded" if status.get("cifar_verified") is False else "official")
-                            if any(evidences[n].runs for n in ("cifar_mlp", "optimizers") if n in evidences)
+                            if any(evidences[n].runs for n in CIFAR_STUDIES if n in evidences)
                             else None, "note": data_line(status, evidences)},
             "hardware": status.get("hardware"), "counts": counts(claims),
             "claims": [c.to_dict() for c in claims]}
@@ -171,12 +166,12 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         study = recorded_study(study_dir, info) or load_study(name)
         ev = evidences[name] = study_evidence(study_dir, study, info.get("profile", status.get("profile")),
                                               not_run.get(name))
-        claims += CLAIMS[name](ev)
+        claims += REGISTRY[name].claims(ev)
         runs = list(ev.runs.values())
         if not runs:
             sections.append(Section(info["title"], info["description"], notes=[f"Not run: {ev.not_run}."]))
             continue
-        section = REPORTERS[name](runs, out / "figures")
+        section = REGISTRY[name].section(runs, out / "figures")
         section.title, section.description = info["title"], info["description"]
         notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev))
         section.notes = [n for n in (*notes, *section.notes) if n]

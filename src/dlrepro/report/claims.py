@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from dlrepro.report.load import Evidence, Run, matches, problem, run_length
@@ -44,6 +44,10 @@ class Claim:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def not_run(self, reason: str) -> None:
+        """Judged "not run": no usable run to judge the claim from, for `reason`."""
+        self.verdict, self.reason = "not run", reason
+
     def settings_text(self) -> str:
         return ", ".join(f"{k} {_show(v)}" for k, v in self.settings.items())
 
@@ -56,12 +60,12 @@ def _show(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def stats(values: list[float]) -> dict:
+def stats(values: Sequence[float | None]) -> dict:
     """Numbers over seeds, for claims.json: mean, std (None for one value), the values, n."""
-    values = [float(v) for v in values if v is not None and not math.isinf(v)]
-    return {"mean": statistics.mean(values) if values else None,
-            "std": statistics.stdev(values) if len(values) > 1 else None,
-            "values": values, "n": len(values)}
+    kept = [float(v) for v in values if v is not None and not math.isinf(v)]
+    return {"mean": statistics.mean(kept) if kept else None,
+            "std": statistics.stdev(kept) if len(kept) > 1 else None,
+            "values": kept, "n": len(kept)}
 
 
 def stats_text(m: dict, digits: int = 3) -> str:
@@ -94,13 +98,13 @@ def _mismatch(cfg: dict, settings: dict) -> list[str]:
 def select(claim: Claim, ev: Evidence, match: dict) -> list[Run] | None:
     """The runs `claim` is judged from, or None with claim.verdict / claim.reason set to why there are none."""
     if ev.not_run:
-        claim.verdict, claim.reason = "not run", ev.not_run
+        claim.not_run(ev.not_run)
         return None
     trials = ev.trial_configs(match)
     if not trials:
         what = ", ".join(f"{k} {_show(v) if not isinstance(v, tuple) else ' and '.join(map(_show, v))}"
                          for k, v in match.items())
-        claim.verdict, claim.reason = "not run", f"profile {ev.profile} has no run with {what}"
+        claim.not_run(f"profile {ev.profile} has no run with {what}")
         return None
     at = [(tid, cfg) for tid, cfg in trials if not _mismatch(cfg, claim.settings)]
     if not at:
@@ -110,8 +114,7 @@ def select(claim: Claim, ev: Evidence, match: dict) -> list[Run] | None:
     bad = [(tid, problem(ev.runs.get(tid))) for tid, _ in at]
     bad = [(tid, why) for tid, why in bad if why]
     if bad:
-        claim.verdict = "not run"
-        claim.reason = f"{len(bad)} of {len(at)} run(s) unusable: " + "; ".join(f"{t} {w}" for t, w in bad[:3])
+        claim.not_run(f"{len(bad)} of {len(at)} run(s) unusable: " + "; ".join(f"{t} {w}" for t, w in bad[:3]))
         return None
     runs = sorted((ev.runs[tid] for tid, _ in at), key=lambda r: r.cfg["seed"])
     claim.runs = [r.path.name for r in runs]
@@ -138,7 +141,7 @@ def accuracy(key: str, ref: float, tol: float, one_sided: bool = False):
     def rule(claim: Claim, runs: list[Run]) -> None:
         vals = _final(runs, key)
         if vals is None:
-            claim.verdict, claim.reason = "not run", f"a run has no final {key.replace('_', ' ')}"
+            claim.not_run(f"a run has no final {key.replace('_', ' ')}")
             return
         claim.measured = stats(vals)
         claim.measured_text = stats_text(claim.measured)
@@ -176,10 +179,14 @@ TRAIN_ACC = {"mlp-torch": 0.9985, "mlp-numpy": 0.9965}
 
 def faster_rule(dataset: str):
     def rule(claim: Claim, runs: list[Run]) -> None:
-        epochs = {m: {r.cfg["seed"]: first_at_final(r.rows) for r in runs if r.cfg["model"] == m} for m in MODELS}
+        found = {m: {r.cfg["seed"]: first_at_final(r.rows) for r in runs if r.cfg["model"] == m} for m in MODELS}
+        epochs = {m: {s: e for s, e in by_seed.items() if e is not None} for m, by_seed in found.items()}
         seeds = sorted(set(epochs["mlp-numpy"]) & set(epochs["mlp-torch"]))
         if not seeds:
-            claim.verdict, claim.reason = "not run", "needs runs of both MLPs with the same seed"
+            claim.not_run("needs runs of both MLPs with the same seed")
+            return
+        if any(None in by_seed.values() for by_seed in found.values()):
+            claim.not_run("a run has no final test accuracy")
             return
         numpy, torch = [epochs["mlp-numpy"][s] for s in seeds], [epochs["mlp-torch"][s] for s in seeds]
         diff = [a - b for a, b in zip(numpy, torch, strict=True)]
@@ -200,7 +207,11 @@ def faster_rule(dataset: str):
 
 def epoch_window(ref: float, window: float = 0.5):
     def rule(claim: Claim, runs: list[Run]) -> None:
-        epochs = [first_at_final(r.rows) for r in runs]
+        found = [first_at_final(r.rows) for r in runs]
+        epochs = [e for e in found if e is not None]
+        if len(epochs) < len(found):
+            claim.not_run("a run has no final test accuracy")
+            return
         claim.measured = stats(epochs)
         claim.measured_text = f"first at final test accuracy: epochs {[int(e) for e in epochs]}"
         lo, hi = ref * (1 - window), ref * (1 + window)
@@ -251,10 +262,10 @@ CIFAR_MLP = {"epochs": 200, "lr": 0.01, "batch_size": 32, "hidden": [20]}
 
 
 def rises_stays_low(claim: Claim, runs: list[Run]) -> None:
-    first = [r.rows[0].get("test_acc") for r in runs]
+    first = [a for a in (r.rows[0].get("test_acc") for r in runs) if a is not None]
     final = _final(runs, "test_acc")
-    if final is None or None in first:
-        claim.verdict, claim.reason = "not run", "a run has no test accuracy"
+    if final is None or len(first) < len(runs):
+        claim.not_run("a run has no test accuracy")
         return
     rise = [b - a for a, b in zip(first, final, strict=True)]
     best = [r.summary["best_test_acc"] for r in runs]
@@ -285,7 +296,7 @@ def opt(name: str, lr: float) -> dict:
 def stuck(claim: Claim, runs: list[Run]) -> None:
     accs = [x["test_acc"] for r in runs for x in r.rows[1:] if x.get("test_acc") is not None]
     if not accs:
-        claim.verdict, claim.reason = "not run", "no test accuracy after epoch 0"
+        claim.not_run("no test accuracy after epoch 0")
         return
     claim.measured = {**stats(_final(runs, "test_acc") or []), "min": min(accs), "max": max(accs)}
     claim.measured_text = f"{min(accs):.3f}-{max(accs):.3f} after epoch 0"
@@ -297,7 +308,7 @@ def stuck(claim: Claim, runs: list[Run]) -> None:
 def small_gap(claim: Claim, runs: list[Run]) -> None:
     train, test = _final(runs, "train_acc"), _final(runs, "test_acc")
     if train is None or test is None:
-        claim.verdict, claim.reason = "not run", "a run has no final train or test accuracy"
+        claim.not_run("a run has no final train or test accuracy")
         return
     claim.measured = stats([a - b for a, b in zip(train, test, strict=True)])
     claim.measured_text = f"train - test {stats_text(claim.measured)}"
@@ -312,7 +323,7 @@ def still_rising(claim: Claim, runs: list[Run]) -> None:
         done, _, _ = run_length(r.cfg, r.rows)
         late = [x for x in r.rows if x["epoch"] >= 0.8 * done and x.get("test_acc") is not None]
         if len(late) < 2:
-            claim.verdict, claim.reason = "not run", "fewer than two evaluations in the last 20% of training"
+            claim.not_run("fewer than two evaluations in the last 20% of training")
             return
         gains.append(late[-1]["test_acc"] - late[0]["test_acc"])
     claim.measured = stats(gains)
@@ -329,7 +340,7 @@ def compare(key_pairs: dict[str, tuple[dict, dict]]):
             a = _final([r for r in runs if _is(r, low)], key)
             b = _final([r for r in runs if _is(r, high)], key)
             if not a or not b:
-                claim.verdict, claim.reason = "not run", f"no final {key} for both groups"
+                claim.not_run(f"no final {key} for both groups")
                 return
             measured[key] = {"low": stats(a), "high": stats(b)}
             if statistics.mean(a) >= statistics.mean(b):
@@ -352,14 +363,14 @@ CNN_GROUPS = {"adam 1e-4": opt("adam", 1e-4), "adam 1e-2": opt("adam", 1e-2), "a
 
 
 def best_of_five(claim: Claim, runs: list[Run]) -> None:
-    finals = {}
+    finals: dict[str, float] = {}
     for label, m in CNN_GROUPS.items():
         vals = _final([r for r in runs if _is(r, m)], "test_acc")
         if not vals:
-            claim.verdict, claim.reason = "not run", f"no final test accuracy for {label}"
+            claim.not_run(f"no final test accuracy for {label}")
             return
         finals[label] = statistics.mean(vals)
-    best = max(finals, key=finals.get)
+    best = max(finals, key=lambda label: finals[label])
     claim.measured = {**stats([finals["adam 1e-4"]]), "by_setting": finals}
     claim.measured_text = ", ".join(f"{k} {v:.3f}" for k, v in sorted(finals.items(), key=lambda kv: -kv[1]))
     claim.verdict = "reproduced" if best == "adam 1e-4" else "differs"
@@ -434,7 +445,7 @@ def ordering(claim: Claim, runs: list[Run]) -> None:
     for length in RNN_REFERENCE:
         group = [r for r in runs if r.cfg["input_length"] == length]
         if not group:
-            claim.verdict, claim.reason = "not run", f"no run at input length {length}"
+            claim.not_run(f"no run at input length {length}")
             return
         by_length[length] = [steps_to_solve(r) for r in group]
     means = {k: statistics.mean(v) for k, v in by_length.items()}   # inf when a seed never converges
@@ -517,10 +528,6 @@ def palindrome_claims(ev: Evidence) -> list[Claim]:
                            "test_acc", 0.35, 0.15)
         claims.append(judged(c, ev, rnn(20), c_rule(c)))
     return claims
-
-
-CLAIMS = {"toy": toy_claims, "cifar_mlp": cifar_mlp_claims, "optimizers": optimizer_claims,
-          "palindrome": palindrome_claims}
 
 
 def counts(claims: list[Claim]) -> dict[str, int]:

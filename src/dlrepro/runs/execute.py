@@ -1,5 +1,6 @@
 """Run one config (or a seed population of configs) end to end into run directories: lock, check, build
-the task, train, plot, summarise.
+the task, train, plot, summarise. `execute_seeds` is the one entry for the CLI and both sweep backends: it
+decides "one population or single runs" and owns the observers' lifetime.
 
 Everything a run writes happens while its directory's writer lock is held (`RunDir.writing`), and the
 "is it finished already?" check is repeated under the lock: two processes given the same run (two sweeps
@@ -16,9 +17,10 @@ from pathlib import Path
 from dlrepro.errors import ConfigError, RunBusy, os_error_text
 from dlrepro.runs.curves import plot_curves
 from dlrepro.runs.rundir import CURVES, METRICS, TOY_DATA, RunDir, atomic_write_bytes, naming
-from dlrepro.train.build import build_population, build_task
+from dlrepro.runs.tensorboard import run_observers
+from dlrepro.train.build import build_population, build_task, population_kind
 from dlrepro.train.config import MLPConfig, RunConfig
-from dlrepro.train.engine import fit, fit_population
+from dlrepro.train.engine import Sink, fit, fit_population
 
 
 def default_run_dir(config: RunConfig, root: str | os.PathLike = "runs") -> Path:
@@ -114,7 +116,7 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
     left alone and gets summary None. Returns (run dir, summary) per config, in order.
     """
     outs = outs or [None] * len(configs)
-    observers = observers or [None] * len(configs)
+    observers = observers or [[] for _ in configs]
     runs = []
     for c, o, obs in zip(configs, outs, observers, strict=True):
         c.validate()
@@ -154,7 +156,8 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
                 run.claim(cfg)
                 _save_toy_data(run, cfg)
             try:
-                outcomes = fit_population(task, group, progress=progress, checkpoint_every_s=checkpoint_every_s,
+                sinks: list[Sink] = list(group)
+                outcomes = fit_population(task, sinks, progress=progress, checkpoint_every_s=checkpoint_every_s,
                                           desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} seeds)")
                 for i, run, cfg, outcome in zip(members, group, cfgs, outcomes, strict=True):
                     results[i] = (run, _finish(run, cfg, outcome))
@@ -166,3 +169,41 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
                         _fail(run, exc)
                 raise
     return results
+
+
+def execute_seeds(configs: list[RunConfig], outs: list | None = None, *, vectorize: bool = True,
+                  tensorboard: bool = False, observers: list[list] | None = None, skip_busy: bool = False,
+                  resume: bool = False, progress: bool | None = None,
+                  checkpoint_every_s: float = 10.0) -> list[tuple[RunDir, dict | None]]:
+    """Train configs that differ only in seed (or one config) into outs[i] (or each one's default): as one
+    population when there are several, `vectorize` is set and their kind trains as one
+    (`dlrepro.train.build.population_kind`), else one single run after another.
+
+    Opens each run's observers (TensorBoard with `tensorboard`; `observers[i]`, the caller's, are added and
+    left open) and closes them when done. A run another process is writing raises RunBusy, or with
+    `skip_busy` is left alone and gets summary None. Returns (run dir, summary) per config, in order.
+    """
+    outs = outs or [None] * len(configs)
+    extra = observers or [[] for _ in configs]
+    opened: list[list] = []
+    try:
+        for c, o in zip(configs, outs, strict=True):
+            opened.append(run_observers(o if o is not None else default_run_dir(c), tensorboard))
+        attached = [[*mine, *theirs] for mine, theirs in zip(extra, opened, strict=True)]
+        if vectorize and len(configs) > 1 and population_kind(configs[0]) is not None:
+            return execute_population(configs, outs, observers=attached, skip_busy=skip_busy, resume=resume,
+                                      progress=progress, checkpoint_every_s=checkpoint_every_s)
+        results: list[tuple[RunDir, dict | None]] = []
+        for c, o, obs in zip(configs, outs, attached, strict=True):
+            try:
+                results.append(execute(c, o, observers=obs, resume=resume, progress=progress,
+                                       checkpoint_every_s=checkpoint_every_s))
+            except RunBusy:
+                if not skip_busy:
+                    raise
+                results.append((RunDir(o if o is not None else default_run_dir(c)), None))
+        return results
+    finally:
+        for obs in opened:
+            for o in obs:
+                o.close()

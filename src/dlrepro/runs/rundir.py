@@ -108,7 +108,7 @@ def read_json(path: Path):
 
 def read_metrics(path: Path) -> list[dict]:
     """Rows of a metrics.jsonl; a torn last line (a run killed mid-write) is ignored."""
-    rows = []
+    rows: list[dict] = []
     if not path.exists():
         return rows
     with open(path) as f:

@@ -14,7 +14,6 @@ Ray is imported lazily: it is an optional extra (`pip install 'dlrepro[ray]'`).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import shutil
@@ -24,7 +23,17 @@ from pathlib import Path
 
 from dlrepro.errors import DlreproError
 from dlrepro.runs.rundir import RunDir
-from dlrepro.sweep.local import RUNNING_ELSEWHERE, TrialResult, _line, log_elsewhere, uses_gpu
+from dlrepro.sweep.trials import (
+    DEFAULT_OPTIONS,
+    RUNNING_ELSEWHERE,
+    Log,
+    SweepOptions,
+    Trial,
+    TrialResult,
+    already_done,
+    log_elsewhere,
+    trial_line,
+)
 from dlrepro.train.config import RunConfig
 
 MAX_FAILURES = 2  # Ray restarts of a failed trial (crashed worker, lost node, error); each resumes the run dir
@@ -71,7 +80,7 @@ class _Reporter:
     """A run observer (see RunDir) inside a trial: each metrics row goes to `tune.report`, with a Ray
     Checkpoint when the engine saved one at that evaluation (it saves right after logging the row)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.pending: dict | None = None
 
     def on_metrics(self, row: dict) -> None:
@@ -108,60 +117,50 @@ def _trainable(params: dict, trials: list[tuple[RunConfig, str]], tensorboard: b
     from ray import tune
 
     from dlrepro.errors import RunBusy
-    from dlrepro.runs.execute import execute
-    from dlrepro.runs.tensorboard import run_observers
+    from dlrepro.runs.execute import execute_seeds
 
     config, run_dir = trials[params["index"]]
     torch.set_num_threads(int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1)))
     reporter = _Reporter()
-    others = run_observers(run_dir, tensorboard)
     try:
-        execute(config, run_dir, resume=True, progress=False, observers=[reporter, *others])
+        execute_seeds([config], [run_dir], tensorboard=tensorboard, observers=[[reporter]], resume=True,
+                      progress=False)
     except RunBusy as exc:  # not an error for Ray to retry: the run is in other hands
         tune.report({RUNNING_ELSEWHERE: str(exc)})
         return
-    finally:
-        for obs in others:
-            obs.close()
     reporter.flush()
-
-
-def _done(config: RunConfig, run_dir: Path) -> dict | None:
-    """The summary of a completed (or diverged) run of `config` in `run_dir`, else None."""
-    try:
-        return RunDir(run_dir).finished(config)
-    except DlreproError:
-        return None  # left to the trial, which fails with this message
 
 
 def _absolute(config: RunConfig) -> RunConfig:
     # Tune runs a trial in a working directory of its own, maybe on another node: no relative data path.
-    root = getattr(config, "data_root", None)
-    return dataclasses.replace(config, data_root=str(Path(root).resolve())) if root else config
+    root = config.to_dict().get("data_root")
+    return config.with_location({"data_root": str(Path(root).resolve())}) if root else config
 
 
-def run_ray(trials: list[tuple[RunConfig, Path]], workers: int | None = None, address: str | None = None,
-            log=print, *, storage_path: str | os.PathLike | None = None, name: str = "dlrepro",
-            max_failures: int = MAX_FAILURES, tensorboard: bool = False, trials_per_gpu: int = 1) -> list[TrialResult]:
+def run_ray(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log: Log = print, *,
+            storage_path: str | os.PathLike | None = None, name: str = "dlrepro",
+            max_failures: int = MAX_FAILURES) -> list[TrialResult]:
     """Run every (config, run_dir) as a Ray Tune trial and return their results in the given order.
 
-    address: the Ray cluster to join ("auto", "HEAD_IP:6379"); None: a local Ray (see `ray_session`).
-    workers: most trials at a time (default: one per CPU). Each trial takes 1 CPU and runs 1 torch thread
-    (these models gain little from more, and lose much when cores are shared); a ConvNet trial also takes
-    1 / trials_per_gpu of a GPU when the cluster has any (so that many share one GPU).
+    options.address: the Ray cluster to join ("auto", "HEAD_IP:6379"); None: a local Ray (see `ray_session`).
+    options.workers: most trials at a time (default: one per CPU). Each trial takes 1 CPU and runs 1 torch
+    thread (these models gain little from more, and lose much when cores are shared); a ConvNet trial also
+    takes 1 / options.trials_per_gpu of a GPU when the cluster has any (so that many share one GPU).
     storage_path: where Ray Tune keeps its own results and checkpoints, as storage_path/name/<trial id>
     (default: DIR/ray_results for run dirs under DIR/runs/).
     """
     require_ray()
     from ray import tune
 
+    workers, address, tensorboard = options.workers, options.address, options.tensorboard
+    trials_per_gpu = options.trials_per_gpu
     trials = [(_absolute(cfg), Path(d).resolve()) for cfg, d in trials]  # absolute: workers run elsewhere
     results: dict[int, TrialResult] = {}
     for i, (cfg, d) in enumerate(trials):
-        summary = _done(cfg, d)
-        if summary is not None:
-            results[i] = TrialResult(d.name, d, summary["status"], summary, skipped=True)
-            log(_line(len(results), len(trials), results[i]))
+        finished = already_done(cfg, d)
+        if finished is not None:
+            results[i] = finished
+            log(trial_line(len(results), len(trials), results[i]))
     todo = [i for i in range(len(trials)) if i not in results]
     if not todo:
         return [results[i] for i in range(len(trials))]
@@ -176,13 +175,16 @@ def run_ray(trials: list[tuple[RunConfig, Path]], workers: int | None = None, ad
 
         def resources(params: dict) -> dict:  # per trial
             cfg = payload[params["index"]][0]
-            return {"cpu": 1, "gpu": (1 / trials_per_gpu) if gpus and uses_gpu(cfg) else 0}
+            return {"cpu": 1, "gpu": (1 / trials_per_gpu) if gpus and cfg.uses_gpu else 0}
 
         def trial_id(trial) -> str:  # Tune's name and folder for a trial: our trial id
             return Path(payload[trial.config["index"]][1]).name
 
         tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(_trainable, trials=payload, tensorboard=tensorboard), resources),
+            # Ray documents (and accepts) a function returning a resource dict; its annotation names only
+            # PlacementGroupFactory, so the library's type is too narrow here
+            tune.with_resources(tune.with_parameters(_trainable, trials=payload, tensorboard=tensorboard),
+                                resources),  # type: ignore[arg-type]
             # the grid is the list of trials; the configs travel by tune.with_parameters (object store)
             param_space={"index": tune.grid_search(list(range(len(todo))))},
             tune_config=tune.TuneConfig(max_concurrent_trials=workers, trial_name_creator=trial_id,
@@ -224,7 +226,7 @@ def _lines(ours, todo: list[int], results: dict, log, max_failures: int):
                 results[i] = TrialResult(d.name, d, summary["status"], summary)
             else:
                 results[i] = TrialResult(d.name, d, "failed", summary, error=error or "no summary written")
-            log(_line(len(results), len(ours), results[i]))
+            log(trial_line(len(results), len(ours), results[i]))
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             self._finish(trial)

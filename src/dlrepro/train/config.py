@@ -6,6 +6,7 @@ to resume, progress bars, checkpoint interval) are not part of it, so they never
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -27,6 +28,17 @@ MAX_SEEDS = 4096       # seeds in one --seeds list
 MAX_FLOAT = 1e30       # learning rates and clip norms: beyond it torch cannot hold them as float32
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 GiB = 2**30
+
+# The values each choice setting takes, for the configs' checks and the CLI's `choices=` alike.
+MLP_MODELS = ("mlp-numpy", "mlp-torch")
+MLP_DATASETS = ("moons", "circles", "classification", "cifar10")  # dlrepro.data.toy.TOY_DATASETS + CIFAR-10
+DTYPES = ("float32", "float64")
+DEVICES = ("cpu", "cuda", "auto")  # auto: cuda when available
+CELLS = ("rnn", "lstm")
+RNN_OPTIMIZERS = ("rmsprop", "adam", "sgd")
+CNN_OPTIMIZERS = ("adam", "sgd", "adagrad", "rmsprop")
+AUGMENTS = ("none", "flipcrop")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _flag(name: str) -> str:
@@ -140,13 +152,35 @@ _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Fields common to every run. Subclasses add their own and extend `validate`."""
+    """Fields common to every run. Subclasses add their own and extend `validate`, which runs when a config
+    is made (so an invalid config never exists: a bad value is a ConfigError where it is given)."""
     model: str
     seed: int = 0
     eval_every: int = 10
     # Fields kept in config.json but left out of the identity: where the run reads its data, and for the
     # small models where it computes (a device changes float rounding, not the experiment).
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = LOCATION_FIELDS
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def reads_cifar(self) -> bool:
+        """Whether the run reads CIFAR-10 (and so needs its location fields, LOCATION_FIELDS)."""
+        return False
+
+    @property
+    def uses_gpu(self) -> bool:
+        """Whether the run trains on a GPU when one is present (device cuda, or auto)."""
+        return getattr(self, "device", "cpu") != "cpu"
+
+    def with_location(self, data: dict | None) -> RunConfig:
+        """This config reading CIFAR-10 from `data` (LOCATION_FIELDS: data_root, verify_data, cache_dir); a
+        config that reads no CIFAR-10 is returned as it is. The identity (and so the trial id) is unchanged."""
+        if not data or not self.reads_cifar:
+            return self
+        changes: dict = {k: v for k, v in data.items() if k in LOCATION_FIELDS}
+        return dataclasses.replace(self, **changes)
 
     def validate(self) -> RunConfig:
         self._check_types()
@@ -160,16 +194,19 @@ class RunConfig:
     def _check_types(self) -> None:
         """Each field holds its declared type (a study file may say 32.0 or "0.1" where 32 or 0.1 belongs)."""
         for f in fields(self):
-            value, wanted = getattr(self, f.name), _TYPES[f.type]
+            declared = _TYPES[str(f.type)]
+            value, wanted = getattr(self, f.name), declared
             if isinstance(value, bool) and bool not in wanted:  # bool is an int in Python, not here
                 wanted = ()
             if not isinstance(value, wanted):
-                names = " or ".join(t.__name__ for t in _TYPES[f.type])
+                names = " or ".join(t.__name__ for t in declared)
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be {names}, got {value!r}")
 
     def to_dict(self) -> dict:
+        """The config as config.json holds it: the data location only when the run reads CIFAR-10."""
         d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()
+                if self.reads_cifar or k not in LOCATION_FIELDS}
 
     def identity(self) -> dict:
         """What determines the run's numbers: every field but the locations (NOT_IDENTITY)."""
@@ -179,7 +216,7 @@ class RunConfig:
         """Equal for configs that differ only in their seed (such runs can train as one population, on one
         device)."""
         key = {k: v for k, v in self.identity().items() if k != "seed"}
-        key["device"] = getattr(self, "device", None)
+        key["device"] = getattr(self, "device", None)  # not in the identity, but one population, one device
         return json.dumps(key, sort_keys=True)
 
     def config_hash(self) -> str:
@@ -202,22 +239,27 @@ class MLPConfig(RunConfig):
     n_samples: int = 1000
     data_seed: int = 0               # random_state of the toy dataset, fixed across model seeds
     dtype: str = "float64"
+    # dataset cifar10 only (LOCATION_FIELDS; config.json of a toy-set run has none of them):
     data_root: str | None = None     # CIFAR-10 location (see dlrepro.data.cifar10); not part of the identity
     verify_data: bool = True         # check CIFAR-10 against the official MD5s (off for re-encoded copies)
     cache_dir: str | None = None     # where the decoded CIFAR-10 arrays are cached (default: beside the data)
     device: str = "cpu"              # mlp-torch: cpu | cuda | auto; not part of the identity
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
 
+    @property
+    def reads_cifar(self) -> bool:
+        return self.dataset == "cifar10"
+
     def validate(self) -> MLPConfig:
         super().validate()
-        _choice("model", self.model, ("mlp-numpy", "mlp-torch"))
-        _choice("device", self.device, ("cpu", "cuda", "auto"))
+        _choice("model", self.model, MLP_MODELS)
+        _choice("device", self.device, DEVICES)
         if self.model == "mlp-numpy" and self.device != "cpu":
             raise ConfigError("--device: the NumPy MLP runs on the CPU only; use mlp-torch for a GPU")
-        _choice("dataset", self.dataset, ("moons", "circles", "classification", "cifar10"))
+        _choice("dataset", self.dataset, MLP_DATASETS)
         if self.dataset == "cifar10" and self.model != "mlp-torch":
             raise ConfigError("--dataset cifar10 is trained by mlp-torch only")
-        _choice("dtype", self.dtype, ("float32", "float64"))
+        _choice("dtype", self.dtype, DTYPES)
         parse_hidden(self.hidden)
         for name in ("lr", "batch_size", "epochs", "n_samples"):
             _positive(name, getattr(self, name))
@@ -242,7 +284,7 @@ class MLPConfig(RunConfig):
         # weights, their gradients, the update's temporaries and the initial draw: 4 copies at least
         weights = 4 * sum(a * b for a, b in itertools.pairwise(widths)) * item
         hidden = ",".join(map(str, self.hidden))
-        needs = [(f"--hidden {hidden}", weights, "its weights and gradients"),
+        needs: list[tuple[str, float, str]] = [(f"--hidden {hidden}", weights, "its weights and gradients"),
                  (f"--batch-size {self.batch_size}", min(self.batch_size, self.n_samples) * sum(widths) * item,
                   "one batch's activations")]
         if not cifar:  # scikit-learn draws float64 points and int64 labels
@@ -268,13 +310,13 @@ class RNNConfig(RunConfig):
     clip: float = 10.0               # max global gradient norm; 0 disables clipping
     test_size: int = 1024
     device: str = "cpu"              # cpu | cuda | auto; not part of the identity
-    NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")  # LOCATION_FIELDS: as in older runs
 
     def validate(self) -> RNNConfig:
         super().validate()
-        _choice("cell", self.cell, ("rnn", "lstm"))
-        _choice("device", self.device, ("cpu", "cuda", "auto"))
-        _choice("optimizer", self.optimizer, ("rmsprop", "adam", "sgd"))
+        _choice("cell", self.cell, CELLS)
+        _choice("device", self.device, DEVICES)
+        _choice("optimizer", self.optimizer, RNN_OPTIMIZERS)
         if not isinstance(self.input_length, int) or self.input_length < 1:
             raise ConfigError(f"--input-length must be >= 1, got {self.input_length}")
         for name in ("hidden", "batch_size", "lr", "steps", "test_size"):
@@ -323,12 +365,16 @@ class CNNConfig(RunConfig):
     verify_data: bool = True
     cache_dir: str | None = None
 
+    @property
+    def reads_cifar(self) -> bool:
+        return True
+
     def validate(self) -> CNNConfig:
         super().validate()
-        _choice("optimizer", self.optimizer, ("adam", "sgd", "adagrad", "rmsprop"))
-        _choice("augment", self.augment, ("none", "flipcrop"))
-        _choice("device", self.device, ("auto", "cpu", "cuda"))
-        _choice("precision", self.precision, ("fp32", "bf16"))
+        _choice("optimizer", self.optimizer, CNN_OPTIMIZERS)
+        _choice("augment", self.augment, AUGMENTS)
+        _choice("device", self.device, DEVICES)
+        _choice("precision", self.precision, PRECISIONS)
         for name in ("lr", "batch_size", "epochs"):
             _positive(name, getattr(self, name))
         for name in ("subset", "test_subset"):
@@ -363,5 +409,5 @@ def config_from_dict(d: dict) -> RunConfig:
     unknown = sorted(set(d) - names)
     if unknown:
         raise ConfigError(f"unknown setting(s) for {model}: {', '.join(unknown)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-    return cls(**kwargs).validate()
+    kwargs: dict = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return cls(**kwargs)  # validated as it is made

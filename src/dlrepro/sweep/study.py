@@ -1,0 +1,123 @@
+"""One study's sweep: its trials (config, run directory), the CIFAR-10 check before any of them runs, the
+record (study.json, study.toml), the chosen backend, and runs.csv; `plan` is the same without running.
+`dlrepro sweep` runs one study this way, `dlrepro reproduce` each of its studies."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+from dlrepro.errors import ConfigError, DatasetError
+from dlrepro.runs.rundir import RunDir
+from dlrepro.studies.record import write_record
+from dlrepro.studies.spec import Study, load_study
+from dlrepro.sweep.table import RUNS_CSV, write_runs_csv
+from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, Trial, TrialResult, quiet_log
+
+
+def needs_cifar(study: Study, profile: str) -> bool:
+    return any(cfg.reads_cifar for cfg in study.trials(profile))
+
+
+def study_trials(study: Study, profile: str, out: Path, data: dict | None = None) -> list[Trial]:
+    """(config, run dir) per grid point. `data` sets the location fields (data_root, verify_data, cache_dir)
+    of the configs that read CIFAR-10; they are not part of a run's identity, so trial ids do not change."""
+    return [(cfg.with_location(data), Path(out) / "runs" / study.name / cfg.default_name())
+            for cfg in study.trials(profile)]
+
+
+def cifar_source(data: dict | None) -> tuple[str | None, str | None]:
+    """(layout, None) when CIFAR-10 loads: "official" or "imagefolder" (a re-encoded copy); else (None, reason).
+    Decodes it once, so the workers find the cache."""
+    from dlrepro.data.cifar10 import load_cifar10
+
+    data = data or {}
+    try:
+        ds = load_cifar10(data.get("data_root"), verify=data.get("verify_data", True), cache_dir=data.get("cache_dir"))
+    except DatasetError as exc:
+        return None, str(exc)
+    return ds.layout, None
+
+
+def check_cifar(data: dict | None) -> str | None:
+    """None when CIFAR-10 loads, else the reason."""
+    return cifar_source(data)[1]
+
+
+def cifar_given(data: dict | None) -> bool:
+    """Whether a CIFAR-10 location was given (--data-root or $DLREPRO_CIFAR10)."""
+    from dlrepro.data.cifar10 import ENV_VAR
+
+    return bool((data or {}).get("data_root") or os.environ.get(ENV_VAR))
+
+
+def sweep(study: Study, profile: str, out: Path, options: SweepOptions = DEFAULT_OPTIONS) -> list[TrialResult]:
+    """Run the study's trials on the local pool or (options.backend "ray") as Ray Tune trials. Writes the
+    study's record (study.json, study.toml) first and runs.csv last, beside the runs."""
+    trials = study_trials(study, profile, out, options.data)
+    study_dir = Path(out) / "runs" / study.name
+    write_record(study, profile, study_dir, [Path(d).name for _, d in trials])
+    if not options.quiet:
+        print(f"== {study.title}: {len(trials)} trial(s), {study.describe(profile)} -> {study_dir}", flush=True)
+    log = quiet_log if options.quiet else print
+    if options.backend == "ray":
+        from dlrepro.sweep.ray_backend import run_ray
+
+        results = run_ray(trials, options, log, storage_path=Path(out).resolve() / "ray_results", name=study.name)
+    else:
+        from dlrepro.sweep.local import run_local
+
+        results = run_local(trials, options, log)
+    write_runs_csv(study_dir / RUNS_CSV, trials, results)
+    return results
+
+
+def trial_state(run_dir: Path) -> str:
+    """What a sweep would do with a trial: 'done' (completed or diverged: skipped), 'failed' (retried),
+    'interrupted' (resumed) or 'new'."""
+    run = RunDir(run_dir)
+    summary = run.summary()
+    if summary is not None:
+        return "done" if summary["status"] in ("completed", "diverged") else "failed"
+    return "interrupted" if run.stored_config() is not None else "new"
+
+
+def plan(study: Study, profile: str, out: Path, data: dict | None = None) -> list[str]:
+    """--dry-run: the lines describing the trials a sweep would run, and nothing run or written."""
+    trials = study_trials(study, profile, out, data)
+    settings = [cfg.identity() for cfg, _ in trials]
+    keys = list(dict.fromkeys(k for s in settings for k in s))
+    varied = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1]
+    shared = ", ".join(f"{k}={settings[0][k]}" for k in keys if k not in varied and k in settings[0])
+    states = [trial_state(d) for _, d in trials]
+    counts = Counter(states)
+    study_dir = Path(out) / "runs" / study.name
+    lines = [f"== {study.title}: {len(trials)} trial(s), {study.describe(profile)} -> {study_dir}",
+             f"   {counts['done']} done, {len(trials) - counts['done']} to run"
+             + "".join(f", {counts[s]} {s}" for s in ("new", "interrupted", "failed") if counts[s]),
+             f"   every trial: {shared}"]
+    width = max(len(Path(d).name) for _, d in trials)
+    for (_, d), s, state in zip(trials, settings, states, strict=True):
+        diff = " ".join(f"{k}={s.get(k)}" for k in varied)
+        lines.append(f"   {Path(d).name:<{width}}  {state:<11}  {diff}")
+    return lines
+
+
+def select_studies(names: list[str], profile: str, sets: dict | None = None) -> list[Study]:
+    """The built-in studies `names`, each with the --set overrides it has a setting or axis for; a key no
+    study has is a ConfigError (before anything runs)."""
+    studies = [load_study(name) for name in names]
+    sets = sets or {}
+    used: set[str] = set()
+    for i, study in enumerate(studies):
+        mine = {k: v for k, v in sets.items() if k in study.keys(profile)}
+        used |= set(mine)
+        if mine:
+            studies[i] = study.with_sets(mine, profile)
+    unused = [k for k in sets if k not in used]
+    if unused:
+        raise ConfigError(f"--set {unused[0]}: no study of this run ({', '.join(names)}) has a setting or grid "
+                          f"axis {unused[0]!r}")
+    return studies
