@@ -15,42 +15,14 @@ from dlrepro.report.claims import (
 )
 from dlrepro.report.load import evidence
 from dlrepro.report.palindrome import held_out_note
-from dlrepro.runs.rundir import RunDir
 from dlrepro.train.config import config_from_dict
-
-TOY = dict(model="mlp-numpy", dataset="moons", hidden=[20], lr=0.01, batch_size=1, epochs=200, eval_every=10,
-           n_samples=1000, seed=0)
-CNN = dict(model="cnn", optimizer="adam", lr=1e-4, batch_size=32, epochs=200, eval_every=10, augment="none", seed=0)
-RNN = dict(model="rnn", cell="rnn", lr=1e-3, input_length=5, hidden=128, batch_size=128, steps=10_000,
-           eval_every=10, seed=0)
-
-
-def write_run(root, cfg: dict, test, train=None, status="completed", upto=None):
-    """A run folder: config.json, one metrics row per evaluation (test/train accuracy from functions of x, the
-    epoch or step), summary.json. `upto` stops the rows early (an interrupted run)."""
-    config = config_from_dict(cfg)
-    rd = RunDir(root / config.default_name())
-    rd.claim(config)
-    by_epoch = "epochs" in cfg
-    total = cfg["epochs"] if by_epoch else cfg["steps"]
-    for x in range(0, (upto if upto is not None else total) + 1, cfg["eval_every"]):
-        acc = test(x) if callable(test) else test
-        tr = train(x) if callable(train) else (train if train is not None else acc)
-        rd.log_metrics({"step": x, "epoch": x if by_epoch else None, "train_loss": 0.1, "train_acc": tr,
-                        "test_loss": 0.1, "test_acc": acc, "elapsed_s": 0.0})
-    rd.write_summary(status, upto if upto is not None else total, 1.0)
-    return config
+from helpers import CNN, RNN, TOY, curve, write_run
 
 
 def judge(tmp_path, fn, runs, extra_trials=(), profile="quick"):
     """Verdicts {id: claim} of `fn` on the given runs; the trials are the runs' configs plus `extra_trials`."""
     trials = {c.default_name(): c.to_dict() for c in [*runs, *extra_trials]}
     return {c.id: c for c in fn(evidence(tmp_path, profile, trials))}
-
-
-def curve(at: int, low=0.5, high=1.0):
-    """Accuracy `low` before x = at, `high` from then on."""
-    return lambda x: high if x >= at else low
 
 
 # --- Part 1, tasks 1-2 -------------------------------------------------------------------------------------

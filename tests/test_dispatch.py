@@ -11,7 +11,7 @@ from dlrepro.cli import build_parser
 from dlrepro.errors import ConfigError
 from dlrepro.runs import execute as execute_module
 from dlrepro.runs.execute import execute_seeds
-from dlrepro.runs.rundir import RunDir
+from dlrepro.runs.rundir import RunDir, RunObserver
 from dlrepro.studies.spec import builtin_names, load_study
 from dlrepro.sweep.study import study_trials
 from dlrepro.sweep.trials import already_done
@@ -81,7 +81,7 @@ def test_the_cli_offers_exactly_the_values_the_configs_accept():
     assert numpy_mlp["dataset"] == tuple(d for d in config.MLP_DATASETS if d != "cifar10")
 
 
-class Recorder:
+class Recorder(RunObserver):
     """An observer that counts its rows and whether it was closed."""
 
     def __init__(self, closed: list):

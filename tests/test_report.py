@@ -104,7 +104,7 @@ def test_report_of_a_missing_dir_exits_2(tmp_path, capsys):
 
 def _runs(tmp_path, seeds, model_epochs=200):
     from dlrepro.report.load import load_runs
-    from test_claims import TOY, curve, write_run
+    from helpers import TOY, curve, write_run
 
     cfgs = [write_run(tmp_path, {**TOY, "model": m, "seed": s}, curve(20 + 10 * s)) for m in ("mlp-numpy", "mlp-torch")
             for s in seeds]
@@ -243,7 +243,7 @@ def test_toy_curves_band_only_with_several_seeds(tmp_path, seeds):
 def test_palindrome_figure_rules(tmp_path):
     from dlrepro.report.load import load_runs
     from dlrepro.report.palindrome import curves_figure, group
-    from test_claims import RNN, curve, write_run
+    from helpers import RNN, curve, write_run
 
     cfgs = [write_run(tmp_path, {**RNN, "steps": 200, "seed": s}, curve(100, 0.1)) for s in (0, 1)]
     cfgs.append(write_run(tmp_path, {**RNN, "steps": 200, "input_length": 10}, curve(150, 0.1)))
@@ -259,7 +259,7 @@ def test_palindrome_figure_rules(tmp_path):
 def test_early_trend_is_computed_from_the_runs(tmp_path):
     from dlrepro.report.cifar import early_trend
     from dlrepro.report.load import load_runs
-    from test_claims import CNN, write_run
+    from helpers import CNN, write_run
 
     finals = {("adam", 1e-4): 0.40, ("adagrad", 1e-4): 0.39, ("sgd", 1e-4): 0.25, ("adam", 1e-2): 0.11}
     cfgs = [write_run(tmp_path, {**CNN, "optimizer": o, "lr": lr, "epochs": 3, "eval_every": 1, "subset": 2000},
@@ -273,7 +273,7 @@ def test_early_trend_is_computed_from_the_runs(tmp_path):
 def test_early_trend_says_when_everything_is_near_chance(tmp_path):
     from dlrepro.report.cifar import early_trend
     from dlrepro.report.load import load_runs
-    from test_claims import CNN, write_run
+    from helpers import CNN, write_run
 
     cfgs = [write_run(tmp_path, {**CNN, "optimizer": o, "epochs": 1, "eval_every": 1, "subset": 64}, 0.1 + d)
             for o, d in (("adam", 0.0), ("sgd", -0.02))]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dlrepro.errors import ConfigError, RunBusy, os_error_text
 from dlrepro.runs.curves import plot_curves
-from dlrepro.runs.rundir import CURVES, METRICS, TOY_DATA, RunDir, atomic_write_bytes, naming
+from dlrepro.runs.rundir import CURVES, METRICS, TOY_DATA, RunDir, RunObserver, atomic_write_bytes, naming
 from dlrepro.runs.tensorboard import run_observers
 from dlrepro.train.build import build_population, build_task, population_kind
 from dlrepro.train.config import MLPConfig, RunConfig
@@ -71,7 +71,7 @@ def _finish(run: RunDir, config: RunConfig, outcome) -> dict:
 
 def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
             progress: bool | None = None, checkpoint_every_s: float = 10.0,
-            observers: list | None = None) -> tuple[RunDir, dict]:
+            observers: list[RunObserver] | None = None) -> tuple[RunDir, dict]:
     """Train `config` into `out` and return (run dir, summary).
 
     `observers` see each metrics row and checkpoint as it is written (see `RunDir`).
@@ -105,7 +105,7 @@ def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: 
 
 def execute_population(configs: list[RunConfig], outs: list | None = None, *, resume: bool = False,
                        progress: bool | None = None, checkpoint_every_s: float = 10.0,
-                       observers: list[list] | None = None,
+                       observers: list[list[RunObserver]] | None = None,
                        skip_busy: bool = False) -> list[tuple[RunDir, dict | None]]:
     """`execute` for configs that differ only in seed, trained together as one population.
 
@@ -172,7 +172,7 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
 
 
 def execute_seeds(configs: list[RunConfig], outs: list | None = None, *, vectorize: bool = True,
-                  tensorboard: bool = False, observers: list[list] | None = None, skip_busy: bool = False,
+                  tensorboard: bool = False, observers: list[list[RunObserver]] | None = None, skip_busy: bool = False,
                   resume: bool = False, progress: bool | None = None,
                   checkpoint_every_s: float = 10.0) -> list[tuple[RunDir, dict | None]]:
     """Train configs that differ only in seed (or one config) into outs[i] (or each one's default): as one
@@ -185,7 +185,7 @@ def execute_seeds(configs: list[RunConfig], outs: list | None = None, *, vectori
     """
     outs = outs or [None] * len(configs)
     extra = observers or [[] for _ in configs]
-    opened: list[list] = []
+    opened: list[list[RunObserver]] = []
     try:
         for c, o in zip(configs, outs, strict=True):
             opened.append(run_observers(o if o is not None else default_run_dir(c), tensorboard))

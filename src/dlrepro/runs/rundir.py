@@ -120,19 +120,28 @@ def read_metrics(path: Path) -> list[dict]:
     return rows
 
 
+class RunObserver:
+    """Something that watches a run as it is written (TensorBoard's event files, Ray Tune's reporting). Each
+    hook is a documented no-op: an observer overrides the ones it needs. A run directory calls the hooks after
+    the file is on disk; whoever opened the observer closes it (`dlrepro.runs.execute.execute_seeds`)."""
+
+    def on_metrics(self, row: dict) -> None:
+        """A metrics row was appended to metrics.jsonl."""
+
+    def on_checkpoint(self, path: Path, last_row: dict | None) -> None:
+        """checkpoint.pt (`path`) was replaced; `last_row` is the metrics row it was saved after."""
+
+    def close(self) -> None:
+        """The run is over (finished, failed or interrupted): release writers and files."""
+
+
 class RunDir:
     """One run directory. Also the engine's `Sink`: it stores checkpoints and metric rows."""
 
-    def __init__(self, path: str | os.PathLike, observers: list | None = None):
-        """observers: objects with optional `on_metrics(row)` and `on_checkpoint(path, row)` methods, told
-        after each metrics row and each checkpoint is on disk (TensorBoard, Ray Tune reporting)."""
+    def __init__(self, path: str | os.PathLike, observers: list[RunObserver] | None = None):
+        """observers: told after each metrics row and each checkpoint is on disk (see `RunObserver`)."""
         self.path = Path(path)
         self.observers = list(observers or [])
-
-    def _notify(self, event: str, *args) -> None:
-        for obs in self.observers:
-            if hasattr(obs, event):
-                getattr(obs, event)(*args)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -264,7 +273,8 @@ class RunDir:
 
     def save_checkpoint(self, checkpoint: dict) -> None:
         atomic_write_bytes(self.file(CHECKPOINT), checkpoint_file.dumps(checkpoint))
-        self._notify("on_checkpoint", self.file(CHECKPOINT), checkpoint.get("last"))
+        for obs in self.observers:
+            obs.on_checkpoint(self.file(CHECKPOINT), checkpoint.get("last"))
 
     def restart_metrics(self, up_to_step: int) -> None:
         kept = [r for r in self.metrics() if r["step"] <= up_to_step]
@@ -273,7 +283,8 @@ class RunDir:
     def log_metrics(self, row: dict) -> None:
         with naming(self.file(METRICS)), open(self.file(METRICS), "a") as f:
             f.write(json.dumps(row) + "\n")
-        self._notify("on_metrics", row)
+        for obs in self.observers:
+            obs.on_metrics(row)
 
     # --- finishing -----------------------------------------------------------------------------------
     def write_summary(self, status: str, steps: int, wall_time_s: float, error: str | None = None) -> dict:

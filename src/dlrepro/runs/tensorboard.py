@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlrepro.errors import DlreproError
+from dlrepro.runs.rundir import RunDir, RunObserver
 
 if TYPE_CHECKING:  # the module stays importable without torch; the writer is imported when used
     from torch.utils.tensorboard import SummaryWriter
@@ -26,7 +27,9 @@ def hparam_value(value):
     return value if isinstance(value, bool | int | float | str) else json.dumps(value)
 
 
-class TensorBoardObserver:
+class TensorBoardObserver(RunObserver):
+    """Writes each metrics row as TensorBoard scalars under <run>/tensorboard/ (the config as hparams)."""
+
     def __init__(self, run_dir: str | Path):
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -39,8 +42,6 @@ class TensorBoardObserver:
 
     def _open(self, first_step: int) -> SummaryWriter:
         from torch.utils.tensorboard.summary import hparams
-
-        from dlrepro.runs.rundir import RunDir
 
         writer = self._writer_class(log_dir=str(self.run_dir / "tensorboard"), purge_step=first_step)
         config = RunDir(self.run_dir).stored_config() or {}
@@ -64,6 +65,6 @@ class TensorBoardObserver:
             self.writer.close()
 
 
-def run_observers(run_dir: str | Path, tensorboard: bool) -> list:
-    """The observers a sweep trial attaches to its run (each has `close()`)."""
+def run_observers(run_dir: str | Path, tensorboard: bool) -> list[RunObserver]:
+    """The observers a run opens for itself (`execute_seeds` closes them)."""
     return [TensorBoardObserver(run_dir)] if tensorboard else []

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from dlrepro.errors import DlreproError
-from dlrepro.runs.rundir import RunDir
+from dlrepro.runs.rundir import RunDir, RunObserver
 from dlrepro.sweep.trials import (
     DEFAULT_OPTIONS,
     RUNNING_ELSEWHERE,
@@ -76,8 +76,8 @@ def ray_session(address: str | None = None, workers: int | None = None):
         ray.shutdown()
 
 
-class _Reporter:
-    """A run observer (see RunDir) inside a trial: each metrics row goes to `tune.report`, with a Ray
+class _Reporter(RunObserver):
+    """A run observer inside a trial: each metrics row goes to `tune.report`, with a Ray
     Checkpoint when the engine saved one at that evaluation (it saves right after logging the row)."""
 
     def __init__(self) -> None:
