@@ -111,7 +111,7 @@ def test_an_old_results_folder_gets_the_same_claims_verdicts_reasons_and_numbers
     out = old_folder(tmp_path / "results", profile, ("cifar_mlp", "optimizers") if profile == "full" else STUDIES)
     build_report(out, echo=False)
     ours = json.loads((out / "claims.json").read_text())["claims"]
-    before = json.loads((DATA / f"claims_{profile}.json").read_text())
+    before = json.loads((DATA / f"claims_{profile}.json").read_text())["claims"]
     assert [c["id"] for c in ours] == [c["id"] for c in before]
     for new, old in zip(ours, before, strict=True):
         same({k: new[k] for k in KEPT}, {k: old[k] for k in KEPT}, new["id"])
