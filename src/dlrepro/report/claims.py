@@ -1,15 +1,12 @@
-"""Claims judged against the runs of the profile that was run: which runs a claim is judged from, and the rule
-kinds. The claims themselves are data, the `[[claims]]` tables of the study files (dlrepro.studies.claims).
-
-A claim names the runs it is about (`match`) and the settings the reference used (`settings`). Its verdict:
+"""Which runs a claim is judged from, and the rule kinds (RULES). The claims are data: the `[[claims]]`
+tables of the study files (dlrepro.studies.claims), naming their runs (`match`) and settings. A verdict:
 
     not run         the profile has no trial at `match`, or one of them did not complete all its steps
     not comparable  the profile's trials at `match` ran other settings ("profile smoke ran 2 of 200 epochs")
     reproduced      the claim's rule holds on the runs at the claim's settings (all seeds, never the first only)
     differs         it does not
 
-Every verdict but `reproduced` comes with its reason (dlrepro.report.judge adds when it rests on one seed); the
-numbers measured are kept as numbers (mean, std, per-seed values) for claims.json."""
+Every verdict but `reproduced` comes with its reason; the numbers measured stay numbers (claims.json)."""
 
 from __future__ import annotations
 
@@ -104,19 +101,22 @@ def _verdict(c: Claim, ok: bool, p: dict, why: str, **fill) -> None:
 
 # --- the rule kinds ------------------------------------------------------------------------------------
 def bound(kind: str):
-    """at_least / at_most / within: the mean over seeds of a per-run statistic against `value` (+- tolerance)."""
+    """at_least / at_most / within: the mean over seeds of a per-run statistic against `value` (+- tolerance);
+    a first epoch or step that never comes counts as infinite."""
     def judge(c: Claim, runs: list[Run], p: dict) -> None:
         vals = _values(runs, p)
         if vals is None:
             return c.not_run(f"a run has no {_what(p)}")
-        c.measured = stats(vals)
-        c.measured_text = stats_text(c.measured)
-        mean, ref, tol = c.measured["mean"], p["value"], p.get("tolerance", 0.0)
+        never = sum(math.isinf(v) for v in vals)
+        c.measured = {**stats(vals), **({"never": never} if never else {})}
+        c.measured_text = stats_text(c.measured) + (f", {never} never" if never else "")
+        mean, ref, tol = statistics.mean(vals), p["value"], p.get("tolerance", 0.0)
+        f = num if p.get("statistic") in ("first_at_final", "reaching", "above") else (lambda x: f"{x:.4f}")
         ok = {"at_least": mean >= ref - tol, "at_most": mean <= ref + tol, "within": abs(mean - ref) <= tol}[kind]
-        accepted = {"at_least": f"minimum {ref - tol:.4f}", "at_most": f"maximum {ref + tol:.4f}",
-                    "within": f"range {ref - tol:.4f}-{ref + tol:.4f}"}[kind]
-        _verdict(c, ok, p, f"mean {mean:.4f} is {'below' if mean < ref else 'above'} the accepted {accepted}",
-                 mean=f"{mean:.4f}")
+        accepted = {"at_least": f"minimum {f(ref - tol)}", "at_most": f"maximum {f(ref + tol)}",
+                    "within": f"range {f(ref - tol)}-{f(ref + tol)}"}[kind]
+        _verdict(c, ok, p, f"mean {f(mean)} is {'below' if mean < ref else 'above'} the accepted {accepted}",
+                 mean=f(mean))
     return judge
 
 
@@ -273,11 +273,11 @@ class Rule:
 BY_RUN = ("statistic", "threshold")
 RULES: dict[str, Rule] = {
     "at_least": Rule(bound("at_least"), ("metric", "value"), (*BY_RUN, "tolerance", "minus"),
-                     "mean {what} >= {lo}", "{value}"),
+                     "mean {what} >= {lo}", "{ref}"),
     "at_most": Rule(bound("at_most"), ("metric", "value"), (*BY_RUN, "tolerance", "minus"),
-                    "mean {what} <= {hi}", "{value}"),
+                    "mean {what} <= {hi}", "<= {ref}"),
     "within": Rule(bound("within"), ("metric", "value", "tolerance"), (*BY_RUN, "minus"),
-                   "mean {what} within {value} +- {tolerance}", "{value}"),
+                   "mean {what} within {value} +- {tolerance}", "{ref}"),
     "around": Rule(around, ("metric", "statistic", "value"), ("threshold", "window", "over"),
                    "{over} {what} within {value} +- {window} ({lo}-{hi})", "{unit} ~{value}"),
     "range": Rule(in_range, ("metric", "low", "high"), ("tolerance", "after"),

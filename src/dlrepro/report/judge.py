@@ -57,11 +57,15 @@ def describe(spec: ClaimSpec) -> tuple[str, str]:
     lo, hi = ((ref * (1 - w), ref * (1 + w)) if spec.rule == "around"
               else (p.get("low", ref) - tol, p.get("high", ref) + tol))
     unit = "epoch" if "epochs" in spec.settings else "step" if "steps" in spec.settings else ""
-    percent = spec.rule in ("at_least", "at_most", "within") and p["metric"].endswith("_acc") and "minus" not in p
+    timed = p.get("statistic") in ("first_at_final", "reaching", "above")   # a first epoch or step
+    percent = (spec.rule in ("at_least", "at_most", "within") and p["metric"].endswith("_acc") and not timed
+               and "minus" not in p)
     groups = " vs ".join(p.get("groups", {}))
-    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "lo": num(lo), "hi": num(hi),
+    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "statistic": p.get("statistic", "final"),
+            "lo": num(lo), "hi": num(hi),
             "value": f"{ref * 100:.4g}%" if percent else num(ref),
             "tolerance": f"{tol * 100:.4g}%" if percent else show(tol), "window": f"{w:.0%}",
+            "ref": f"{ref * 100:.4g}%" if percent else f"{unit} {num(ref)}".strip() if timed else num(ref),
             "what": _what(p) if "metric" in p else "", "after": num(p.get("after", 0)),
             "over": "every seed's" if p.get("over") == "all" else "the mean",
             "since": f"{p.get('since', 0.0):.0%}", "best_below": show(p.get("best_below", "-")),

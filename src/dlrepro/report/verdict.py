@@ -78,9 +78,15 @@ def ours(claim: Claim) -> str:
     m = claim.measured
     if not m or not m.get("n"):
         return "never" if m.get("never") else "-"
+    big = abs(m["mean"]) >= 10
 
     def short(x: float) -> str:
-        return f"{x:,.0f}" if abs(x) >= 10 else f"{x:.3f}"
+        return f"{x:,.0f}" if big else f"{x:.3f}"
+    by = next((v for k, v in m.items() if k.startswith("by_") and k != "by_setting"), None)
+    if by:   # a statistic along a grid axis: its mean at each value
+        return " / ".join(f"{s['mean']:,.0f}" if s["n"] else "never" for s in by.values())
+    if "evaluations_after" in m:
+        return f"{sum(m['values']):.0f} dips"
     text = short(m["mean"]) + (f" +- {short(m['std'])}" if m.get("std") else "")
     return text + (f", {m['never']} never" if m.get("never") else "")
 
@@ -88,8 +94,8 @@ def ours(claim: Claim) -> str:
 def glance_table(claims: list[Claim]) -> Table:
     return Table(["part", "claim", "reference", "ours", "verdict"],
                  [[c.part, Link(c.id, anchor(c)), c.reference_text, ours(c), c.verdict] for c in claims],
-                 caption="Each claim links to its details (settings, rule, reason, runs) further down. 'ours' is the "
-                         "mean over seeds (+- their std).")
+                 caption="Each claim links to its details (settings, rule, reason, runs) further down.\n'ours': "
+                         "the mean over seeds (+- their std).")
 
 
 @dataclass

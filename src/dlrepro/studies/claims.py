@@ -14,6 +14,9 @@
     value = 0.9
     reason = "..."                                         # optional: the wording of a "differs" verdict
 
+The rule and its parameters may also be one inline table: `rule = { kind = "at_least", metric = "test_acc",
+value = 0.9 }`.
+
 Here only the shape is checked (a table with these keys, of these types); the rule kinds and their
 parameters, the metrics and whether `match` selects any trial are checked against the study before a sweep
 runs (`dlrepro.report.claims.check_claims`), and again when the report judges the claims.
@@ -54,9 +57,13 @@ def parse_claims(tables, where: str, study: str) -> tuple[ClaimSpec, ...]:
         if cid in seen:
             raise ConfigError(f"{name}: id is used twice")
         seen.add(cid)
+        if isinstance(t.get("rule"), dict):   # rule = { kind = "at_least", metric = ..., ... }
+            inline = dict(t["rule"])
+            t = {**{k: v for k, v in t.items() if k != "rule"}, "rule": inline.pop("kind", None), **inline}
         for key in ("text", "rule"):
             if not isinstance(t.get(key), str) or not t[key].strip():
-                raise ConfigError(f"{name}: {key} must be a non-empty string")
+                raise ConfigError(f"{name}: {key} must be a non-empty string"
+                                  + (" (or rule = { kind = \"at_least\", ... })" if key == "rule" else ""))
         for key in ("match", "settings"):
             if not isinstance(t.get(key, {}), dict) or (key == "match" and not t.get(key)):
                 raise ConfigError(f"{name}: {key} must be a table{' naming the trials' if key == 'match' else ''}"
