@@ -133,3 +133,34 @@ def test_the_report_opens_with_every_verdict_at_a_glance_linking_to_the_details(
         assert f"<a href='#claim-{cid}'>{cid}</a>" in html and f"<h3 id='claim-{cid}'>" in html
     top = html[:html.index("<h2>Part 1")]
     assert "Verdicts at a glance" in top and "v-reproduced" in top and "v-differs" in top
+
+
+def test_a_set_that_leaves_a_claim_without_trials_is_no_error(tmp_path, capsys):
+    """The claims are checked against the study as written: --set cell=lstm makes the vanilla RNN's claims
+    'not run', it does not refuse the sweep."""
+    assert main(["sweep", "palindrome", "--profile", "smoke", "--set", "cell=lstm", "--dry-run",
+                 "--out", str(tmp_path)]) == 0
+    assert "claim rnn-lr0.001-len5-steps (around): not run, profile smoke has no trial with {cell = rnn" in \
+        capsys.readouterr().out
+
+
+def test_the_readme_documents_every_rule_kind_with_a_working_example():
+    import re
+    import tomllib
+    from collections import Counter
+
+    from dlrepro.report.claims import RULES
+    from dlrepro.report.judge import check_params, study_claims
+    from dlrepro.studies.claims import parse_claims
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Writing claims"):]
+    served = Counter(c.rule for name in ("toy", "cifar_mlp", "optimizers", "palindrome") for c in study_claims(name))
+    rows = dict(re.findall(r"^\| `(\w+)` \| .* \| (\d+)[^|]*\|$", section, re.M))
+    assert set(rows) == set(RULES) and {k: int(v) for k, v in rows.items()} == {k: served[k] for k in RULES}
+    examples = re.findall(r"^rule = (\{ kind = .*\})$", section, re.M)
+    assert {tomllib.loads(f"r = {e}")["r"]["kind"] for e in examples} == set(RULES)
+    for e in examples:
+        table = tomllib.loads(f'id = "x"\ntext = "t"\nmatch = {{ seed = 0 }}\nrule = {e}')
+        (spec,) = parse_claims([table], "README.md", "readme")
+        assert check_params(spec) is None, (e, check_params(spec))

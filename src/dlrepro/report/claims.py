@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +20,6 @@ from dlrepro.report.load import Evidence, Run, at, dips_below, matches, problem,
 from dlrepro.report.verdict import Claim, num, show, stats, stats_text
 
 
-# --- which runs a claim is judged from -----------------------------------------------------------------
 def _mismatch(cfg: dict, settings: dict) -> list[str]:
     out = []
     for key, want in settings.items():
@@ -95,8 +95,8 @@ def _group(runs: list[Run], match: dict) -> list[Run]:
 
 
 def _verdict(c: Claim, ok: bool, p: dict, why: str, **fill) -> None:
-    c.verdict = "reproduced" if ok else "differs"
-    c.reason = p["reason"].format(**fill) if p.get("reason") else why
+    c.verdict = "reproduced" if ok else "differs"   # a claim's own wording: {lo}, {hi} ("around"), {mean} (bounds)
+    c.reason = p["reason"].format_map(defaultdict(lambda: "?", fill)) if p.get("reason") else why
 
 
 # --- the rule kinds ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ trials each claim will be judged from (`claim_plan`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import string
 
 from dlrepro.errors import ConfigError
@@ -108,7 +109,8 @@ def check_claims(study: Study) -> None:
     """Before anything runs: a claim with an unknown rule or parameter, a metric no trial logs (metrics.jsonl
     holds the same keys for every model), or a match (or group) that selects no trial at any profile raises
     ConfigError naming the claim."""
-    trials = [cfg.to_dict() for profile in study.profiles for cfg in study.trials(profile)]
+    as_written = dataclasses.replace(study, sets={})   # --set overrides make a claim not comparable, not wrong
+    trials = [cfg.to_dict() for profile in study.profiles for cfg in as_written.trials(profile)]
     for spec in study.claims:
         where = f"{study.path}: claim {spec.id}"
         problem = check_params(spec)
