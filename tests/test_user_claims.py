@@ -164,3 +164,17 @@ def test_the_readme_documents_every_rule_kind_with_a_working_example():
         table = tomllib.loads(f'id = "x"\ntext = "t"\nmatch = {{ seed = 0 }}\nrule = {e}')
         (spec,) = parse_claims([table], "README.md", "readme")
         assert check_params(spec) is None, (e, check_params(spec))
+
+
+def test_the_mlp_example_reproduces_one_claim_and_not_the_other_for_real(tmp_path):
+    """examples/mlp_claims.toml at its claims' settings, trained here (4 NumPy runs of 20 epochs): 20 hidden
+    units reach 95% on moons within 20 epochs, 2 hidden units do not reach 90% on circles."""
+    example = EXAMPLE.parent / "mlp_claims.toml"
+    out = tmp_path / "results"
+    assert main(["sweep", str(example), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    assert main(["report", str(out)]) == 0
+    claims = {c["id"]: c for c in json.loads((out / "claims.json").read_text())["claims"]}
+    moons, circles = claims["moons-95-within-20"], claims["circles-90-two-units"]
+    assert moons["verdict"] == "reproduced" and moons["measured"]["n"] == 2 and max(moons["measured"]["values"]) <= 20
+    assert circles["verdict"] == "differs" and circles["measured"]["mean"] < 0.8 and len(circles["runs"]) == 2
+    assert circles["reason"].startswith("mean 0.") and "below the accepted minimum 0.9000" in circles["reason"]
