@@ -19,7 +19,7 @@ value = 0.9 }`.
 
 Here only the shape is checked (a table with these keys, of these types); the rule kinds and their
 parameters, the metrics and whether `match` selects any trial are checked against the study before a sweep
-runs (`dlrepro.report.claims.check_claims`), and again when the report judges the claims.
+runs (`dlrepro.report.judge.check_claims`), and again when the report judges the claims.
 """
 
 from __future__ import annotations
