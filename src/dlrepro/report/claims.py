@@ -80,10 +80,10 @@ def _m(key: str) -> str:
 
 
 def _what(p: dict) -> str:
-    t = f" {p['threshold']:g}" if "threshold" in p else ""
-    return {"final": "final", "best": "best", "first_at_final": "first evaluation at the final",
-            "reaching": f"first evaluation reaching{t}:", "above": f"first evaluation above{t}:"}[
-        p.get("statistic", "final")] + f" {_m(p['metric'])}" + (f" - {_m(p['minus'])}" if "minus" in p else "")
+    key, t = _m(p["metric"]) + (f" - {_m(p['minus'])}" if "minus" in p else ""), p.get("threshold", "?")
+    return {"final": f"final {key}", "best": f"best {key}", "first_at_final": f"first evaluation at the final {key}",
+            "reaching": f"first evaluation with {key} >= {t}", "above": f"first evaluation with {key} > {t}"}[
+        p.get("statistic", "final")]
 
 
 def _unit(runs: list[Run]) -> str:
@@ -281,9 +281,9 @@ RULES: dict[str, Rule] = {
     "around": Rule(around, ("metric", "statistic", "value"), ("threshold", "window", "over"),
                    "{over} {what} within {value} +- {window} ({lo}-{hi})", "{unit} ~{value}"),
     "range": Rule(in_range, ("metric", "low", "high"), ("tolerance", "after"),
-                  "every evaluation of {metric} after {after} within {lo}-{hi}", "{low}-{high}"),
+                  "every evaluation of {metric} after {unit} {after} within {lo}-{hi}", "{low}-{high}"),
     "gain": Rule(gain, ("metric", "at_least"), ("since", "best_below"),
-                 "mean gain of {metric} from {since} of training on >= {at_least} (best below {best_below})",
+                 "mean gain of {metric} from {since} of training to the end >= {at_least}{best_below}",
                  "gain >= {at_least}"),
     "dips": Rule(dips, ("metric", "threshold"), ("at_least", "fraction_at_most"),
                  "every seed reaches {threshold}; {at_least} to {fraction_at_most} of the evaluations after fall "
@@ -291,9 +291,9 @@ RULES: dict[str, Rule] = {
     "increases": Rule(increases, ("metric", "statistic", "axis", "values"), ("threshold",),
                       "mean {what} rises strictly with {axis} through {values}", "rises with {axis}"),
     "below": Rule(below, ("groups", "metrics"), ("statistic",), "mean {statistic} {metrics}: {groups}, the first "
-                  "below the second", "{groups}"),
+                  "below the second", "{lower}"),
     "earlier": Rule(earlier, ("metric", "statistic", "groups"), ("threshold", "values"),   # values: the reference's
                     "{what} per seed: {groups}, the first earlier (mean difference < 0)", "{unit} {versus}"),
-    "best": Rule(best, ("metric", "groups", "best"), ("statistic",), "{best} has the highest mean {what} of {groups}",
+    "best": Rule(best, ("metric", "groups", "best"), ("statistic",), "{best} has the highest mean {what} of {names}",
                  "{best} best"),
 }

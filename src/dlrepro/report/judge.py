@@ -61,17 +61,19 @@ def describe(spec: ClaimSpec) -> tuple[str, str]:
     timed = p.get("statistic") in ("first_at_final", "reaching", "above")   # a first epoch or step
     percent = (spec.rule in ("at_least", "at_most", "within") and p["metric"].endswith("_acc") and not timed
                and "minus" not in p)
-    groups = " vs ".join(p.get("groups", {}))
-    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "statistic": p.get("statistic", "final"),
-            "lo": num(lo), "hi": num(hi),
+    names = list(p.get("groups", {}))
+    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "metric": _m(p.get("metric", "")),
+            "statistic": p.get("statistic", "final"), "lo": num(lo), "hi": num(hi),
             "value": f"{ref * 100:.4g}%" if percent else num(ref),
             "tolerance": f"{tol * 100:.4g}%" if percent else show(tol), "window": f"{w:.0%}",
             "ref": f"{ref * 100:.4g}%" if percent else f"{unit} {num(ref)}".strip() if timed else num(ref),
-            "what": _what(p) if "metric" in p else "", "after": num(p.get("after", 0)),
-            "over": "every seed's" if p.get("over") == "all" else "the mean",
-            "since": f"{p.get('since', 0.0):.0%}", "best_below": show(p.get("best_below", "-")),
+            "what": _what(p).replace("evaluation", unit or "evaluation") if "metric" in p else "",
+            "after": num(p.get("after", 0)), "over": "every seed's" if p.get("over") == "all" else "the mean",
+            "since": f"{p.get('since', 0.0):.0%}" if p.get("since") else "the start",
+            "best_below": f"; every seed's best below {show(p['best_below'])}" if "best_below" in p else "",
             "at_least": show(p.get("at_least", 1)), "fraction_at_most": f"{p.get('fraction_at_most', 0.1):.0%}",
-            "groups": groups, "versus": " vs ".join(map(num, p.get("values", []))) or groups,
+            "groups": " vs ".join(names), "names": ", ".join(names), "lower": " < ".join(names),
+            "versus": " vs ".join(map(num, p.get("values", []))) or " vs ".join(names),
             "metrics": ", ".join(map(_m, p.get("metrics", [])))}
     return rule.text.format(**fill), rule.reference.format(**fill)
 
