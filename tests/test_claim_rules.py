@@ -143,3 +143,27 @@ def test_a_malformed_claims_table_is_refused_when_the_study_is_read(tmp_path, ta
     text = f'[fixed]\nmodel = "rnn"\nsteps = 10\n[[claims]]\n{table}\n'
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(")):
         parse_study(text, tmp_path / "s.toml")
+
+
+def test_a_claim_that_cannot_be_judged_in_a_results_folder_is_not_run_with_the_reason(tmp_path):
+    """A study.toml edited by hand after its sweep: the report still builds, and says why."""
+    import json
+
+    from dlrepro.report.build import build_report
+    from helpers import write_study_folder
+
+    text = ('[study]\nname = "edited"\n[fixed]\nmodel = "rnn"\nsteps = 20\neval_every = 10\nhidden = 8\n'
+            '[[claims]]\nid = "odd"\ntext = "t"\nmatch = { cell = "rnn" }\nrule = "at_least"\nmetric = "test_acc"\n'
+            'values = 3\nvalue = 0.5\n')
+    write_study_folder(tmp_path, text, "quick", lambda cfg: 0.6, name="edited")
+    build_report(tmp_path, echo=False)
+    (odd,) = [c for c in json.loads((tmp_path / "claims.json").read_text())["claims"] if c["id"] == "odd"]
+    assert odd["verdict"] == "not run"
+    assert odd["reason"] == ("the claim cannot be judged: rule at_least has no parameter 'values'; it takes metric, "
+                             "value, statistic, threshold, tolerance, minus")
+
+
+def test_a_list_parameter_that_is_not_a_list_is_named():
+    problem = check_params(claim_spec("increases", 'metric = "test_acc"\nstatistic = "reaching"\nthreshold = 0.9\n'
+                                                   'axis = "input_length"\nvalues = 5'))
+    assert problem == "values must be a non-empty list, not 5"

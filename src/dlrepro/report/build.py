@@ -213,6 +213,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     if echo:
         for line in summary:
             print(line)
+        print("\n" + glance.markdown())
         for section in sections:
             print(f"\n== {section.title}")
             for note in section.notes:

@@ -32,6 +32,10 @@ def check_params(spec: ClaimSpec) -> str | None:
     for key, v in p.items():
         if key in NUMBERS and (not isinstance(v, int | float) or isinstance(v, bool)):
             return f"{key} must be a number, not {v!r}"
+        if key in ("values", "metrics") and (not isinstance(v, list) or not v):
+            return f"{key} must be a non-empty list, not {v!r}"
+        if key in ("axis", "best") and not isinstance(v, str):
+            return f"{key} must be a string, not {v!r}"
         for item in v if key == "metrics" and isinstance(v, list) else [v] if key in CHOICES else []:
             if item not in CHOICES.get(key, METRIC_KEYS):
                 return f"{key} {item!r} is not one of {', '.join(CHOICES.get(key, METRIC_KEYS))}"
