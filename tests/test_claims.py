@@ -250,3 +250,31 @@ def test_toy_study_runs_what_the_claims_need():
         assert {t.seed for t in trials} == {0, 1, 2, 3, 4}
         assert all(t.epochs == 200 and t.lr == 0.01 and t.batch_size == 1 for t in trials)
     assert 0.9985 * 2000 == pytest.approx(round(0.9985 * 2000)) and 0.9985 * 800 != round(0.9985 * 800)
+
+
+def test_rnn_a_seed_that_never_converges_flips_the_one_seed_verdict(tmp_path):
+    """The issue's measurement at length 15 (vanilla RNN, lr 1e-3): seeds 0-2 first reach 0.99 at steps 5,420 /
+    never / 4,010. Seed 0 alone says "reproduced" (and that it rests on one seed); the three say "differs"."""
+    cfg = {**RNN, "input_length": 15}
+    runs = [write_run(tmp_path, {**cfg, "seed": s}, curve(at, 0.1) if at else 0.6)
+            for s, at in ((0, 5420), (1, None), (2, 4010))]
+    alone = judge(tmp_path, "palindrome", runs[:1])["rnn-lr0.001-len15-steps"]
+    assert alone.verdict == "reproduced" and alone.reason == "judged from one seed only (seed 0)"
+    three = judge(tmp_path, "palindrome", runs)["rnn-lr0.001-len15-steps"]
+    assert three.verdict == "differs" and three.reason == "1 of 3 seed(s) never reach 0.99"
+    assert three.measured["values"] == [5420.0, 4010.0] and three.measured["never"] == 1
+
+
+def test_a_results_folder_judges_the_claims_of_its_own_study_file(tmp_path):
+    """runs/<study>/study.toml with claims (as a sweep writes it now) wins over the package's claims."""
+    import json
+
+    from dlrepro.report.build import build_report
+    from dlrepro.studies.spec import builtin_source
+    from helpers import write_study_folder
+
+    text = builtin_source("palindrome").replace("around step 1,000", "around step 1,000 (as this folder says)")
+    write_study_folder(tmp_path, text, "smoke", lambda cfg: 0.5)
+    build_report(tmp_path, echo=False)
+    claims = {c["id"]: c for c in json.loads((tmp_path / "claims.json").read_text())["claims"]}
+    assert claims["rnn-lr0.001-len5-steps"]["text"].endswith("(as this folder says)")
