@@ -178,3 +178,10 @@ def test_the_mlp_example_reproduces_one_claim_and_not_the_other_for_real(tmp_pat
     assert moons["verdict"] == "reproduced" and moons["measured"]["n"] == 2 and max(moons["measured"]["values"]) <= 20
     assert circles["verdict"] == "differs" and circles["measured"]["mean"] < 0.8 and len(circles["runs"]) == 2
     assert circles["reason"].startswith("mean 0.") and "below the accepted minimum 0.9000" in circles["reason"]
+
+
+def test_studies_lists_the_claims_per_study(capsys):
+    assert main(["studies"]) == 0
+    rows = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and not line.startswith("| study ")}
+    assert rows == {"toy": "12", "cifar_mlp": "1", "optimizers": "7", "palindrome": "14"}
