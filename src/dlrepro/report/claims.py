@@ -128,7 +128,7 @@ def around(c: Claim, runs: list[Run], p: dict) -> None:
         return c.not_run(f"a run has no final {_m(p['metric'])}")
     unit, never = _unit(runs), sum(math.isinf(x) for x in xs)
     c.measured = {**stats(xs), "never": never, "final": stats(_values(runs, {"metric": p["metric"]}) or [])}
-    c.measured_text = f"{_what(p)} " + ", ".join(num(x) for x in xs)
+    c.measured_text = f"{_what(p)}: " + ", ".join(num(x) for x in xs)
     w = p.get("window", 0.5)
     lo, hi = p["value"] * (1 - w), p["value"] * (1 + w)
     if never:
