@@ -1,7 +1,8 @@
 """Tests for dlrepro.data.cifar10: every layout, the safety and integrity checks, the cache, the helpers.
 
 All datasets are tiny and built in tmp_path; nothing touches the network.  The one real-data test reads
-../shared/data/cifar10-jpeg.tar.xz when it exists and skips otherwise.
+../shared/data/cifar10-jpeg.tar.xz (beside the checkout) when it exists and skips otherwise; the learnable
+synthetic stand-in that always runs is tests/test_cifar_pipeline.py.
 """
 
 import hashlib
@@ -780,7 +781,8 @@ def test_stratified_subset_is_balanced_on_shuffled_labels():
 @pytest.mark.realdata
 def test_real_jpeg_archive(tmp_path):
     if not REAL_ARCHIVE.exists():
-        pytest.skip(f"real CIFAR-10 JPEG archive not found at {REAL_ARCHIVE}")
+        pytest.skip(f"../shared/data is absent: no real CIFAR-10 JPEG archive at {REAL_ARCHIVE.resolve()}; "
+                    "the learnable synthetic stand-in (tests/test_cifar_pipeline.py) always runs")
     mode = REAL_ARCHIVE.parent.stat().st_mode
     ds = load_cifar10(REAL_ARCHIVE, cache_dir=tmp_path)  # a JPEG copy loads without --no-verify
     assert ds.layout == "imagefolder"
