@@ -21,19 +21,22 @@ from dlrepro.train.cifar_task import CifarTask
 from dlrepro.train.config import CNNConfig, MLPConfig
 from dlrepro.train.engine import BatchStats, fit
 from dlrepro.train.mlp_task import seeded_mlp
-from helpers import MemorySink, learnable_cifar10, write_image_folder, write_official
+from helpers import MemorySink, learnable_cifar10, make_tar, write_image_folder, write_official
 
 SOURCE = learnable_cifar10(per_class_train=20, per_class_test=10)  # 200 training and 100 test images
 
 
 @pytest.fixture(scope="module")
 def copies(tmp_path_factory):
-    """The learnable data set on disk in both layouts: layout -> (root, the arrays a load gives)."""
+    """The learnable data set on disk in each layout (official batches, PNG class folders, a .tar.gz of the
+    official batches): layout -> (root, the arrays a load gives)."""
     root = tmp_path_factory.mktemp("learnable")
     official, folder = root / "official", root / "imagefolder"
     write_official(official, SOURCE)
+    archive = make_tar(official, root / "cifar-10-python.tar.gz")
     arrays = {name: getattr(SOURCE, name) for name in ("train_images", "train_labels", "test_images", "test_labels")}
-    return {"official": (str(official), arrays), "imagefolder": (str(folder), write_image_folder(folder, SOURCE))}
+    return {"official": (str(official), arrays), "imagefolder": (str(folder), write_image_folder(folder, SOURCE)),
+            "archive": (str(archive), arrays)}
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +73,7 @@ def _by_hand(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, mea
 
 
 # --- what the models see ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("layout", ["official", "imagefolder"])
+@pytest.mark.parametrize("layout", ["official", "imagefolder", "archive"])
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
 def test_both_splits_are_the_source_images_in_rgb_normalised_by_the_training_split(copies, layout, kind):
     root, want = copies[layout]
