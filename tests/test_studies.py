@@ -239,7 +239,7 @@ def test_with_sets_leaves_the_study_it_was_called_on_untouched():
 
 # A value for each field a built-in joined axis sets, that no axis or profile gives: --set must reach every trial.
 SET_VALUES = {"lr": 0.005, "steps": 123, "cell": "lstm", "optimizer": "rmsprop", "dataset": "circles",
-              "n_samples": 300}
+              "n_samples": 300, "seed": 7, "input_length": 4, "batch_size": 16}
 FIELDS = set(MLPConfig.__dataclass_fields__) | set(RNNConfig.__dataclass_fields__) | set(CNNConfig.__dataclass_fields__)
 
 
