@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlrepro import plotting
+from dlrepro import plotting, registry
 from dlrepro.data.palindrome import held_out_overlap
 from dlrepro.report.document import Section, Table
 from dlrepro.report.load import Run, setup_table
@@ -75,7 +75,7 @@ def curves_figure(cell: str, lr: float, by_length: dict[int, Seeds], path: Path)
         plotting.seeds_band(ax, steps, accs, f"L = {length}")
     many = max(n_seeds) > 1
     seeds = "mean and min-max band over seeds" if many else "1 seed"
-    name = "vanilla RNN" if cell == "rnn" else "LSTM"
+    name = registry.label(cell, registry.CELLS)
     ax.set(title=f"{name}, lr {lr:g}: test accuracy ({seeds})", xlabel="step", ylabel="accuracy", ylim=(0, 1.02))
     plotting.legend_outside(ax)
     caption = (f"Held-out accuracy of the {name} at lr {lr:g} against training steps, one curve per input length "

@@ -4,6 +4,7 @@ figures folder; its claims function the evidence of the profile that ran (dlrepr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +21,25 @@ from dlrepro.report.toy import toy_report
 class BuiltinStudy:
     section: Callable[[list[Run], Path], Section]   # (runs, figure dir) -> the report's section
     claims: Callable[[Evidence], list[Claim]]       # the reference report's claims about the study, judged
-    reads_cifar: bool = False                       # its runs need CIFAR-10
 
 
 REGISTRY: dict[str, BuiltinStudy] = {
     "toy": BuiltinStudy(toy_report, toy_claims),
-    "cifar_mlp": BuiltinStudy(cifar_mlp_report, cifar_mlp_claims, reads_cifar=True),
-    "optimizers": BuiltinStudy(optimizers_report, optimizer_claims, reads_cifar=True),
+    "cifar_mlp": BuiltinStudy(cifar_mlp_report, cifar_mlp_claims),
+    "optimizers": BuiltinStudy(optimizers_report, optimizer_claims),
     "palindrome": BuiltinStudy(palindrome_report, palindrome_claims),
 }
 STUDIES = list(REGISTRY)
-CIFAR_STUDIES = [name for name, entry in REGISTRY.items() if entry.reads_cifar]
+
+
+@functools.cache
+def studies_reading(source: str) -> tuple[str, ...]:
+    """The built-in studies whose trials (in any profile) read the data source `source` (a
+    dlrepro.registry.DATA_SOURCES key), from the study files themselves."""
+    from dlrepro.studies.spec import load_study
+
+    def reads(name: str) -> bool:
+        study = load_study(name)
+        return any(cfg.data_source == source for p in study.profiles for cfg in study.trials(p))
+
+    return tuple(name for name in STUDIES if reads(name))

@@ -34,6 +34,7 @@ from dlrepro.errors import ConfigError
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 
 PROFILES = ("smoke", "quick", "full")
+DEFAULT_PROFILE = "quick"  # what `sweep` and `reproduce` run unless told
 
 
 def builtin_names() -> list[str]:
