@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def _short(exc: BaseException) -> str:
 
 
 def load_class(path: str) -> tuple[type, Path]:
-    """The class at `path` and its module's file; PluginError naming the path when either is missing."""
+    """The class at `path` and the file of the module defining it; PluginError naming the path when either is missing."""
     module_name, _, name = path.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -52,7 +53,8 @@ def load_class(path: str) -> tuple[type, Path]:
     obj = getattr(module, name)
     if not inspect.isclass(obj):
         raise PluginError(f"{path}: not a class (a {type(obj).__name__})")
-    file = getattr(module, "__file__", None)
+    defining = sys.modules.get(obj.__module__, module)  # torch.optim:NAdam is defined in torch/optim/nadam.py
+    file = getattr(defining, "__file__", None) or getattr(module, "__file__", None)
     if not file:
         raise PluginError(f"{path}: module {module_name} has no file to hash")
     return obj, Path(file).resolve()
