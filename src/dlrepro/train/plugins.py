@@ -42,7 +42,8 @@ def _short(exc: BaseException) -> str:
 
 
 def load_class(path: str) -> tuple[type, Path]:
-    """The class at `path` and the file of the module defining it; PluginError naming the path when either is missing."""
+    """The class at `path` and the file of the module defining it; PluginError naming the path when either
+    is missing."""
     module_name, _, name = path.partition(":")
     try:
         module = importlib.import_module(module_name)
