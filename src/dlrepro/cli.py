@@ -29,6 +29,13 @@ def default(cls: type[RunConfig], name: str):
     return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 
+def _setting(p, cls: type[RunConfig], name: str, **kw) -> None:
+    """The flag --NAME of config setting `name`: its default (and type, int or float) from the dataclass
+    `cls`; the help shows it as %(default)s."""
+    kind = {"int": int, "float": float}.get(next(str(f.type) for f in dataclasses.fields(cls) if f.name == name))
+    p.add_argument("--" + name.replace("_", "-"), default=default(cls, name), **({"type": kind} if kind else {}), **kw)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no usage dump) and exit code 2."""
 
@@ -38,8 +45,7 @@ class Parser(argparse.ArgumentParser):
 
 def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
     seed_flags = p.add_mutually_exclusive_group() if seeds else p
-    seed_flags.add_argument("--seed", type=int, default=default(RunConfig, "seed"),
-                            help="random seed for weights and data order (default %(default)s)")
+    _setting(seed_flags, RunConfig, "seed", help="random seed for weights and data order (default %(default)s)")
     if seeds:
         seed_flags.add_argument("--seeds", metavar="LIST", default=None,
                                 help="train several seeds, e.g. 0-7 or 0,3,5: at once as one population (stacked "
@@ -59,9 +65,9 @@ def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
 
 
 def _add_small_device_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=DEVICES, default=default(RNNConfig, "device"),
-                   help="where to train (default %(default)s; a GPU is expected to pay for --seeds populations "
-                        "only, see BENCHMARKS.md, \"GPU\"). Not part of the run's identity")
+    _setting(p, RNNConfig, "device", choices=DEVICES,
+             help="where to train (default %(default)s; a GPU is expected to pay for --seeds populations only, "
+                  "see BENCHMARKS.md, \"GPU\"). Not part of the run's identity")
 
 
 def _add_mlp(sub) -> None:
@@ -75,20 +81,16 @@ def _add_mlp(sub) -> None:
                             + ("; or cifar10 (the MLP 3072-20-10 of Part 1, task 3)" if model == "mlp-torch" else ""))
         p.add_argument("--hidden", default=",".join(map(str, default(MLPConfig, "hidden"))),
                        help="hidden layer sizes as a comma list, e.g. 20 or 64,32 (default %(default)s)")
-        p.add_argument("--lr", type=float, default=default(MLPConfig, "lr"),
-                       help="SGD learning rate (default %(default)g)")
+        _setting(p, MLPConfig, "lr", help="SGD learning rate (default %(default)g)")
         p.add_argument("--batch-size", type=int, default=None,
                        help=f"minibatch size (default {default(MLPConfig, 'batch_size')}"
                             + ("; 32 for cifar10)" if model == "mlp-torch" else ")"))
-        p.add_argument("--epochs", type=int, default=default(MLPConfig, "epochs"),
-                       help="training epochs (default %(default)s)")
-        p.add_argument("--eval-every", type=int, default=default(MLPConfig, "eval_every"),
-                       help="evaluate on the full train and test splits every N epochs (default %(default)s)")
-        p.add_argument("--n-samples", type=int, default=default(MLPConfig, "n_samples"),
-                       help="points generated before the split (default %(default)s)")
-        p.add_argument("--data-seed", type=int, default=default(MLPConfig, "data_seed"),
-                       help="random_state of the dataset generator and split, fixed across --seed "
-                            "(default %(default)s)")
+        _setting(p, MLPConfig, "epochs", help="training epochs (default %(default)s)")
+        _setting(p, MLPConfig, "eval_every", help="evaluate on the full train and test splits every N epochs (default "
+                                                  "%(default)s)")
+        _setting(p, MLPConfig, "n_samples", help="points generated before the split (default %(default)s)")
+        _setting(p, MLPConfig, "data_seed", help="random_state of the dataset generator and split, fixed across "
+                                                 "--seed (default %(default)s)")
         p.add_argument("--dtype", choices=DTYPES, default=None,
                        help=f"floating-point type of weights and data (default {default(MLPConfig, 'dtype')}"
                             + ("; float32 for cifar10)" if model == "mlp-torch" else ")"))
@@ -104,28 +106,22 @@ def _add_rnn(sub) -> None:
                        description="Train a recurrent net to predict the last digit of a palindrome from the "
                                    "first --input-length digits (so it must remember the first digit). Fresh "
                                    "batches every step; a fixed held-out set of 1,024 palindromes for testing.")
-    p.add_argument("--cell", choices=Choices(CELLS), default=default(RNNConfig, "cell"),
-                   help=f"recurrent cell (default %(default)s), {PLUGIN}")
-    p.add_argument("--input-length", type=int, default=default(RNNConfig, "input_length"),
-                   help="number of digits the net reads; the palindrome has one more (default %(default)s)")
+    _setting(p, RNNConfig, "cell", choices=Choices(CELLS), help=f"recurrent cell (default %(default)s), {PLUGIN}")
+    _setting(p, RNNConfig, "input_length", help="number of digits the net reads; the palindrome has one more (default "
+                                                "%(default)s)")
     p.add_argument("--one-hot", action="store_true",
                    help="feed 10-dim one-hot digits instead of the digit's value as a scalar (the reference)")
-    p.add_argument("--hidden", type=int, default=default(RNNConfig, "hidden"),
-                   help="hidden units (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=default(RNNConfig, "batch_size"),
-                   help="palindromes per step (default %(default)s)")
-    p.add_argument("--optimizer", choices=Choices(OPTIMIZERS["rnn"]), default=default(RNNConfig, "optimizer"),
-                   help=f"optimizer (default %(default)s), {PLUGIN}, e.g. torch.optim:NAdam")
-    p.add_argument("--lr", type=float, default=default(RNNConfig, "lr"),
-                   help="learning rate (default %(default)g). The reference report states 1e-2, but its curves "
-                        "(length 5 perfect, 10 near step 3,000, 15 near 5,500, 20 unstable) are what 1e-3 "
-                        "produces; at 1e-2 a scalar-input vanilla RNN stalls. The study runs both.")
-    p.add_argument("--steps", type=int, default=default(RNNConfig, "steps"),
-                   help="training steps (default %(default)s)")
-    p.add_argument("--clip", type=float, default=default(RNNConfig, "clip"),
-                   help="clip the global gradient norm to this value; 0 disables (default %(default)g)")
-    p.add_argument("--eval-every", type=int, default=default(RNNConfig, "eval_every"),
-                   help="evaluate every N steps (default %(default)s)")
+    _setting(p, RNNConfig, "hidden", help="hidden units (default %(default)s)")
+    _setting(p, RNNConfig, "batch_size", help="palindromes per step (default %(default)s)")
+    _setting(p, RNNConfig, "optimizer", choices=Choices(OPTIMIZERS["rnn"]), help=f"optimizer (default %(default)s), "
+                                                                                  f"{PLUGIN}, e.g. torch.optim:NAdam")
+    _setting(p, RNNConfig, "lr",
+             help="learning rate (default %(default)g). The reference report states 1e-2, but its curves "
+                  "(length 5 perfect, 10 near step 3,000, 15 near 5,500, 20 unstable) are what 1e-3 "
+                  "produces; at 1e-2 a scalar-input vanilla RNN stalls. The study runs both.")
+    _setting(p, RNNConfig, "steps", help="training steps (default %(default)s)")
+    _setting(p, RNNConfig, "clip", help="clip the global gradient norm to this value; 0 disables (default %(default)g)")
+    _setting(p, RNNConfig, "eval_every", help="evaluate every N steps (default %(default)s)")
     _add_small_device_flag(p)
     _add_run_flags(p, seeds=True)
     p.set_defaults(func=_cmd_train_rnn)
@@ -158,11 +154,12 @@ def _data_location(a) -> dict:
 def _mlp_config(a):
     from dlrepro.train.config import parse_hidden
 
-    cifar = a.dataset == "cifar10"
+    cifar = a.dataset == "cifar10"  # its own defaults: batch 32, float32
+    batch, dtype = (32, "float32") if cifar else (default(MLPConfig, "batch_size"), default(MLPConfig, "dtype"))
     cfg = MLPConfig(model=a.model, dataset=a.dataset, hidden=parse_hidden(a.hidden), lr=a.lr,
-                    batch_size=a.batch_size if a.batch_size is not None else (32 if cifar else 1),
+                    batch_size=a.batch_size if a.batch_size is not None else batch,
                     epochs=a.epochs, eval_every=a.eval_every, n_samples=a.n_samples, data_seed=a.data_seed,
-                    dtype=a.dtype or ("float32" if cifar else "float64"), seed=a.seed,
+                    dtype=a.dtype or dtype, seed=a.seed,
                     **({"device": a.device} if a.model == "mlp-torch" else {}))
     return cfg.with_location(_data_location(a)) if a.model == "mlp-torch" else cfg
 
@@ -173,27 +170,25 @@ def _add_cnn(sub) -> None:
                                    "5 max-pools, 1 linear layer) on CIFAR-10. Defaults follow the reference: "
                                    "Adam lr 1e-4, batch 32, 200 epochs, no augmentation.")
     _add_data_flags(p)
-    p.add_argument("--net", choices=Choices(CIFAR_MODELS), default=default(CNNConfig, "net"),
-                   help=f"the model (default %(default)s: the VGG-style ConvNet), {PLUGIN}")
-    p.add_argument("--optimizer", choices=Choices(OPTIMIZERS["cnn"]), default=default(CNNConfig, "optimizer"),
-                   help=f"optimizer (default %(default)s), {PLUGIN}, e.g. torch.optim:NAdam")
-    p.add_argument("--lr", type=float, default=default(CNNConfig, "lr"), help="learning rate (default %(default)g)")
-    p.add_argument("--batch-size", type=int, default=default(CNNConfig, "batch_size"),
-                   help="minibatch size (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=default(CNNConfig, "epochs"),
-                   help="training epochs (default %(default)s)")
-    p.add_argument("--eval-every", type=int, default=default(CNNConfig, "eval_every"),
-                   help="evaluate on the full train and test splits every N epochs (default %(default)s)")
-    p.add_argument("--augment", choices=AUGMENTS, default=default(CNNConfig, "augment"),
-                   help="flipcrop: random crop with 4-pixel padding + horizontal flip (default %(default)s)")
-    p.add_argument("--subset", type=int, default=default(CNNConfig, "subset"),
-                   help="train on the first N training images, stratified by class (default %(default)s = all 50,000)")
-    p.add_argument("--test-subset", type=int, default=default(CNNConfig, "test_subset"),
-                   help="evaluate on the first N test images, stratified (default %(default)s = all 10,000)")
-    p.add_argument("--device", choices=DEVICES, default=default(CNNConfig, "device"),
-                   help="where to train (default %(default)s; auto: cuda when available)")
-    p.add_argument("--precision", choices=PRECISIONS, default=default(CNNConfig, "precision"),
-                   help="bf16: autocast matmuls/convolutions to bfloat16, weights stay fp32 (default %(default)s)")
+    _setting(p, CNNConfig, "net", choices=Choices(CIFAR_MODELS), help=f"the model (default %(default)s: the VGG-style "
+                                                                       f"ConvNet), {PLUGIN}")
+    _setting(p, CNNConfig, "optimizer", choices=Choices(OPTIMIZERS["cnn"]), help=f"optimizer (default %(default)s), "
+                                                                                  f"{PLUGIN}, e.g. torch.optim:NAdam")
+    _setting(p, CNNConfig, "lr", help="learning rate (default %(default)g)")
+    _setting(p, CNNConfig, "batch_size", help="minibatch size (default %(default)s)")
+    _setting(p, CNNConfig, "epochs", help="training epochs (default %(default)s)")
+    _setting(p, CNNConfig, "eval_every", help="evaluate on the full train and test splits every N epochs (default "
+                                              "%(default)s)")
+    _setting(p, CNNConfig, "augment", choices=AUGMENTS, help="flipcrop: random crop with 4-pixel padding + horizontal "
+                                                             "flip (default %(default)s)")
+    _setting(p, CNNConfig, "subset", help="train on the first N training images, stratified by class (default "
+                                          "%(default)s = all 50,000)")
+    _setting(p, CNNConfig, "test_subset", help="evaluate on the first N test images, stratified (default %(default)s "
+                                               "= all 10,000)")
+    _setting(p, CNNConfig, "device", choices=DEVICES, help="where to train (default %(default)s; auto: cuda when "
+                                                           "available)")
+    _setting(p, CNNConfig, "precision", choices=PRECISIONS, help="bf16: autocast matmuls/convolutions to bfloat16, "
+                                                                 "weights stay fp32 (default %(default)s)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     _add_run_flags(p)
