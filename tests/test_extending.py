@@ -232,3 +232,28 @@ def test_a_broadcasting_plugin_cell_trains_as_a_population_equal_to_its_single_r
     assert population_kind(resolve(RNNConfig(cell="plain_cell:MGU", hidden=8))) is None
     sys.modules.pop("my_cell", None)
     sys.modules.pop("plain_cell", None)
+
+
+def test_the_readme_extension_examples_pass_the_checks_and_the_cell_trains(tmp_path, monkeypatch):
+    """The three ten-line examples of README "Extending dlrepro", as written there."""
+    import re
+
+    from dlrepro.runs.execute import execute_seeds
+    from dlrepro.train.plugins import resolve
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("## Extending dlrepro"):]
+    section = section[:section.index("\n## ")]
+    blocks = re.findall(r"```python\n# (\w+)\.py.*?\n(.*?)```", section, re.S)
+    assert [name for name, _ in blocks] == ["my_cells", "my_nets", "my_optim"]
+    for name, code in blocks:
+        (tmp_path / f"{name}.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    resolve(CNNConfig(net="my_nets:Small"))
+    cfg = resolve(RNNConfig(cell="my_cells:Leaky", optimizer="my_optim:SignSGD", lr=1e-4, hidden=8, steps=20,
+                            eval_every=10, input_length=4))
+    assert set(cfg.plugins) == {"cell", "optimizer"} and not cfg.plugin_info["cell"]["broadcasts"]
+    (_, summary), = execute_seeds([cfg], [tmp_path / "run"], progress=False)
+    assert summary["status"] == "completed"
+    for name, _ in blocks:
+        sys.modules.pop(name, None)
