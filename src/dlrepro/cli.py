@@ -374,7 +374,13 @@ def _cmd_sweep(a) -> int:
 
 
 def _add_study_run_flags(p: argparse.ArgumentParser) -> None:
-    """--set, --dry-run and --quiet, shared by sweep and reproduce."""
+    """--profile, --out, --workers, --set, --dry-run and --quiet, shared by sweep and reproduce."""
+    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                   help="smoke: seconds; quick: minutes on 2 CPU cores; full: the reference settings "
+                        "(default %(default)s)")
+    p.add_argument("--out", default="results", metavar="DIR", help="output directory (default %(default)s)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel worker processes (default: number of CPU cores)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting for every trial (steps=2000), or replace or make a grid axis with a "
                         "list (seed=[0,1,2]); the value is read as TOML (strings in a list need quotes), checked "
@@ -424,12 +430,7 @@ def build_parser() -> Parser:
                                      "the count of claims per verdict. A --set applies to each study that has "
                                      "that setting or grid axis (steps: the palindrome study; epochs: the "
                                      "others); a key no study has is an error. Exit code 1 if a trial failed.")
-    rep.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
-    rep.add_argument("--workers", type=int, default=None,
-                     help="parallel worker processes (default: number of CPU cores)")
     rep.add_argument("--only", default=None, help="comma list of studies to run (default: all)")
-    rep.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
-                     help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
     _add_study_run_flags(rep)
     _add_data_flags(rep)
     _add_backend_flags(rep)
@@ -443,11 +444,6 @@ def build_parser() -> Parser:
                                     "Exit code 1 if a trial failed.")
     sw.add_argument("study", help="a built-in study's name (palindrome; see `dlrepro studies`) or the path to a "
                                   "study file (my_study.toml)")
-    sw.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
-                    help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
-    sw.add_argument("--workers", type=int, default=None,
-                    help="parallel worker processes (default: number of CPU cores)")
-    sw.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
     _add_study_run_flags(sw)
     _add_data_flags(sw)
     _add_backend_flags(sw)
