@@ -255,5 +255,19 @@ def test_the_readme_extension_examples_pass_the_checks_and_the_cell_trains(tmp_p
     assert set(cfg.plugins) == {"cell", "optimizer"} and not cfg.plugin_info["cell"]["broadcasts"]
     (_, summary), = execute_seeds([cfg], [tmp_path / "run"], progress=False)
     assert summary["status"] == "completed"
+    # the CIFAR-10 model and NAdam, end to end on a tiny synthetic copy of the official files
+    from dlrepro.cli import main
+    from helpers import make_official
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    make_official(tmp_path / "data")
+    assert main(["train", "cnn", "--net", "my_nets:Small", "--optimizer", "torch.optim:NAdam", "--data-root",
+                 str(tmp_path / "data"), "--no-verify", "--device", "cpu", "--subset", "20", "--test-subset", "10",
+                 "--batch-size", "10", "--epochs", "1", "--eval-every", "1", "--quiet", "--out",
+                 str(tmp_path / "cnn")]) == 0
+    stored = json.loads((tmp_path / "cnn" / "config.json").read_text())["config"]
+    assert stored["net"] == "my_nets:Small" and set(stored["plugins"]) == {"net", "optimizer"}
+    assert json.loads((tmp_path / "cnn" / "summary.json").read_text())["status"] == "completed"
+    assert CNNConfig(net="my_nets:Small", optimizer="torch.optim:NAdam").default_name().startswith("cnn-small-nadam-")
     for name, _ in blocks:
         sys.modules.pop(name, None)
