@@ -126,6 +126,11 @@ def test_a_plugin_cell_and_a_plugin_optimizer_run_end_to_end_from_outside_the_tr
     assert mgu["plugin_info"]["cell"] == {"broadcasts": True, "file": str((user_package / "my_cell.py").resolve())}
     for p in runs:
         assert json.loads((p.parent / "summary.json").read_text())["status"] == "completed"
+    import csv
+
+    rows = list(csv.DictReader((out / "runs" / "mine" / "runs.csv").open()))
+    assert json.loads(rows[1]["plugins"])["cell"]["sha256"] == digest
+    assert set(json.loads(rows[0]["plugins"])) == {"optimizer"}  # the GRU trains with NAdam too
     before = {p.parent.name for p in runs}
     (user_package / "my_cell.py").write_text((user_package / "my_cell.py").read_text() + "\n# edited\n")
     plan = run_cli(["sweep", str(study), "--profile", "smoke", "--out", str(out), "--dry-run"], [user_package],
