@@ -107,6 +107,11 @@ def label(value: str, table: dict) -> str:
     return table[value].label if value in table else value.rpartition(":")[2]
 
 
+def slug(value: str) -> str:
+    """A choice as it appears in run and file names: the name, or a user's class by its class name."""
+    return value.rpartition(":")[2].lower() if is_import_path(value) else value
+
+
 def load(path: str):
     """The object an import path `package.module:Name` names. ImportError / AttributeError as Python's."""
     module, _, name = path.partition(":")

@@ -88,7 +88,7 @@ def palindrome_report(runs: list[Run], figures: Path) -> Section:
     figs, rows = [], []
     for (cell, lr) in sorted(groups):
         by_length = groups[(cell, lr)]
-        figs.append(curves_figure(cell, lr, by_length, figures / f"palindrome_{cell}_lr{lr:g}.png"))
+        figs.append(curves_figure(cell, lr, by_length, figures / f"palindrome_{registry.slug(cell)}_lr{lr:g}.png"))
         for length in sorted(by_length):
             seeds = by_length[length]
             conv = [convergence(r) for _, r, _ in seeds]

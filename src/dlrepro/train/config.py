@@ -306,11 +306,6 @@ class MLPConfig(RunConfig):
         return f"{self.model}-{self.dataset}-{self.seed}-{self.config_hash()}"
 
 
-def _slug(value: str) -> str:
-    """A choice as it appears in a run's default name: the name, or a user's class by its class name."""
-    return value.rpartition(":")[2].lower() if registry.is_import_path(value) else value
-
-
 @functools.cache
 def cell_size(target: str, input_dim: int, num_classes: int = 10) -> tuple[int, int, int]:
     """(a, b, c) such that the cell class at `target` has a*h^2 + b*h + c parameters at hidden size h,
@@ -386,7 +381,7 @@ class RNNConfig(RunConfig):
                  "the test set")]
 
     def default_name(self) -> str:
-        return f"{_slug(self.cell)}-L{self.input_length}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
+        return f"{registry.slug(self.cell)}-L{self.input_length}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
 
 
 @dataclass(frozen=True)
@@ -441,8 +436,8 @@ class CNNConfig(RunConfig):
         return self
 
     def default_name(self) -> str:
-        net = "" if self.net == "convnet" else f"{_slug(self.net)}-"
-        return f"cnn-{net}{_slug(self.optimizer)}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
+        net = "" if self.net == "convnet" else f"{registry.slug(self.net)}-"
+        return f"cnn-{net}{registry.slug(self.optimizer)}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
 
 
 CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch": MLPConfig, "rnn": RNNConfig,
