@@ -16,7 +16,8 @@ from dlrepro import registry
 from dlrepro.cli import build_parser
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import builtin_names, load_study
-from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig, cell_size
+from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig
+from dlrepro.train.memory import cell_size
 from helpers import assert_usage_error
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

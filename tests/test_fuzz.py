@@ -228,16 +228,17 @@ def test_the_issues_out_of_range_values_are_one_line_exit_2(argv, needle, capsys
 
 def test_a_size_beyond_this_machines_memory_is_refused_with_the_estimate(monkeypatch):
     from dlrepro.errors import ConfigError
-    from dlrepro.train import config
+    from dlrepro.train import config, memory
 
-    monkeypatch.setattr(config, "available_memory", lambda: 23 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 23 * 2**30)
     with pytest.raises(ConfigError, match=r"^--hidden 1000000000 needs about \d+ GiB for its weights and "
                                           r"gradients; this machine has 23 GiB available$"):
         config.MLPConfig(hidden=(10**9,)).validate()
     config.MLPConfig(hidden=(10**6,)).validate()  # 64 MB: fine
     with pytest.raises(ConfigError, match="--batch-size 100000000 needs about"):
         config.RNNConfig(batch_size=10**8).validate()
-    assert config.available_memory() is None or config.available_memory() > 0
+    monkeypatch.undo()
+    assert memory.available_memory() is None or memory.available_memory() > 0
 
 
 def test_tally(capsys):

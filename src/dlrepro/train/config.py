@@ -7,18 +7,17 @@ to resume, progress bars, checkpoint interval) are not part of it, so they never
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import itertools
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 from dlrepro import registry
 from dlrepro.errors import ConfigError
 from dlrepro.registry import CELLS, CIFAR_MODELS, DATASETS, OPTIMIZERS
+from dlrepro.train import memory
 
 # Ranges of the numeric settings, shared by the CLI and the study files (both build configs, and
 # `validate` checks them). Seeds go to NumPy, scikit-learn and torch generators, which take 0..2**32-1.
@@ -30,7 +29,6 @@ MAX_INPUT_LENGTH = 10**5
 MAX_SEEDS = 4096       # seeds in one --seeds list
 MAX_FLOAT = 1e30       # learning rates and clip norms: beyond it torch cannot hold them as float32
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
-GiB = 2**30
 
 # The values each choice setting takes, for the configs' checks and the CLI's `choices=` alike (cells,
 # CIFAR-10 models, optimizers and datasets: dlrepro.registry).
@@ -54,42 +52,6 @@ def _at_most(name: str, value, hi) -> None:
     if value > hi:
         raise ConfigError(f"{_flag(name)} must be <= {hi:,}, got {value}" if isinstance(hi, int)
                           else f"{_flag(name)} must be <= {hi:g}, got {value}")
-
-
-def available_memory() -> int | None:
-    """Bytes of memory this process can still get: MemAvailable from /proc/meminfo (or the free pages
-    sysconf reports), capped by a cgroup (container) limit. None when unknown."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, AttributeError):
-            return None
-    try:
-        limit = open("/sys/fs/cgroup/memory.max").read().strip()
-        used = open("/sys/fs/cgroup/memory.current").read().strip()
-        if limit != "max":
-            avail = min(avail, int(limit) - int(used))
-    except (OSError, ValueError):
-        pass
-    return avail
-
-
-def _fits(needs: list[tuple[str, float, str]]) -> None:
-    """Refuse sizes whose arrays cannot fit in the memory this machine has available, before anything is
-    allocated. `needs`: (flag, bytes, what for) lower estimates of single allocations."""
-    flag, need, what = max(needs, key=lambda n: n[1])
-    avail = available_memory()
-    if avail is not None and need > avail:
-        raise ConfigError(f"{flag} needs about {need / GiB:,.0f} GiB for {what}; this machine has "
-                          f"{avail / GiB:,.0f} GiB available")
 
 
 def _choice(name: str, value, choices) -> None:
@@ -284,11 +246,11 @@ class MLPConfig(RunConfig):
         _at_most("lr", self.lr, MAX_FLOAT)
         for name in ("batch_size", "n_samples"):
             _at_most(name, getattr(self, name), MAX_COUNT)
-        _fits(self.memory_needs())
+        memory.fits(self.memory_needs())
         return self
 
     def memory_needs(self) -> list[tuple[str, float, str]]:
-        """Lower estimates of the largest allocations, as `_fits` takes them."""
+        """Lower estimates of the largest allocations, as `memory.fits` takes them."""
         cifar = self.dataset == "cifar10"
         item = 4 if self.dtype == "float32" else 8
         widths = [3072 if cifar else 2, *self.hidden, 10 if cifar else 2]
@@ -304,18 +266,6 @@ class MLPConfig(RunConfig):
 
     def default_name(self) -> str:
         return f"{self.model}-{self.dataset}-{self.seed}-{self.config_hash()}"
-
-
-@functools.cache
-def cell_size(target: str, input_dim: int, num_classes: int = 10) -> tuple[int, int, int]:
-    """(a, b, c) such that the cell class at `target` has a*h^2 + b*h + c parameters at hidden size h,
-    counted on instances of the class at h = 1, 2, 3. `a` is its number of h x h matrices, its gates:
-    1 for the vanilla RNN, 3 for the GRU, 4 for the LSTM. Imports torch (and the class)."""
-    cls = registry.load(target)
-    p1, p2, p3 = (sum(t.numel() for t in cls(input_dim, h, num_classes).parameters()) for h in (1, 2, 3))
-    a = (p3 - 2 * p2 + p1) // 2
-    b = p2 - p1 - 3 * a
-    return a, b, p1 - a - b
 
 
 @dataclass(frozen=True)
@@ -360,14 +310,14 @@ class RNNConfig(RunConfig):
         # only sizes near this machine's memory need. A user's cell is sized when it is checked (plugins).
         inputs = 10 if self.one_hot else 1
         bound = self._needs((16, 16 * (inputs + 1) + 10, 10), 16)
-        if self.cell in CELLS and any(n > (available_memory() or math.inf) for _, n, _ in bound):
-            _fits(self.memory_needs())
+        if self.cell in CELLS and any(n > (memory.available_memory() or math.inf) for _, n, _ in bound):
+            memory.fits(self.memory_needs())
         return self
 
     def memory_needs(self) -> list[tuple[str, float, str]]:
-        """Lower estimates of the largest allocations (float32), as `_fits` takes them, from the cell's
-        parameter count (`cell_size`, counted on the class)."""
-        size = cell_size(registry.target(self.cell, CELLS), 10 if self.one_hot else 1)
+        """Lower estimates of the largest allocations (float32), as `memory.fits` takes them, from the cell's
+        parameter count (`memory.cell_size`, counted on the class)."""
+        size = memory.cell_size(registry.target(self.cell, CELLS), 10 if self.one_hot else 1)
         return self._needs(size, size[0])
 
     def _needs(self, size: tuple[int, int, int], gates: int) -> list[tuple[str, float, str]]:
@@ -432,7 +382,8 @@ class CNNConfig(RunConfig):
         _at_most("lr", self.lr, MAX_FLOAT)
         _at_most("batch_size", self.batch_size, MAX_COUNT)
         # the first conv block's output for one image (64 x 32 x 32 floats), kept for backpropagation
-        _fits([(f"--batch-size {self.batch_size}", self.batch_size * 64 * 32 * 32 * 4, "one batch's activations")])
+        memory.fits([(f"--batch-size {self.batch_size}", self.batch_size * 64 * 32 * 32 * 4,
+                      "one batch's activations")])
         return self
 
     def default_name(self) -> str:

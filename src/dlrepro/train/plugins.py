@@ -29,7 +29,8 @@ from pathlib import Path
 
 from dlrepro import registry
 from dlrepro.errors import ConfigError
-from dlrepro.train.config import RNNConfig, RunConfig, _fits
+from dlrepro.train.config import RNNConfig, RunConfig
+from dlrepro.train.memory import fits
 
 
 class PluginError(ConfigError):
@@ -80,7 +81,7 @@ def _cell(cls: type, path: str, cfg: RunConfig) -> dict:
                           "generator=None)") from None
     x = torch.zeros(2, cfg.input_length, n_in)
     _forward(model, x, (2, 10), path, "a batch of 2 sequences")
-    _fits(cfg.memory_needs())  # sized from the class, as a built-in cell
+    fits(cfg.memory_needs())  # sized from the class, as a built-in cell
     return {"broadcasts": getattr(cls, "broadcasts", False) is True}
 
 
