@@ -14,11 +14,12 @@ from pathlib import Path
 
 import dlrepro
 from dlrepro.errors import DatasetError
+from dlrepro.registry import DATA_SOURCES
 from dlrepro.report.build import build_report, read_status
 from dlrepro.report.judge import check_claims
 from dlrepro.report.registry import STUDIES
 from dlrepro.runs.rundir import atomic_write_json
-from dlrepro.sweep.study import check_cifar, cifar_given, cifar_source, needs_cifar, select_studies, sweep
+from dlrepro.sweep.study import check_source, select_studies, source_given, sources, sweep
 from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions
 
 
@@ -56,11 +57,14 @@ def reproduce(out: str | Path = "results", profile: str = "quick", options: Swee
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
     verify = (data or {}).get("verify_data", True)
-    layout = None
-    if any(needs_cifar(study, profile) for study in studies) and cifar_given(data):
-        layout, reason = cifar_source(data)  # before any trial: a given source that fails stops here
-        if reason is not None:
-            raise DatasetError(reason)
+    # each data source checked (and decoded) once, before any trial: a given source that fails stops here
+    reasons: dict[str, str | None] = {}
+    layouts: dict[str, str | None] = {}
+    for source in dict.fromkeys(s for study in studies for s in sources(study, profile)):
+        layouts[source], reasons[source] = check_source(source, data)
+        if reasons[source] is not None and source_given(source, data):
+            raise DatasetError(reasons[source])
+    layout = layouts.get("cifar10")
     # cifar_verified: MD5-checked official files; an image folder is a re-encoded copy (the report says so)
     status.update(profile=profile, cifar_verified=verify and layout != "imagefolder", cifar_source=layout,
                   dlrepro_version=dlrepro.__version__, hardware=hardware())
@@ -75,12 +79,12 @@ def reproduce(out: str | Path = "results", profile: str = "quick", options: Swee
         for study in studies:
             name = study.name
             not_run.pop(name, None)
-            if needs_cifar(study, profile):
-                reason = check_cifar(data)
-                if reason is not None:
-                    print(f"== {study.title}: not run, CIFAR-10 unavailable: {reason}", flush=True)
-                    not_run[name] = f"CIFAR-10 unavailable ({reason})"
-                    continue
+            missing = [s for s in sources(study, profile) if reasons[s] is not None]
+            if missing:
+                what, reason = DATA_SOURCES[missing[0]].label, reasons[missing[0]]
+                print(f"== {study.title}: not run, {what} unavailable: {reason}", flush=True)
+                not_run[name] = f"{what} unavailable ({reason})"
+                continue
             results = sweep(study, profile, out, options)
             failed += sum(r.status == "failed" for r in results)
     atomic_write_json(out / "reproduce.json", status)

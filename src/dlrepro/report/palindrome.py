@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlrepro import plotting
+from dlrepro import plotting, registry
 from dlrepro.data.palindrome import held_out_overlap
 from dlrepro.report.document import Section, Table
 from dlrepro.report.load import Run, dips_below, setup_table
@@ -75,7 +75,7 @@ def curves_figure(cell: str, lr: float, by_length: dict[int, Seeds], path: Path)
         plotting.seeds_band(ax, steps, accs, f"L = {length}")
     many = max(n_seeds) > 1
     seeds = "mean and min-max band over seeds" if many else "1 seed"
-    name = "vanilla RNN" if cell == "rnn" else "LSTM"
+    name = registry.label(cell, registry.CELLS)
     ax.set(title=f"{name}, lr {lr:g}: test accuracy ({seeds})", xlabel="step", ylabel="accuracy", ylim=(0, 1.02))
     plotting.legend_outside(ax)
     caption = (f"Held-out accuracy of the {name} at lr {lr:g} against training steps, one curve per input length "
@@ -88,7 +88,7 @@ def palindrome_report(runs: list[Run], figures: Path) -> Section:
     figs, rows = [], []
     for (cell, lr) in sorted(groups):
         by_length = groups[(cell, lr)]
-        figs.append(curves_figure(cell, lr, by_length, figures / f"palindrome_{cell}_lr{lr:g}.png"))
+        figs.append(curves_figure(cell, lr, by_length, figures / f"palindrome_{registry.slug(cell)}_lr{lr:g}.png"))
         for length in sorted(by_length):
             seeds = by_length[length]
             conv = [convergence(r) for _, r, _ in seeds]

@@ -36,6 +36,7 @@ from dlrepro.studies.claims import ClaimSpec, parse_claims
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 
 PROFILES = ("smoke", "quick", "full")
+DEFAULT_PROFILE = "quick"  # what `sweep` and `reproduce` run unless told
 
 
 def builtin_names() -> list[str]:
@@ -144,7 +145,8 @@ class Study:
 
 def parse_set(text: str) -> tuple[str, object]:
     """'steps=2000' -> ('steps', 2000); the value is read as a TOML value (seed=[0,1,2], lr=1e-3,
-    one_hot=true, cell="lstm"); a bare word is a string (cell=lstm). '-' in the key reads as '_'."""
+    one_hot=true, cell="lstm"); a bare word is a string (cell=lstm, cell=my_pkg.cells:MyCell). '-' in the key
+    reads as '_'."""
     key, sep, raw = text.partition("=")
     key, raw = key.strip().replace("-", "_"), raw.strip()
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key) or not raw:
@@ -152,7 +154,7 @@ def parse_set(text: str) -> tuple[str, object]:
     try:
         doc = tomllib.loads(f"value = {raw}")
     except tomllib.TOMLDecodeError:
-        doc = {"value": raw} if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", raw) else {}
+        doc = {"value": raw} if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:-]*", raw) else {}  # cell=pkg.mod:Cls
     if set(doc) != {"value"}:
         raise ConfigError(f"--set {key}={raw}: not a TOML value (strings inside a list need quotes, "
                           f"e.g. cell=[\"rnn\",\"lstm\"])")

@@ -1,4 +1,4 @@
-"""One study's sweep: its trials (config, run directory), the CIFAR-10 check before any of them runs, the
+"""One study's sweep: its trials (config, run directory), the data source check before any of them runs, the
 record (study.json, study.toml), the chosen backend, and runs.csv; `plan` is the same without running.
 `dlrepro sweep` runs one study this way, `dlrepro reproduce` each of its studies."""
 
@@ -17,40 +17,40 @@ from dlrepro.sweep.table import RUNS_CSV, write_runs_csv
 from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, Trial, TrialResult, quiet_log
 
 
-def needs_cifar(study: Study, profile: str) -> bool:
-    return any(cfg.reads_cifar for cfg in study.trials(profile))
+def sources(study: Study, profile: str) -> list[str]:
+    """The data sources (dlrepro.registry.DATA_SOURCES keys) the study's trials read, in first-use order."""
+    return list(dict.fromkeys(cfg.data_source for cfg in study.trials(profile) if cfg.data_source is not None))
 
 
 def study_trials(study: Study, profile: str, out: Path, data: dict | None = None) -> list[Trial]:
     """(config, run dir) per grid point. `data` sets the location fields (data_root, verify_data, cache_dir)
-    of the configs that read CIFAR-10; they are not part of a run's identity, so trial ids do not change."""
-    return [(cfg.with_location(data), Path(out) / "runs" / study.name / cfg.default_name())
-            for cfg in study.trials(profile)]
+    of the configs that read a data source; they are not part of a run's identity, so trial ids do not
+    change. A user's class named by import path is checked here, before any trial runs (PluginError)."""
+    from dlrepro.train.plugins import resolve
+
+    return [(cfg, Path(out) / "runs" / study.name / cfg.default_name())
+            for cfg in (resolve(c.with_location(data)) for c in study.trials(profile))]
 
 
-def cifar_source(data: dict | None) -> tuple[str | None, str | None]:
-    """(layout, None) when CIFAR-10 loads: "official" or "imagefolder" (a re-encoded copy); else (None, reason).
-    Decodes it once, so the workers find the cache."""
-    from dlrepro.data.cifar10 import load_cifar10
+def check_source(name: str, data: dict | None) -> tuple[str | None, str | None]:
+    """(layout, None) when the data source loads (for CIFAR-10: "official", or "imagefolder" for a re-encoded
+    copy); else (None, reason). Decodes it once, so the workers find the cache."""
+    from dlrepro.registry import DATA_SOURCES, load
 
     data = data or {}
     try:
-        ds = load_cifar10(data.get("data_root"), verify=data.get("verify_data", True), cache_dir=data.get("cache_dir"))
+        ds = load(DATA_SOURCES[name].loader)(data.get("data_root"), verify=data.get("verify_data", True),
+                                             cache_dir=data.get("cache_dir"))
     except DatasetError as exc:
         return None, str(exc)
-    return ds.layout, None
+    return getattr(ds, "layout", None), None
 
 
-def check_cifar(data: dict | None) -> str | None:
-    """None when CIFAR-10 loads, else the reason."""
-    return cifar_source(data)[1]
+def source_given(name: str, data: dict | None) -> bool:
+    """Whether a location was given for the data source (--data-root or its environment variable)."""
+    from dlrepro.registry import DATA_SOURCES
 
-
-def cifar_given(data: dict | None) -> bool:
-    """Whether a CIFAR-10 location was given (--data-root or $DLREPRO_CIFAR10)."""
-    from dlrepro.data.cifar10 import ENV_VAR
-
-    return bool((data or {}).get("data_root") or os.environ.get(ENV_VAR))
+    return bool((data or {}).get("data_root") or os.environ.get(DATA_SOURCES[name].env))
 
 
 def sweep(study: Study, profile: str, out: Path, options: SweepOptions = DEFAULT_OPTIONS) -> list[TrialResult]:

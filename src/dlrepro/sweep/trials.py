@@ -62,6 +62,19 @@ def already_done(cfg: RunConfig, run_dir: Path) -> TrialResult | None:
     return TrialResult(run.path.name, run.path, summary["status"], summary, skipped=True)
 
 
+def split_done(trials: list[Trial], log: Log) -> tuple[dict[int, TrialResult], list[int]]:
+    """The pre-pass both backends run before starting anything: the results of the trials already done, by
+    index (each logged with its line as it is found; a file read each, no worker, no torch), and the indices
+    of the trials still to run."""
+    results: dict[int, TrialResult] = {}
+    for i, (cfg, run_dir) in enumerate(trials):
+        finished = already_done(cfg, Path(run_dir))
+        if finished is not None:
+            results[i] = finished
+            log(trial_line(len(results), len(trials), finished))
+    return results, [i for i in range(len(trials)) if i not in results]
+
+
 def trial_line(i: int, n: int, r: TrialResult) -> str:
     """The line printed when trial i of n is done."""
     if r.status in ("failed", RUNNING_ELSEWHERE) or r.summary is None:
