@@ -58,7 +58,14 @@ def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
                         "is always checkpointed (default 10)")
 
 
+def _add_threads_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"torch threads (default {default}, as measured fastest in BENCHMARKS.md, \"Threads\"; "
+                        "an OMP_NUM_THREADS you set is respected)")
+
+
 def _add_small_device_flag(p: argparse.ArgumentParser) -> None:
+    _add_threads_flag(p, "1, so that runs side by side do not fight over the cores; all cores for --seeds")
     p.add_argument("--device", choices=DEVICES, default="cpu",
                    help="where to train (default cpu; a GPU is expected to pay for --seeds populations only, see "
                         "BENCHMARKS.md, \"GPU\"). Not part of the run's identity")
@@ -98,7 +105,9 @@ def _add_rnn(sub) -> None:
     p = sub.add_parser("rnn", help="train a vanilla RNN or LSTM on palindromes (Part 3)",
                        description="Train a recurrent net to predict the last digit of a palindrome from the "
                                    "first --input-length digits (so it must remember the first digit). Fresh "
-                                   "batches every step; a fixed held-out set of 1,024 palindromes for testing.")
+                                   "batches every step; a fixed test set of 1,024 palindromes (held out from "
+                                   "training from input length 10 on; shorter lengths have too few distinct "
+                                   "palindromes).")
     p.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
     p.add_argument("--input-length", type=int, default=10,
                    help="number of digits the net reads; the palindrome has one more (default 10)")
@@ -184,6 +193,7 @@ def _add_cnn(sub) -> None:
                    help="bf16: autocast matmuls/convolutions to bfloat16, weights stay fp32 (default fp32)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    _add_threads_flag(p, "all cores")
     _add_run_flags(p)
     p.set_defaults(func=_cmd_train_cnn)
 
@@ -210,16 +220,22 @@ def _run(config, a) -> int:
 
     from dlrepro.runs.execute import execute_seeds
     from dlrepro.train.config import parse_seeds
+    from dlrepro.train.threads import set_threads, train_threads
 
     if not a.checkpoint_every >= 0:  # NaN too
         raise DlreproError(f"--checkpoint-every must be >= 0, got {a.checkpoint_every}")
+    threads = getattr(a, "threads", None)
+    if threads is not None and not 1 <= threads <= 1024:
+        raise DlreproError(f"--threads must be between 1 and 1024, got {threads}")
     seeds = getattr(a, "seeds", None)
     if seeds is None:
         configs, outs = [config], [a.out]
     else:
         configs = [dataclasses.replace(config, seed=s) for s in parse_seeds(seeds)]
         outs = [Path(a.out) / f"seed-{c.seed}" if a.out else None for c in configs]
-    results = execute_seeds(configs, outs, vectorize=seeds is not None and not a.no_vectorize,
+    vectorize = seeds is not None and not a.no_vectorize
+    set_threads(train_threads(configs, threads, population=vectorize))
+    results = execute_seeds(configs, outs, vectorize=vectorize,
                             tensorboard=a.tensorboard, resume=a.resume, progress=False if a.quiet else None,
                             checkpoint_every_s=a.checkpoint_every)
 
@@ -290,7 +306,7 @@ def _sets(a) -> dict:
 
 def _cmd_reproduce(a) -> int:
     from dlrepro.report.registry import STUDIES
-    from dlrepro.reproduce import reproduce
+    from dlrepro.reproduce import plan_lines, reproduce
     from dlrepro.sweep.study import plan, select_studies
 
     only = None
@@ -301,7 +317,9 @@ def _cmd_reproduce(a) -> int:
             raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
     options = _options(a)
     if a.dry_run:
-        for study in select_studies(only or STUDIES, a.profile, _sets(a)):
+        studies = select_studies(only or STUDIES, a.profile, _sets(a))
+        print("\n".join(plan_lines(studies, a.profile, Path(a.out), options)))
+        for study in studies:
             print("\n".join(plan(study, a.profile, Path(a.out), options.data)))
         return 0
     _, failed = reproduce(a.out, a.profile, options, only=only, sets=_sets(a))

@@ -33,6 +33,7 @@ class SweepOptions:
     vectorize: bool = True         # local pool: seeds of the kinds in VECTORIZE train as one population
     trials_per_gpu: int = 1        # trials sharing each GPU at once
     quiet: bool = False            # print only failed trials and the closing lines
+    status_every_s: float = 30.0   # without a terminal: a status line this often (dlrepro.sweep.progress)
 
 
 DEFAULT_OPTIONS = SweepOptions()
