@@ -31,7 +31,8 @@ from dlrepro.sweep.trials import Trial, already_done
 from dlrepro.train.config import RNNConfig, RunConfig
 
 REFRESH_S = 0.25        # the terminal block's redraw interval
-STATUS_EVERY_S = 30.0   # without a terminal: one status line this often
+# without a terminal: one status line this often (DLREPRO_STATUS_EVERY_S: for the tests, not documented)
+STATUS_EVERY_S = float(os.environ.get("DLREPRO_STATUS_EVERY_S") or 30.0)
 MIN_MEASURED_S = 5.0    # the time left comes from the sweep's own progress once it has run this long
 MIN_MEASURED_WORK = 0.03  # ... and done this fraction of its work (the first rows come after the start-up)
 
@@ -96,7 +97,7 @@ class Progress:
         self.quiet = quiet
         self.live = (not quiet) and (self.stream.isatty() if live is None else live)
         self.title, self.prior_s = title, prior_s
-        self.status_every_s = STATUS_EVERY_S if status_every_s is None else status_every_s
+        self.status_every_s = status_every_s or STATUS_EVERY_S
         self.refresh_s = refresh_s
         self.views = []
         for cfg, d in trials:
