@@ -253,3 +253,12 @@ def test_reproduce_dry_run_prints_the_plan_with_an_estimate_per_study(tmp_path, 
     assert re.match(r"  palindrome +12 trial\(s\), 12 to run, about \d+ min$", out[4]), out[4]
     assert re.match(r"  all +52 to run, about \d+ min in all - an estimate", out[5]), out[5]
     assert not (tmp_path / "runs").exists()  # nothing run or written
+
+
+def test_a_progress_pickles_for_ray_tunes_callbacks_without_its_screen(tmp_path, capsys):
+    import pickle
+
+    with Progress(_trials(tmp_path), "study", live=True, refresh_s=0.01) as progress:
+        copy = pickle.loads(pickle.dumps(progress.log))  # Tune pickles the callback holding it
+    copy("[1/2] completed t0")
+    assert capsys.readouterr().out.endswith("[1/2] completed t0\n")

@@ -1,6 +1,7 @@
 """The Ray Tune backend: the same runs as the local pool, failures recorded, completed trials skipped."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -98,3 +99,15 @@ def test_a_trial_another_process_writes_is_running_elsewhere_not_retried_or_fail
     assert not any("Ray retries it" in line for line in lines)
     assert any(line.startswith("1 trial(s) running elsewhere") for line in lines)
     assert not trials[0][1].exists()  # untouched
+
+
+def test_a_ray_sweep_shows_progress_read_from_the_run_directories(ray_2cpus, tmp_path, capsys, monkeypatch):
+    from dlrepro.sweep import progress
+
+    monkeypatch.setattr(progress, "STATUS_EVERY_S", 0.3)  # without a terminal: a status line this often
+    assert main(["sweep", "palindrome", "--profile", "smoke", "--set", "cell=rnn", "--set", "steps=300",
+                 "--backend", "ray", "--workers", "2", "--out", str(tmp_path)]) == 0
+    status = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[status] palindrome: ")]
+    states = {re.search(r"(\d)/2 trials done, (\d) running", line).groups() for line in status}
+    assert len(states) >= 2, status  # it advanced
+    assert any(re.search(r", [12] running,", line) for line in status), status  # Ray's trials seen running

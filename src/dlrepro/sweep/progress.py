@@ -216,6 +216,16 @@ class Progress:
                 line = self.status_line()
                 self.log(line)
 
+    def __getstate__(self) -> dict:
+        """Ray Tune pickles its callbacks (ours logs through `log`): the copy keeps the trials, not the screen,
+        the lock or the thread, and prints plain lines to stdout if it is ever used."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("stream", "_lock", "_stop", "_thread")}
+        return {**state, "live": False, "_drawn": 0}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.stream, self._lock, self._stop, self._thread = sys.stdout, threading.Lock(), threading.Event(), None
+
     def __enter__(self) -> Progress:
         if not self.quiet:
             self._thread = threading.Thread(target=self._run, name="dlrepro-progress", daemon=True)
