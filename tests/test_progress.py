@@ -262,3 +262,23 @@ def test_a_progress_pickles_for_ray_tunes_callbacks_without_its_screen(tmp_path,
         copy = pickle.loads(pickle.dumps(progress.log))  # Tune pickles the callback holding it
     copy("[1/2] completed t0")
     assert capsys.readouterr().out.endswith("[1/2] completed t0\n")
+
+
+def test_reproduce_says_when_it_decodes_cifar10_and_prints_its_plan_first(tmp_path, monkeypatch, capsys,
+                                                                          one_torch_thread):
+    from dlrepro.cli import main
+    from helpers import make_folder
+
+    make_folder(tmp_path / "cifar", per_class={"train": 4, "test": 2})
+    monkeypatch.setenv("DLREPRO_CALIBRATION", "off")
+    estimate.calibrate.cache_clear()
+    try:
+        assert main(["reproduce", "--profile", "smoke", "--only", "cifar_mlp", "--data-root", str(tmp_path / "cifar"),
+                     "--no-verify", "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    finally:
+        estimate.calibrate.cache_clear()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "CIFAR-10: checking the copy (its first decode, into a cache, takes a while)"
+    assert re.match(r"CIFAR-10: imagefolder copy ready in \d+\.\d s$", out[1]), out[1]
+    assert out[2].startswith("plan (smoke profile") and re.match(r"  cifar_mlp +1 trial\(s\), 1 to run, about", out[3])
+    assert any(line.startswith("[1/1] completed") for line in out)
