@@ -201,9 +201,12 @@ def test_the_quick_profile_estimate_is_within_a_factor_2_of_the_recorded_quick_r
 
 def test_the_estimate_follows_the_trials_planned_not_a_per_study_constant():
     study = load_study("palindrome")
-    one = plan_estimate(study_trials(study, "quick", Path("/nonexistent")), workers=2, scale=Scale())
-    three = plan_estimate(study_trials(study.with_sets({"seed": [0, 1, 2]}, "quick"), "quick", Path("/nonexistent")),
-                          workers=2, scale=Scale())
+
+    def seeds(values: list[int]):
+        trials = study_trials(study.with_sets({"seed": values}, "full"), "full", Path("/nonexistent"))
+        return plan_estimate(trials, workers=2, scale=Scale())
+
+    one, three = seeds([0]), seeds([0, 1, 2])
     assert three.units == 3 * one.units
     assert 2.5 * one.seconds < three.seconds < 3.2 * one.seconds
 
