@@ -1,6 +1,7 @@
 """The Ray Tune backend: the same runs as the local pool, failures recorded, completed trials skipped."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -119,3 +120,15 @@ def test_a_plugin_a_ray_worker_cannot_import_fails_its_trial_with_that_one_line(
     assert [r.status for r in results] == ["failed", "completed"]
     assert results[0].error.startswith("PluginError: only_on_driver_19:MGU: cannot import module only_on_driver_19")
     sys.modules.pop("only_on_driver_19", None)
+
+
+def test_a_ray_sweep_shows_progress_read_from_the_run_directories(ray_2cpus, tmp_path, capsys, monkeypatch):
+    from dlrepro.sweep import progress
+
+    monkeypatch.setattr(progress, "STATUS_EVERY_S", 0.3)  # without a terminal: a status line this often
+    assert main(["sweep", "palindrome", "--profile", "smoke", "--set", "cell=rnn", "--set", "steps=300",
+                 "--backend", "ray", "--workers", "2", "--out", str(tmp_path)]) == 0
+    status = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[status] palindrome: ")]
+    states = {re.search(r"(\d)/2 trials done, (\d) running", line).groups() for line in status}
+    assert len(states) >= 2, status  # it advanced
+    assert any(re.search(r", [12] running,", line) for line in status), status  # Ray's trials seen running

@@ -64,7 +64,14 @@ def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
                         "is always checkpointed (default 10)")
 
 
+def _add_threads_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"torch threads (default {default}, as measured fastest in BENCHMARKS.md, \"Threads\"; "
+                        "an OMP_NUM_THREADS you set is respected)")
+
+
 def _add_small_device_flag(p: argparse.ArgumentParser) -> None:
+    _add_threads_flag(p, "1, so that runs side by side do not fight over the cores; all cores for --seeds")
     _setting(p, RNNConfig, "device", choices=DEVICES,
              help="where to train (default %(default)s; a GPU is expected to pay for --seeds populations only, "
                   "see BENCHMARKS.md, \"GPU\"). Not part of the run's identity")
@@ -105,7 +112,9 @@ def _add_rnn(sub) -> None:
     p = sub.add_parser("rnn", help="train a recurrent cell (vanilla RNN, LSTM, GRU) on palindromes (Part 3)",
                        description="Train a recurrent net to predict the last digit of a palindrome from the "
                                    "first --input-length digits (so it must remember the first digit). Fresh "
-                                   "batches every step; a fixed held-out set of 1,024 palindromes for testing.")
+                                   "batches every step; a fixed test set of 1,024 palindromes (held out from "
+                                   "training from input length 10 on; shorter lengths have too few distinct "
+                                   "palindromes).")
     _setting(p, RNNConfig, "cell", choices=Choices(CELLS), help=f"recurrent cell (default %(default)s), {PLUGIN}")
     _setting(p, RNNConfig, "input_length", help="number of digits the net reads; the palindrome has one more (default "
                                                 "%(default)s)")
@@ -191,6 +200,7 @@ def _add_cnn(sub) -> None:
                                                                  "weights stay fp32 (default %(default)s)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    _add_threads_flag(p, "all cores")
     _add_run_flags(p)
     p.set_defaults(func=_cmd_train_cnn)
 
@@ -215,16 +225,22 @@ def _run(config, a) -> int:
 
     from dlrepro.runs.execute import execute_seeds
     from dlrepro.train.config import parse_seeds
+    from dlrepro.train.threads import set_threads, train_threads
 
     if not a.checkpoint_every >= 0:  # NaN too
         raise DlreproError(f"--checkpoint-every must be >= 0, got {a.checkpoint_every}")
+    threads = getattr(a, "threads", None)
+    if threads is not None and not 1 <= threads <= 1024:
+        raise DlreproError(f"--threads must be between 1 and 1024, got {threads}")
     seeds = getattr(a, "seeds", None)
     if seeds is None:
         configs, outs = [config], [a.out]
     else:
         configs = [dataclasses.replace(config, seed=s) for s in parse_seeds(seeds)]
         outs = [Path(a.out) / f"seed-{c.seed}" if a.out else None for c in configs]
-    results = execute_seeds(configs, outs, vectorize=seeds is not None and not a.no_vectorize,
+    vectorize = seeds is not None and not a.no_vectorize
+    set_threads(train_threads(configs, threads, population=vectorize))
+    results = execute_seeds(configs, outs, vectorize=vectorize,
                             tensorboard=a.tensorboard, resume=a.resume, progress=False if a.quiet else None,
                             checkpoint_every_s=a.checkpoint_every)
 
@@ -296,7 +312,7 @@ def _sets(a) -> dict:
 def _cmd_reproduce(a) -> int:
     from dlrepro.report.judge import check_claims, claim_plan
     from dlrepro.report.registry import STUDIES
-    from dlrepro.reproduce import reproduce
+    from dlrepro.reproduce import plan_lines, reproduce
     from dlrepro.sweep.study import plan, select_studies
 
     only = None
@@ -307,8 +323,11 @@ def _cmd_reproduce(a) -> int:
             raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
     options = _options(a)
     if a.dry_run:
-        for study in select_studies(only or STUDIES, a.profile, _sets(a)):
+        studies = select_studies(only or STUDIES, a.profile, _sets(a))
+        for study in studies:
             check_claims(study)
+        print("\n".join(plan_lines(studies, a.profile, Path(a.out), options)))
+        for study in studies:
             print("\n".join(plan(study, a.profile, Path(a.out), options.data) + claim_plan(study, a.profile)))
         return 0
     _, failed = reproduce(a.out, a.profile, options, only=only, sets=_sets(a))

@@ -33,6 +33,8 @@ class SweepOptions:
     vectorize: bool = True         # local pool: seeds of the kinds in VECTORIZE train as one population
     trials_per_gpu: int = 1        # trials sharing each GPU at once
     quiet: bool = False            # print only failed trials and the closing lines
+    status_every_s: float | None = None  # without a terminal: a status line this often (None: every 30 s,
+                                         # dlrepro.sweep.progress.STATUS_EVERY_S)
 
 
 DEFAULT_OPTIONS = SweepOptions()
