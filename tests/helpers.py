@@ -193,3 +193,30 @@ def write_run(root, cfg: dict, test, train=None, status="completed", upto=None):
 def curve(at: int, low=0.5, high=1.0):
     """Accuracy `low` before x = at, `high` from then on."""
     return lambda x: high if x >= at else low
+
+
+MINE_TOML = ('[study]\nname = "mine"\ntitle = "My own MLP study"\ndescription = "Two seeds."\n'
+             '[fixed]\nmodel = "mlp-numpy"\nepochs = 20\neval_every = 5\nn_samples = 60\n[grid]\nseed = [0, 1]\n')
+
+
+def make_results(out: Path) -> Path:
+    """A small results folder as `dlrepro reproduce` and `dlrepro sweep` leave it, without training: three toy
+    runs (both MLPs, data.npz beside them), a study of the user's own with its record (study.json, study.toml)
+    and reproduce.json. Every kind of file the report reads is in it."""
+    import json
+
+    from dlrepro.data.toy import make_toy, save_toy
+    from dlrepro.studies.record import write_record
+    from dlrepro.studies.spec import parse_study
+
+    toy = out / "runs" / "toy"
+    for model, seed in (("mlp-numpy", 0), ("mlp-torch", 0), ("mlp-numpy", 1)):
+        cfg = write_run(toy, {**TOY, "model": model, "seed": seed, "epochs": 30}, curve(10 + 10 * seed))
+        (toy / cfg.default_name() / "data.npz").write_bytes(save_toy(make_toy("moons", n_samples=200, seed=0)))
+    study = parse_study(MINE_TOML, out.parent / "mine.toml")
+    mine = out / "runs" / "mine"
+    ids = [write_run(mine, c.to_dict(), curve(10)).default_name() for c in study.trials("quick")]
+    write_record(study, "quick", mine, ids)
+    (out / "reproduce.json").write_text(json.dumps({"not_run": {"cifar_mlp": "CIFAR-10 unavailable (a test)"},
+                                                    "hardware": {"cpu": "test CPU", "cores": 2, "gpu": None}}))
+    return out

@@ -20,12 +20,15 @@ import hashlib
 import io
 import os
 import pickle
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+from dlrepro.errors import naming
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -77,6 +80,7 @@ def seeds_band(ax, xs, values, label: str, **style):
 
 DPI = 110
 FINGERPRINT = "dlrepro:figure"  # the PNG text key holding the figure's fingerprint
+MAX_FIGURE_BYTES = 64 * 1024 * 1024  # far more than a report figure's PNG
 
 
 def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str = "") -> Saved:
@@ -95,13 +99,16 @@ def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str =
         kind = p.suffix.lstrip(".") or "png"
         tmp = p.with_name(f".{p.name}.tmp")
         try:
-            fig.savefig(tmp, dpi=DPI, format=kind, bbox_inches="tight",
-                        metadata={FINGERPRINT: key} if key and kind == "png" else None)
-            os.replace(tmp, p)
+            with naming(p, tmp):  # errors name the figure, not its temp file (a full disk names no file)
+                tmp.unlink(missing_ok=True)  # never write through whatever lies at the temp name (a link)
+                fig.savefig(tmp, dpi=DPI, format=kind, bbox_inches="tight",
+                            metadata={FINGERPRINT: key} if key and kind == "png" else None)
+                os.replace(tmp, p)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
     return Saved(path, caption, fig)
+
 
 
 class _Pickler(pickle.Pickler):
@@ -132,7 +139,10 @@ def fingerprint(fig: Figure, fmt: str) -> str | None:
 
 def png_text(path: Path) -> dict[str, str]:
     """The tEXt entries of a PNG file ({} when it is missing or not a PNG)."""
-    try:
+    try:  # a figure of ours is a regular file (a link or a FIFO at its name is not, and is never read)
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FIGURE_BYTES:
+            return {}
         data = path.read_bytes()
     except OSError:
         return {}

@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from dlrepro.report.load import Evidence, Run, matches, problem, run_length
+from dlrepro.report.load import Evidence, Run, matches, run_length
 from dlrepro.report.palindrome import convergence, dips_after
 
 VERDICTS = ("reproduced", "differs", "not comparable", "not run")
@@ -111,7 +111,7 @@ def select(claim: Claim, ev: Evidence, match: dict) -> list[Run] | None:
         claim.verdict = "not comparable"
         claim.reason = f"profile {ev.profile} ran " + ", ".join(_mismatch(trials[0][1], claim.settings))
         return None
-    bad = [(tid, problem(ev.runs.get(tid))) for tid, _ in at]
+    bad = [(tid, ev.problem(tid)) for tid, _ in at]
     bad = [(tid, why) for tid, why in bad if why]
     if bad:
         claim.not_run(f"{len(bad)} of {len(at)} run(s) unusable: " + "; ".join(f"{t} {w}" for t, w in bad[:3]))

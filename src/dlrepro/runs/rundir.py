@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import dlrepro
-from dlrepro.errors import ConfigError, RunBusy
+from dlrepro.errors import ConfigError, RunBusy, naming
 from dlrepro.runs import checkpoint as checkpoint_file
 from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import METRIC_KEYS
@@ -43,17 +43,6 @@ CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, LOCK = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "curves.png", ".lock")
 TOY_DATA = "data.npz"
 RUN_FILES = (CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, TOY_DATA)
-
-
-@contextlib.contextmanager
-def naming(path: Path):
-    """Re-raise an OSError of the block with `path` as its filename (a failed write() names no file)."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
-            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
-        raise
 
 
 def temp_path(path: Path) -> Path:
@@ -72,11 +61,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     removed and `path` keeps its previous content."""
     tmp = temp_path(path)
     try:
-        with naming(path), open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with naming(path, tmp):
+            tmp.unlink(missing_ok=True)  # never write through whatever lies at the temp name (a link)
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
