@@ -4,6 +4,7 @@ in conftest.py, which nothing imports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -219,4 +220,31 @@ def make_results(out: Path) -> Path:
     write_record(study, "quick", mine, ids)
     (out / "reproduce.json").write_text(json.dumps({"not_run": {"cifar_mlp": "CIFAR-10 unavailable (a test)"},
                                                     "hardware": {"cpu": "test CPU", "cores": 2, "gpu": None}}))
+    return out
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int = 30):
+    """Fail (TimeoutError) instead of blocking the suite when the block takes longer than `seconds`."""
+    def alarm(*_):
+        raise TimeoutError(f"hung for {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every entry under `folder` (links not followed): its kind, size, mtime and content, to compare."""
+    import stat
+
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        st = os.lstat(p)
+        content = p.read_bytes() if stat.S_ISREG(st.st_mode) else os.readlink(p) if p.is_symlink() else None
+        out[str(p.relative_to(folder))] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, content)
     return out

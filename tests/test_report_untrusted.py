@@ -10,59 +10,27 @@ test_report_fuzz.py draws random corruptions of the same folder.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import shutil
-import signal
 import stat
 from pathlib import Path
 
 import pytest
 
 from dlrepro.cli import main
+from helpers import no_hang, snapshot
 
 MARK_LR, MARK_ACC = 0.0424242, 0.4242  # values only the files outside hold: the report must never show them
-HANG_S = 30
-
-
-@contextlib.contextmanager
-def no_hang(seconds: int = HANG_S):
-    """Fail (instead of blocking the suite) when the block takes longer than `seconds`."""
-    def alarm(*_):
-        raise TimeoutError(f"hung for {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-@pytest.fixture(scope="session")
-def base_results(tmp_path_factory):
-    from helpers import make_results
-
-    out = make_results(tmp_path_factory.mktemp("base") / "results")
-    assert main(["report", str(out)]) == 0  # figures drawn once; the copies reuse them
-    return out
-
-
-def snapshot(folder: Path) -> dict[str, tuple]:
-    """Every entry under `folder` (links not followed): its kind, size, mtime and content."""
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        st = os.lstat(p)
-        content = p.read_bytes() if stat.S_ISREG(st.st_mode) else os.readlink(p) if p.is_symlink() else None
-        out[str(p.relative_to(folder))] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, content)
-    return out
 
 
 @pytest.fixture
 def setting(base_results, tmp_path):
+    return make_setting(base_results, tmp_path)
+
+
+def make_setting(base_results: Path, tmp_path: Path) -> tuple[Path, Path]:
     """(results folder, the folder outside it): a fresh copy of the base results, and beside it files the
     report must never read, change or delete, among them a valid run whose values carry the marks."""
     out = tmp_path / "results"
