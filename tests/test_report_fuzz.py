@@ -105,7 +105,7 @@ def targets(out: Path) -> list[str]:
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
 
-@settings(max_examples=300 if SLOW else 8, deadline=None, derandomize=not SLOW,
+@settings(max_examples=150 if SLOW else 8, deadline=None, derandomize=not SLOW,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_a_randomly_corrupted_results_folder_gives_a_report_or_one_line_and_touches_nothing_outside(

@@ -278,6 +278,7 @@ def test_a_garbage_metrics_line_makes_the_run_unreadable_not_short(setting, caps
     assert run.name not in ev.runs and ev.unreadable[run.name].endswith("metrics.jsonl line 3: not JSON "
                                                                         "(Expecting property name enclosed in "
                                                                         "double quotes)")
+    assert run.name in ev.trials  # its config is fine: a trial whose claims cannot be judged, not a missing one
     assert ev.problem(run.name).startswith("is unreadable (runs/toy/")
     # a torn last line (a run killed mid-write, no newline after it) is still just left out
     put(run / "metrics.jsonl", "\n".join(lines) + '\n{"step": 3')

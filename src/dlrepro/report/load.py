@@ -12,13 +12,12 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field, fields
-from functools import cached_property
 from pathlib import Path
 
 from dlrepro.errors import ConfigError
 from dlrepro.report.document import Table
 from dlrepro.runs.folder import MB, Folder, Unreadable
-from dlrepro.runs.rundir import CONFIG, METRICS, SUMMARY, TOY_DATA, RunDir
+from dlrepro.runs.rundir import CONFIG, METRICS, SUMMARY, TOY_DATA
 from dlrepro.train.config import CONFIG_TYPES, LOCATION_FIELDS, config_from_dict
 from dlrepro.train.engine import METRIC_KEYS
 
@@ -34,10 +33,7 @@ class Run:
     path: Path
     cfg: dict
     summary: dict
-
-    @cached_property
-    def rows(self) -> list[dict]:
-        return RunDir(self.path).metrics()
+    rows: list[dict] = field(default_factory=list)  # metrics.jsonl, one row per evaluation
 
     @property
     def final_test_acc(self) -> float | None:
@@ -73,19 +69,29 @@ def read_run(d: Path, folder: Folder) -> Run | None:
     paths = {name: d / name for name in (CONFIG, SUMMARY, METRICS, TOY_DATA)}
     if not folder.exists(paths[CONFIG]) or not folder.exists(paths[SUMMARY]):
         return None
-    stored = folder.read_json(paths[CONFIG], LIMITS[CONFIG])
-    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
-        raise folder.error(paths[CONFIG], "holds no 'config' table; not a run's config.json")
-    cfg = _checked_config(folder, paths[CONFIG], stored["config"])
+    cfg = _read_config(folder, paths[CONFIG])
     summary = _checked_summary(folder, paths[SUMMARY], folder.read_json(paths[SUMMARY], LIMITS[SUMMARY]))
     rows = folder.read_jsonl(paths[METRICS], LIMITS[METRICS]) if folder.exists(paths[METRICS]) else []
     for number, row in enumerate(rows, 1):
         _check_row(folder, paths[METRICS], number, row)
     if folder.exists(paths[TOY_DATA]):
         _check_toy_data(folder, paths[TOY_DATA])
-    run = Run(d, cfg, summary)
-    run.rows = rows  # the cached property, read once here
-    return run
+    return Run(d, cfg, summary, rows)
+
+
+def stored_config(d: Path, folder: Folder) -> dict | None:
+    """The valid config stored in run folder `d`, or None (none there, or not readable)."""
+    try:
+        return _read_config(folder, folder.check(d) / CONFIG)
+    except Unreadable:
+        return None
+
+
+def _read_config(folder: Folder, path: Path) -> dict:
+    stored = folder.read_json(path, LIMITS[CONFIG])
+    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
+        raise folder.error(path, "holds no 'config' table; not a run's config.json")
+    return _checked_config(folder, path, stored["config"])
 
 
 def _checked_config(folder: Folder, path: Path, cfg: dict) -> dict:
@@ -236,6 +242,10 @@ def evidence(study_dir: Path, profile: str, trials: dict[str, dict] | None, not_
         runs, unreadable = read_runs(list(found.values()), folder)
         for run in runs:
             trials[run.path.name] = run.cfg
+        for tid in unreadable:  # an unreadable run with a valid config is a trial its claims cannot judge
+            cfg = stored_config(found[tid], folder)
+            if cfg is not None:
+                trials[tid] = cfg
     else:
         runs, unreadable = read_runs([found[t] for t in trials if t in found], folder)
     return Evidence(profile, dict(trials), {r.path.name: r for r in runs}, not_run, unreadable)
