@@ -110,7 +110,6 @@ def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str =
     return Saved(path, caption, fig)
 
 
-
 class _Pickler(pickle.Pickler):
     """A figure's pickle, made the same in every process: transforms keep their parents keyed by id()."""
 

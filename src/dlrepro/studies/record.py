@@ -21,7 +21,7 @@ from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
 
 RECORD, SOURCE = "study.json", "study.toml"
 RECORD_LIMIT, SOURCE_LIMIT = 64 * MB, 4 * MB  # a record lists up to a grid's worth of trial ids
-FIELDS = {"name": str, "title": str, "description": str, "builtin": bool, "file": str, "profile": str,
+RECORD_FIELDS = {"name": str, "title": str, "description": str, "builtin": bool, "file": str, "profile": str,
           "sets": dict, "trials": list, "dlrepro": str}
 
 
@@ -54,7 +54,7 @@ def read_record(study_dir: Path) -> dict | None:
     if not isinstance(record, dict):
         raise folder.error(path, f"holds a {type(record).__name__}, not a study record (a JSON object); "
                                  "delete it or rerun the study's sweep")
-    for key, kind in FIELDS.items():
+    for key, kind in RECORD_FIELDS.items():
         if key in record and not isinstance(record[key], kind):
             raise folder.error(path, f"{key} {json.dumps(record[key])[:40]} is not a {kind.__name__}; delete "
                                      "the file or rerun the study's sweep")
