@@ -359,8 +359,9 @@ def test_a_character_device_inside_the_folder_is_not_read(setting, capsys):
 def test_a_claim_on_an_unreadable_run_is_not_run_naming_the_file_and_line(tmp_path):
     """Runs at the claim's settings: one with a garbage metrics line makes the claim 'not run' with that line,
     where the rows before it would have judged it (as a shorter run) on main."""
-    from dlrepro.report.claims import toy_claims
+    from dlrepro.report.judge import judge_claims
     from dlrepro.report.load import evidence
+    from dlrepro.studies.spec import load_study
     from helpers import TOY, curve, write_run
 
     toy = tmp_path / "results" / "runs" / "toy"
@@ -368,6 +369,7 @@ def test_a_claim_on_an_unreadable_run_is_not_run_naming_the_file_and_line(tmp_pa
     run = toy / cfgs[0].default_name()
     lines = rows_of(run)
     put(run / "metrics.jsonl", "\n".join([*lines[:3], "{garbage", *lines[3:]]) + "\n")
-    claims = [c for c in toy_claims(evidence(toy, "unknown", None)) if "moons" in c.text and "NumPy" in c.text]
+    judged = judge_claims(load_study("toy").claims, evidence(toy, "unknown", None))
+    claims = [c for c in judged if "moons" in c.text and "NumPy" in c.text]
     assert claims and all(c.verdict == "not run" for c in claims), [(c.text, c.verdict) for c in claims]
     assert any(f"{run.name}/metrics.jsonl line 4: not JSON" in c.reason for c in claims), [c.reason for c in claims]
