@@ -4,6 +4,7 @@ in conftest.py, which nothing imports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -260,3 +261,57 @@ def write_study_folder(out: Path, study_text: str, profile: str, test, train=Non
         d = cfg.to_dict()
         write_run(study_dir, d, test(d), train(d) if train is not None else None)
     return trials
+
+
+MINE_TOML = ('[study]\nname = "mine"\ntitle = "My own MLP study"\ndescription = "Two seeds."\n'
+             '[fixed]\nmodel = "mlp-numpy"\nepochs = 20\neval_every = 5\nn_samples = 60\n[grid]\nseed = [0, 1]\n')
+
+
+def make_results(out: Path) -> Path:
+    """A small results folder as `dlrepro reproduce` and `dlrepro sweep` leave it, without training: three toy
+    runs (both MLPs, data.npz beside them), a study of the user's own with its record (study.json, study.toml)
+    and reproduce.json. Every kind of file the report reads is in it."""
+    import json
+
+    from dlrepro.data.toy import make_toy, save_toy
+    from dlrepro.studies.record import write_record
+    from dlrepro.studies.spec import parse_study
+
+    toy = out / "runs" / "toy"
+    for model, seed in (("mlp-numpy", 0), ("mlp-torch", 0), ("mlp-numpy", 1)):
+        cfg = write_run(toy, {**TOY, "model": model, "seed": seed, "epochs": 30}, curve(10 + 10 * seed))
+        (toy / cfg.default_name() / "data.npz").write_bytes(save_toy(make_toy("moons", n_samples=200, seed=0)))
+    study = parse_study(MINE_TOML, out.parent / "mine.toml")
+    mine = out / "runs" / "mine"
+    ids = [write_run(mine, c.to_dict(), curve(10)).default_name() for c in study.trials("quick")]
+    write_record(study, "quick", mine, ids)
+    (out / "reproduce.json").write_text(json.dumps({"not_run": {"cifar_mlp": "CIFAR-10 unavailable (a test)"},
+                                                    "hardware": {"cpu": "test CPU", "cores": 2, "gpu": None}}))
+    return out
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int = 30):
+    """Fail (TimeoutError) instead of blocking the suite when the block takes longer than `seconds`."""
+    def alarm(*_):
+        raise TimeoutError(f"hung for {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every entry under `folder` (links not followed): its kind, size, mtime and content, to compare."""
+    import stat
+
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        st = os.lstat(p)
+        content = p.read_bytes() if stat.S_ISREG(st.st_mode) else os.readlink(p) if p.is_symlink() else None
+        out[str(p.relative_to(folder))] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, content)
+    return out

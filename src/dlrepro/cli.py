@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlrepro.errors import DlreproError, os_error_text
+from dlrepro.errors import DlreproError, one_line, os_error_text
 from dlrepro.registry import CELLS, CIFAR_MODELS, DATASETS, OPTIMIZERS, Choices
 from dlrepro.studies.spec import DEFAULT_PROFILE, PROFILES
 from dlrepro.train.config import AUGMENTS, DEVICES, DTYPES, PRECISIONS, CNNConfig, MLPConfig, RNNConfig, RunConfig
@@ -493,10 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DlreproError as exc:
-        print(f"dlrepro: error: {exc}", file=sys.stderr)
+        print(f"dlrepro: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a full disk, a read-only or vanished folder: the path and the reason
-        print(f"dlrepro: error: {os_error_text(exc)}", file=sys.stderr)
+        print(f"dlrepro: error: {one_line(os_error_text(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         again = "rerun with --resume" if args.command == "train" else "rerun the same command"

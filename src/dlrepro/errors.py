@@ -1,5 +1,8 @@
 """Errors a user can fix. The CLI prints their message on one line and exits with code 2."""
 
+import contextlib
+import os
+
 
 class DlreproError(Exception):
     """Base class: bad input, a bad config, a run directory that holds something else."""
@@ -22,3 +25,20 @@ def os_error_text(exc: OSError) -> str:
     """'PATH: reason' for an OSError (disk full, permission denied, read-only filesystem)."""
     reason = exc.strerror or str(exc) or type(exc).__name__
     return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+@contextlib.contextmanager
+def naming(path, tmp=None):
+    """Re-raise an OSError of the block with `path` as its filename: a failed write() names no file, and a
+    failure on the temp file `tmp` of an atomic write is a failure to write `path` (the user's file)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is not None and (exc.filename is None or tmp is not None and exc.filename in (tmp, str(tmp))):
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+        raise
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: a newline (in a value the message quotes) must not split an error in two."""
+    return " ".join(str(text).splitlines())

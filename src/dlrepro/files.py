@@ -14,16 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-
-@contextlib.contextmanager
-def naming(path: Path):
-    """Re-raise an OSError of the block with `path` as its filename (a failed write() names no file)."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
-            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
-        raise
+from dlrepro.errors import naming
 
 
 def temp_path(path: Path) -> Path:
@@ -39,15 +30,17 @@ def is_temp_of(name: str, files) -> bool:
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """A binary file to write that appears at `path` only once the block ends without an error, fully
-    written and synced. An OSError names `path`."""
+    written and synced. An OSError names `path`, also one raised on the temp file."""
     path = Path(path)
     tmp = temp_path(path)
     try:
-        with naming(path), open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with naming(path, tmp):  # errors name `path`, the user's file, never its temp file
+            tmp.unlink(missing_ok=True)  # never write through whatever lies at the temp name (a planted link)
+            with open(tmp, "xb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

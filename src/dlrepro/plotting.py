@@ -20,6 +20,7 @@ import hashlib
 import io
 import os
 import pickle
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ def seeds_band(ax, xs, values, label: str, **style):
 
 DPI = 110
 FINGERPRINT = "dlrepro:figure"  # the PNG text key holding the figure's fingerprint
+MAX_FIGURE_BYTES = 64 * 1024 * 1024  # far more than a report figure's PNG
 
 
 def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str = "") -> Saved:
@@ -129,7 +131,10 @@ def fingerprint(fig: Figure, fmt: str) -> str | None:
 
 def png_text(path: Path) -> dict[str, str]:
     """The tEXt entries of a PNG file ({} when it is missing or not a PNG)."""
-    try:
+    try:  # a figure of ours is a regular file (a link or a FIFO at its name is not, and is never read)
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FIGURE_BYTES:
+            return {}
         data = path.read_bytes()
     except OSError:
         return {}

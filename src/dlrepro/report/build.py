@@ -15,7 +15,6 @@ package's study of the same name. A user's study gets its claims judged in its o
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,9 +22,10 @@ import dlrepro
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
 from dlrepro.report.judge import judge_claims
-from dlrepro.report.load import Evidence, evidence
+from dlrepro.report.load import Evidence, evidence, reproduce_record, unreadable_note
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 from dlrepro.report.verdict import SCHEMA_VERSION, VERDICTS, Claim, ClaimDetails, counts, glance_table
+from dlrepro.runs.folder import Folder
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
 from dlrepro.studies.record import ran_with, recorded_study, study_info
 from dlrepro.studies.spec import Study, load_study
@@ -48,15 +48,17 @@ REPRODUCIBILITY = ("Reproducibility: the same command and seed give the same num
 def other_studies(out: Path) -> list[Path]:
     """Study folders under out/runs/ that are not built-in studies (a user's own study files), by name: those
     with a study record or at least one run."""
+    folder = Folder(out)
     runs = Path(out) / "runs"
-    folders = sorted(p for p in runs.iterdir() if p.is_dir() and p.name not in REGISTRY) if runs.is_dir() else []
-    return [p for p in folders if (p / "study.json").exists() or any((d / "config.json").exists()
-                                                                     for d in p.iterdir() if d.is_dir())]
+    if folder.outside(runs) is not None:
+        return []
+    folders = [p for p in folder.subdirs(runs) if p.name not in REGISTRY]
+    return [p for p in folders if folder.outside(p) is not None  # its section says why it is not read
+            or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
 
 
 def read_status(out: Path) -> dict:
-    p = out / "reproduce.json"
-    return json.loads(p.read_text()) if p.exists() else {}
+    return reproduce_record(Folder(out))
 
 
 def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None) -> Evidence:
@@ -66,7 +68,8 @@ def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: 
         trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
     ev = evidence(study_dir, profile or "unknown", trials, not_run)
     if not ev.runs and not ev.not_run:
-        ev.not_run = f"no runs of profile {ev.profile} under runs/{study_dir.name}"
+        readable = "readable " if ev.unreadable else ""
+        ev.not_run = f"no {readable}runs of profile {ev.profile} under runs/{study_dir.name}"
     return ev
 
 
@@ -164,6 +167,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     out = Path(out)
     status = read_status(out)
     not_run = status.get("not_run", {})
+    figures = Folder(out).own_dir(out / "figures")  # a real folder, never a link to another one
     sections: list[Section] = []
     claims: list[Claim] = []
     evidences: dict[str, Evidence] = {}
@@ -183,17 +187,19 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
             for part in dict.fromkeys(c.part for c in mine):
                 trends[part].append(trend)
         if not runs:
-            sections.append(Section(info["title"], info["description"], notes=[f"Not run: {ev.not_run}."]))
+            missing = (f"Not run: {ev.not_run}.", unreadable_note(ev.unreadable))
+            sections.append(Section(info["title"], info["description"], notes=[n for n in missing if n]))
             continue
-        section = REGISTRY[name].section(runs, out / "figures")
+        section = REGISTRY[name].section(runs, figures)
         section.title, section.description = info["title"], info["description"]
-        notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev))
+        notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev),
+                 unreadable_note(ev.unreadable))
         section.notes = [n for n in (*notes, *section.notes) if n]
         sections.append(section)
     reference = list(claims)
     for study_dir in other_studies(out):
         info = study_info(study_dir)
-        section = generic_section(study_dir, out / "figures", info)
+        section = generic_section(study_dir, figures, info)
         section.notes = [n for n in (ran_with(info), *section.notes) if n]
         sections.append(section)
         theirs = recorded_study(study_dir, info)
@@ -221,8 +227,8 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
             for table in section.tables:
                 print(table.markdown())
     drawn = {p for s in sections for f in s.figures for p in (f.path, f.svg)}
-    for stale in (out / "figures").glob("*.*") if (out / "figures").is_dir() else ():
-        if stale.suffix in (".png", ".svg") and stale not in drawn:   # a figure of an earlier build
+    for stale in figures.glob("*.*"):
+        if stale.suffix in (".png", ".svg") and stale not in drawn and not stale.is_dir():  # of an earlier build
             stale.unlink()
     atomic_write_json(out / "claims.json", claims_document(claims, status, evidences))
     atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary, glance).encode())

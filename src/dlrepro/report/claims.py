@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dlrepro.report.load import Evidence, Run, at, dips_below, matches, problem, run_length, value
+from dlrepro.report.load import Evidence, Run, at, dips_below, matches, run_length, value
 from dlrepro.report.verdict import Claim, num, show, stats, stats_text
 
 
@@ -54,7 +54,7 @@ def select(claim: Claim, ev: Evidence, match: dict) -> list[Run] | None:
         claim.verdict = "not comparable"
         claim.reason = f"profile {ev.profile} ran " + ", ".join(_mismatch(trials[0][1], claim.settings))
         return None
-    bad = [(tid, why) for tid, why in ((tid, problem(ev.runs.get(tid))) for tid, _ in at_settings) if why]
+    bad = [(tid, why) for tid, why in ((tid, ev.problem(tid)) for tid, _ in at_settings) if why]
     if bad:
         claim.not_run(f"{len(bad)} of {len(at_settings)} run(s) unusable: "
                       + "; ".join(f"{t} {w}" for t, w in bad[:3]))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from dlrepro import plotting
 from dlrepro.report.document import Section, Table
-from dlrepro.report.load import Run, load_runs, setup_table
+from dlrepro.report.load import Run, read_runs, setup_table, unreadable_note
 from dlrepro.report.tables import fmt, mean_std
+from dlrepro.runs.folder import Folder
 from dlrepro.studies.record import study_runs
 from dlrepro.train.config import LOCATION_FIELDS
 
@@ -67,12 +68,18 @@ def results_tables(runs: list[Run], keys: list[str]) -> list[Table]:
 def generic_section(study_dir: Path, figures: Path, info: dict) -> Section:
     """A section for the study in `study_dir`; `info` is its recorded metadata (dlrepro.studies.record)."""
     study_dir = Path(study_dir)
-    run_dirs, left_out = study_runs(study_dir, info)
-    runs = load_runs(run_dirs)
+    folder = Folder(study_dir.parent.parent)
     title, description = info.get("title") or study_dir.name, info.get("description", "")
+    outside = folder.outside(study_dir)
+    if outside is not None:
+        return Section(title, description, notes=[f"Not run: {outside}."])
+    run_dirs, left_out = study_runs(study_dir, info)
+    runs, unreadable = read_runs(run_dirs, folder)
+    notes = [n for n in (left_out, unreadable_note(unreadable)) if n]
     if not runs:
-        return Section(title, description, notes=[f"Not run: no finished runs under {study_dir}."])
+        return Section(title, description, notes=[f"Not run: no finished runs under {study_dir}.", *notes])
     keys = varied_keys(runs)
-    fig = curves_figure(study_dir.name, runs, keys, figures / study_dir.name / f"{study_dir.name}_curves.png")
+    fig = curves_figure(study_dir.name, runs, keys,
+                        folder.own_dir(figures / study_dir.name) / f"{study_dir.name}_curves.png")
     return Section(title, description, setup=setup_table(runs), figures=[fig], tables=results_tables(runs, keys),
-                   notes=[left_out] if left_out else [])
+                   notes=notes)

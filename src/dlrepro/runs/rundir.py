@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 import dlrepro
-from dlrepro.errors import ConfigError, RunBusy
-from dlrepro.files import atomic_write_bytes, atomic_write_json, is_temp_of, naming
+from dlrepro.errors import ConfigError, RunBusy, naming
+from dlrepro.files import atomic_write_bytes, atomic_write_json, is_temp_of
 from dlrepro.runs import checkpoint as checkpoint_file
 from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import METRIC_KEYS

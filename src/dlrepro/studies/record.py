@@ -5,6 +5,8 @@
                                   overrides that ran, and the trial ids of that sweep
 
 Both are written when a sweep starts (an interrupted sweep still leaves them) and replaced by the next one.
+The report reads them as untrusted input (`dlrepro.runs.folder`): a study.json that is not what this module
+writes is one error naming it; its trial ids are plain folder names, never paths.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from pathlib import Path
 
 import dlrepro
 from dlrepro.errors import ConfigError
+from dlrepro.runs.folder import MB, Folder, Unreadable
 from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
 
 RECORD, SOURCE = "study.json", "study.toml"
+RECORD_LIMIT, SOURCE_LIMIT = 64 * MB, 4 * MB  # a record lists up to a grid's worth of trial ids
+RECORD_FIELDS = {"name": str, "title": str, "description": str, "builtin": bool, "file": str, "profile": str,
+          "sets": dict, "trials": list, "dlrepro": str}
 
 
 def write_record(study: Study, profile: str, study_dir: Path, trial_ids: list[str]) -> None:
@@ -31,13 +37,32 @@ def write_record(study: Study, profile: str, study_dir: Path, trial_ids: list[st
     })
 
 
+def is_plain_name(name) -> bool:
+    """A name that is one folder directly inside another: not empty, no '/', not '.' or '..'."""
+    return (isinstance(name, str) and 0 < len(name) <= 255 and name not in (".", "..")
+            and not any(c in name for c in "/\\\0"))
+
+
 def read_record(study_dir: Path) -> dict | None:
-    """study.json of a study folder, or None when there is none (or it is unreadable)."""
-    try:
-        record = json.loads((Path(study_dir) / RECORD).read_text())
-    except (OSError, ValueError):
+    """study.json of a study folder (OUT/runs/<study>), None when there is none; Unreadable naming it when it
+    leads out of OUT, is no regular file, or does not hold what `write_record` writes."""
+    path = Path(study_dir) / RECORD
+    folder = Folder(Path(study_dir).parent.parent)
+    if not folder.exists(path):
         return None
-    return record if isinstance(record, dict) else None
+    record = folder.read_json(path, RECORD_LIMIT)
+    if not isinstance(record, dict):
+        raise folder.error(path, f"holds a {type(record).__name__}, not a study record (a JSON object); "
+                                 "delete it or rerun the study's sweep")
+    for key, kind in RECORD_FIELDS.items():
+        if key in record and not isinstance(record[key], kind):
+            raise folder.error(path, f"{key} {json.dumps(record[key])[:40]} is not a {kind.__name__}; delete "
+                                     "the file or rerun the study's sweep")
+    bad = next((t for t in record.get("trials", []) if not is_plain_name(t)), None)
+    if bad is not None:
+        raise folder.error(path, f"trial id {json.dumps(bad)[:60]} is not a plain folder name; the report reads "
+                                 "only run folders inside the study's folder")
+    return record
 
 
 def study_info(study_dir: Path) -> dict:
@@ -45,7 +70,8 @@ def study_info(study_dir: Path) -> dict:
     from its study.json; for a built-in study that never ran into this folder (or ran before study.json
     existed), from the package; otherwise the folder's name stands for the title."""
     name = Path(study_dir).name
-    record = read_record(study_dir)
+    inside = Folder(Path(study_dir).parent.parent).outside(Path(study_dir)) is None
+    record = read_record(study_dir) if inside else None  # a study folder that is a link out is not read
     if record is not None:
         return {"name": name, "title": name, "description": "", **record}
     if name in builtin_names():
@@ -58,14 +84,15 @@ def recorded_study(study_dir: Path, info: dict) -> Study | None:
     """The study as its last sweep ran it: the folder's study.toml with the recorded --set overrides; None when
     the folder holds no readable record of it."""
     source = Path(study_dir) / SOURCE
-    if "profile" not in info or not source.is_file():
+    folder = Folder(Path(study_dir).parent.parent)
+    if "profile" not in info or not folder.exists(source):
         return None
     try:
-        study = parse_study(source.read_text(encoding="utf-8"), source, bool(info.get("builtin")))
+        study = parse_study(folder.read_text(source, SOURCE_LIMIT), source, bool(info.get("builtin")))
         sets = info.get("sets") or {}
         return study.with_sets(sets, info["profile"]) if sets else study
-    except (ConfigError, OSError, UnicodeDecodeError):
-        return None
+    except (ConfigError, Unreadable, RecursionError, TypeError, AttributeError, KeyError):
+        return None  # the package's own study file stands for it (a built-in study)
 
 
 def ran_with(info: dict) -> str:
@@ -80,11 +107,12 @@ def study_runs(study_dir: Path, info: dict) -> tuple[list[Path], str]:
     """The run folders of the study's last sweep (the trials its record lists, in grid order; every run folder
     when nothing is recorded) and a note on the folders of earlier sweeps left out ('' when none)."""
     study_dir = Path(study_dir)
-    folders = sorted(p for p in study_dir.iterdir() if p.is_dir()) if study_dir.is_dir() else []
+    folders = Folder(study_dir.parent.parent).subdirs(study_dir)
     if "trials" not in info:
         return folders, ""
     listed = set(info["trials"])
-    ours = [study_dir / t for t in info["trials"] if (study_dir / t).is_dir()]
+    present = {p.name for p in folders}
+    ours = [study_dir / t for t in info["trials"] if is_plain_name(t) and t in present]
     others = [p for p in folders if p.name not in listed and (p / "config.json").exists()]
     note = (f"{len(others)} other run folder(s) under {study_dir}, from earlier sweeps with other settings, "
             "are not shown." if others else "")
