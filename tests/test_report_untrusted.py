@@ -304,7 +304,7 @@ def test_a_planted_temp_file_link_is_replaced_not_written_through(setting, capsy
 
 
 def test_a_read_only_folder_names_claims_json_not_its_temp_file(setting, capsys, monkeypatch):
-    import dlrepro.runs.rundir as rundir
+    import dlrepro.files as files  # the one atomic-write helper
 
     out, _ = setting
     real_open = open
@@ -314,7 +314,7 @@ def test_a_read_only_folder_names_claims_json_not_its_temp_file(setting, capsys,
             raise PermissionError(errno.EROFS, os.strerror(errno.EROFS), str(file))
         return real_open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(rundir, "open", read_only, raising=False)
+    monkeypatch.setattr(files, "open", read_only, raising=False)
     code, _, err = report(out, capsys)
     assert_one_line(code, err, f"{out / 'claims.json'}: {os.strerror(errno.EROFS)}")
     assert ".tmp" not in err
@@ -327,7 +327,10 @@ def test_a_full_disk_while_drawing_a_figure_names_the_figure(setting, capsys, mo
     shutil.rmtree(out / "figures")
 
     def full(self, fname, *args, **kwargs):
-        Path(fname).write_bytes(b"\x89PNG half")
+        if hasattr(fname, "write"):  # the atomic-write helper hands savefig its temp file, open
+            fname.write(b"\x89PNG half")
+        else:
+            Path(fname).write_bytes(b"\x89PNG half")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(Figure, "savefig", full)
