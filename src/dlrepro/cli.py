@@ -29,11 +29,18 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
+def error_line(message: str) -> str:
+    """`dlrepro: error: MESSAGE` on one line: a newline inside a value (a path, a --set value) is shown as \\n."""
+    return "dlrepro: error: " + message.replace("\r", "\\r").replace("\n", "\\n") + "\n"
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) and exit code 2."""
+    """argparse, but a usage error is one line (no usage dump) with the same prefix as every other error,
+    `dlrepro: error:` (the subcommand follows it), and exit code 2."""
 
     def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        command = self.prog.removeprefix("dlrepro").strip()
+        self.exit(EXIT_USAGE, error_line(f"{command}: {message}" if command else message))
 
 
 def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
@@ -468,10 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DlreproError as exc:
-        print(f"dlrepro: error: {exc}", file=sys.stderr)
+        sys.stderr.write(error_line(str(exc)))
         return EXIT_USAGE
     except OSError as exc:  # a full disk, a read-only or vanished folder: the path and the reason
-        print(f"dlrepro: error: {os_error_text(exc)}", file=sys.stderr)
+        sys.stderr.write(error_line(os_error_text(exc)))
         return EXIT_USAGE
     except KeyboardInterrupt:
         again = "rerun with --resume" if args.command == "train" else "rerun the same command"

@@ -34,7 +34,7 @@ MAX_TRIALS = 100_000      # trials in one profile's grid (each is a run director
 
 _SCALAR = {"type": ["string", "number", "boolean"]}
 # JSON Schema for each declared field type of the configs (bool is no integer here, as in the configs)
-_FIELD = {"int": {"type": "integer"}, "float": {"type": "number"}, "str": {"type": "string"},
+_FIELD: dict[str, dict] = {"int": {"type": "integer"}, "float": {"type": "number"}, "str": {"type": "string"},
           "bool": {"type": "boolean"}, "str | None": {"type": "string"},
           "tuple[int, ...]": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}
 _TOML_TYPE = {"object": "a table", "array": "a list", "integer": "an integer", "number": "a number",
@@ -131,7 +131,7 @@ def check_value(key: str, value, axis: bool) -> None:
 
 
 def _first_error(doc: dict):
-    import jsonschema  # here, not at import: `dlrepro --help` and report need no schema library
+    import jsonschema  # type: ignore[import-untyped]  # here, not at import: `dlrepro --help` and report need no schema library
 
     return jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(doc))
 

@@ -240,14 +240,14 @@ def load_study(study: str | os.PathLike) -> Study:
         except FileNotFoundError:
             hint = f" (the built-in study is named without .toml: {path.stem})" if path.stem in builtin_names() else ""
             raise ConfigError(f"study file {path} does not exist{hint}") from None
-    study = parse_study(text, path, builtin)
-    if not builtin and study.name in builtin_names() and text != builtin_source(study.name):
+    loaded = parse_study(text, path, builtin)
+    if not builtin and loaded.name in builtin_names() and text != builtin_source(loaded.name):
         # an edited copy of a built-in study (or any other file of that name): its runs and record would
         # replace the built-in study's in the results folder, which its report reads
-        raise ConfigError(f"{path}: [study] name {study.name!r} is a built-in study's name; give the study its "
-                          f"own name (e.g. name = \"my-{study.name}\"), so that its runs and record do not replace "
-                          f"the built-in study's in OUT/runs/{study.name}")
-    return study
+        raise ConfigError(f"{path}: [study] name {loaded.name!r} is a built-in study's name; give the study its "
+                          f"own name (e.g. name = \"my-{loaded.name}\"), so that its runs and record do not replace "
+                          f"the built-in study's in OUT/runs/{loaded.name}")
+    return loaded
 
 
 def parse_study(text: str, path: Path, builtin: bool = False) -> Study:

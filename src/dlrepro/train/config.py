@@ -201,7 +201,7 @@ class RunConfig:
             if not isinstance(value, wanted):
                 names = " or ".join(t.__name__ for t in declared)
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be {names}, got {value!r}")
-            if str(f.type) == "tuple[int, ...]" and not all(type(v) is int for v in value):  # not 4.5, "4", true
+            if isinstance(value, tuple | list) and not all(type(v) is int for v in value):  # not 4.5, "4", true
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be a list of integers, got {list(value)!r}")
 
     def to_dict(self) -> dict:
