@@ -103,8 +103,9 @@ MAX_JSON_BYTES, MAX_METRICS_BYTES = 2**24, 2**30  # config.json and summary.json
 
 def read_json(path: Path, limit: int = MAX_JSON_BYTES):
     """The JSON in `path`, a regular file (a FIFO is refused, not waited on); ConfigError when corrupt."""
+    data = _read_run_file(path, limit)
     try:
-        return json.loads(_read_run_file(path, limit))
+        return json.loads(data)
     except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested too deeply
         raise ConfigError(f"{path} is corrupt ({type(exc).__name__}); delete it, or the run directory, "
                           "to restart the run from scratch") from None
