@@ -338,7 +338,7 @@ def _cmd_studies(a) -> int:
         rows.append([name, study.title, ", ".join(f"{p} {len(study.trials(p))}" for p in study.profiles)])
     print(markdown_table(["study", "title", "trials per profile"], rows))
     print("\nRun one: dlrepro sweep NAME --profile smoke. Copy one to edit: dlrepro studies --show NAME > my.toml, "
-          "then dlrepro sweep my.toml.")
+          "give it its own [study] name, then dlrepro sweep my.toml.")
     return 0
 
 

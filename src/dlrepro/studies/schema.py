@@ -170,15 +170,18 @@ def _describe(error, table: str, key_path: list) -> str:
     where = f"{table} {key}" if key else table
     value = _short(error.instance)
     if error.validator == "type":
-        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        return f"{where} must be {' or '.join(_TOML_TYPE[t] for t in wanted)}, got {value}"
+        return f"{where} must be {' or '.join(_TOML_TYPE[t] for t in _as_list(error.validator_value))}, got {value}"
     if error.validator == "minItems":
         return f"{where} must list at least one value, got {value}"
     if error.validator == "anyOf":
-        options = [s.get("type") for s in error.validator_value]
-        if all(isinstance(t, str) for t in options):
-            return f"{where} must be {' or '.join(_TOML_TYPE[t] for t in options)}, got {value}"
+        options = [t for sub in error.validator_value for t in _as_list(sub.get("type"))]
+        if all(t in _TOML_TYPE for t in options):
+            return f"{where} must be {' or '.join(_TOML_TYPE[t] for t in dict.fromkeys(options))}, got {value}"
     return f"{where}: {one_line(Exception(error.message))}"
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _short(value) -> str:
