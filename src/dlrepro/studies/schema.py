@@ -5,12 +5,13 @@ anything else reads it, so a bad file is one line (ConfigError) naming the file,
                       /dev/zero is refused without blocking on it or reading it)
     parse_document    TOML text -> dict: too deep a nesting (MAX_DEPTH) or an integer too long to print
                       (Python's 4,300-digit limit) is an error, not a traceback; then `check_document`
-    check_document    the types, against SCHEMA (JSON Schema, checked with jsonschema)
+    check_document    the types, against `schema()` (a JSON Schema, checked with jsonschema)
     check_grid_size   a grid of more than MAX_TRIALS trials is refused with its size, computed without
                       expanding it
 
-SCHEMA says what each table holds; the type of each setting comes from the config dataclasses' fields
-(`dlrepro.train.config.CONFIG_TYPES`), so a new field is checked without an entry here. Which keys a model
+`schema()` says what each table holds; the type of each setting comes from the config dataclasses' fields
+(`dlrepro.train.config.CONFIG_TYPES`), so a new field is checked without an entry here (a field type not in
+_FIELD is left to the config's own check). Which keys a model
 has, the value ranges and the unknown tables stay with `dlrepro.studies.spec` and the configs (their messages
 name the model). A new table is one entry in SECTIONS (e.g. "claims": {"type": "array", "items":
 {"type": "object"}}); tables not listed pass through to spec's own checks.
@@ -37,6 +38,8 @@ _SCALAR = {"type": ["string", "number", "boolean"]}
 _FIELD: dict[str, dict] = {"int": {"type": "integer"}, "float": {"type": "number"}, "str": {"type": "string"},
           "bool": {"type": "boolean"}, "str | None": {"type": "string"},
           "tuple[int, ...]": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}
+# Further top-level tables, name -> JSON Schema (see the module docstring).
+SECTIONS: dict[str, dict] = {}
 _TOML_TYPE = {"object": "a table", "array": "a list", "integer": "an integer", "number": "a number",
               "string": "a string", "boolean": "true or false"}
 
@@ -50,8 +53,9 @@ def _setting_schemas() -> dict[str, dict]:
             kinds = types.setdefault(f.name, [])
             if str(f.type) not in kinds:
                 kinds.append(str(f.type))
-    return {name: _FIELD[kinds[0]] if len(kinds) == 1 else {"anyOf": [_FIELD[k] for k in kinds]}
-            for name, kinds in types.items()}
+    options = {name: [_FIELD.get(k, {}) for k in kinds] for name, kinds in types.items()}  # {}: any value
+    return {name: {} if {} in schemas else schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+            for name, schemas in options.items()}
 
 
 def _axis(item: dict) -> dict:
@@ -76,9 +80,6 @@ def schema() -> dict:
     }
     return {"type": "object", "properties": sections}
 
-
-# Further top-level tables, name -> JSON Schema (see the module docstring).
-SECTIONS: dict[str, dict] = {}
 
 
 def read_study_text(path: Path) -> str:
