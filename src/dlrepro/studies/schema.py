@@ -132,9 +132,16 @@ def check_value(key: str, value, axis: bool) -> None:
 
 
 def _first_error(doc: dict):
-    import jsonschema  # type: ignore[import-untyped]  # here, not at import: `dlrepro --help` and report need no schema library
+    import jsonschema  # type: ignore[import-untyped]  # here, not at import: `dlrepro --help` needs none
 
-    return jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(doc))
+    return jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+
+
+@cache
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
 
 
 def check_grid_size(where: str, grid: dict) -> None:
