@@ -83,7 +83,8 @@ class MemorySink:
 
 # --- synthetic CIFAR-10 ---------------------------------------------------------------------------------
 # Tiny random copies in each layout the loader reads (official batches, class folders, archives of either),
-# and an in-memory dataset for code that takes a `Cifar10` directly. Nothing here imports torch.
+# in-memory datasets for code that takes a `Cifar10` directly, and a learnable copy (each class its own
+# colour) on which a short run must reach high test accuracy. Nothing here imports torch.
 
 PER_BATCH = 20  # images per official batch in make_official's copy
 
@@ -113,22 +114,71 @@ def write_batch(path: Path, images: np.ndarray | None, labels, data: np.ndarray 
                         b"data": rows, b"filenames": [f"{i}.png".encode() for i in range(len(rows))]})
 
 
+def write_official(parent: Path, data: Cifar10) -> Path:
+    """parent/cifar-10-batches-py holding `data` as the official files do: its training split cut into five
+    train batches, its test split as the test batch, and batches.meta. Returns the batches folder."""
+    batches = parent / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    for name, part in zip(TRAIN_BATCHES, np.array_split(np.arange(len(data.train_labels)), len(TRAIN_BATCHES)),
+                          strict=True):
+        write_batch(batches / name, data.train_images[part], data.train_labels[part])
+    write_batch(batches / TEST_BATCH, data.test_images, data.test_labels)
+    write_pickle(batches / "batches.meta", {b"label_names": [c.encode() for c in CLASSES],
+                                            b"num_cases_per_batch": len(data.test_labels), b"num_vis": 3072})
+    return batches
+
+
 def make_official(parent: Path, seed: int = 0) -> dict[str, np.ndarray]:
     """parent/cifar-10-batches-py with five 20-image train batches and a 20-image test batch; returns the
     arrays a load should give."""
-    batches = parent / "cifar-10-batches-py"
-    batches.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     images = random_images(6 * PER_BATCH, seed)
     labels = rng.integers(0, 10, size=6 * PER_BATCH)
-    for i, name in enumerate([*TRAIN_BATCHES, TEST_BATCH]):
-        part = slice(i * PER_BATCH, (i + 1) * PER_BATCH)
-        write_batch(batches / name, images[part], labels[part])
-    write_pickle(batches / "batches.meta", {b"label_names": [c.encode() for c in CLASSES],
-                                            b"num_cases_per_batch": PER_BATCH, b"num_vis": 3072})
     n_train = 5 * PER_BATCH
-    return {"train_images": images[:n_train], "train_labels": labels[:n_train],
-            "test_images": images[n_train:], "test_labels": labels[n_train:]}
+    expected = {"train_images": images[:n_train], "train_labels": labels[:n_train],
+                "test_images": images[n_train:], "test_labels": labels[n_train:]}
+    write_official(parent, Cifar10(**expected))
+    return expected
+
+
+# Learnable synthetic CIFAR-10: class k is a flat colour plus noise, so a model learns it in a few steps and
+# a pipeline fault shows in the test accuracy. The classes come in pairs whose colours are each other's
+# channels reversed (class 2i in BGR looks exactly like class 2i+1): a split fed in the wrong channel order
+# scores near 0, not near chance. Every colour has red != blue, so no class is its own reversal.
+_PAIRS = [(220, 30, 30), (220, 220, 30), (220, 130, 30), (220, 30, 130), (130, 220, 30)]
+CLASS_COLOURS = np.array([c for rgb in _PAIRS for c in (rgb, rgb[::-1])], dtype=np.int64)  # (10, 3) RGB
+
+
+def colour_images(labels: np.ndarray, seed: int, noise: int = 25) -> np.ndarray:
+    """uint8 NHWC images: each image its class's colour, every pixel moved by uniform noise in +-noise."""
+    rng = np.random.default_rng(seed)
+    jitter = rng.integers(-noise, noise + 1, size=(len(labels), 32, 32, 3))
+    return np.clip(CLASS_COLOURS[labels][:, None, None, :] + jitter, 0, 255).astype(np.uint8)
+
+
+def learnable_cifar10(per_class_train: int = 20, per_class_test: int = 10, seed: int = 0) -> Cifar10:
+    """An in-memory learnable `Cifar10` (classes interleaved: labels 0..9, 0..9, ...); train and test draw
+    their noise from different streams, so no test image is a training image."""
+    train_labels = np.tile(np.arange(10), per_class_train)
+    test_labels = np.tile(np.arange(10), per_class_test)
+    return Cifar10(train_images=colour_images(train_labels, seed), train_labels=train_labels,
+                   test_images=colour_images(test_labels, seed + 1), test_labels=test_labels,
+                   source="synthetic", format="learnable synthetic")
+
+
+def write_image_folder(root: Path, data: Cifar10, suffix: str = ".png") -> dict[str, np.ndarray]:
+    """root/train/<class>/NNNN.png and root/test/<class>/NNNN.png holding `data`; returns the arrays a load
+    gives (the images grouped by class, in their order within each class)."""
+    expected = {}
+    for split in SPLITS:
+        images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
+        for label, name in enumerate(CLASSES):
+            (root / split / name).mkdir(parents=True)
+            for k, i in enumerate(np.flatnonzero(labels == label)):
+                Image.fromarray(images[i]).save(root / split / name / f"{k:04d}{suffix}")
+        order = np.argsort(labels, kind="stable")
+        expected[f"{split}_images"], expected[f"{split}_labels"] = images[order], labels[order]
+    return expected
 
 
 def make_folder(root: Path, per_class: dict[str, int] | None = None, suffix: str = ".png",

@@ -1,9 +1,11 @@
 """Tests for dlrepro.data.cifar10: every layout, the safety and integrity checks, the cache, the helpers.
 
 All datasets are tiny and built in tmp_path; nothing touches the network.  The one real-data test reads
-../shared/data/cifar10-jpeg.tar.xz when it exists and skips otherwise.
+../shared/data/cifar10-jpeg.tar.xz (beside the checkout) when it exists and skips otherwise; the learnable
+synthetic stand-in that always runs is tests/test_cifar_pipeline.py.
 """
 
+import codecs
 import hashlib
 import io
 import os
@@ -221,7 +223,36 @@ class _RunsEval:
         return eval, (f"open({str(self.marker)!r}, 'w').close()",)
 
 
-@pytest.mark.parametrize("payload, refused", [(_RunsShell, "system"), (_RunsEval, "eval")])
+class _Call:
+    """Pickles as `f(*args)`: unpickling calls `f` (itself a `_Call` when it is a result of an earlier call)."""
+
+    def __init__(self, f, *args):
+        self.f, self.args = f, args
+
+    def __call__(self, *args):  # pickle only saves callables as the function of a reduce
+        raise AssertionError("never called here")
+
+    def __reduce__(self):
+        return self.f, self.args
+
+
+class _RunsEvalThroughCodecsGlobals:
+    """Reaches `eval` from the one function the allowlist names, `_codecs.encode` (the unpickler's own Python
+    function): getattr(encode, '__globals__').get('__builtins__').get('eval')(code). Refused because
+    builtins.getattr is not allowed; with it allowed, it runs (test below)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        module_globals = _Call(getattr, codecs.encode, "__globals__")
+        builtins_dict = _Call(_Call(getattr, module_globals, "get"), "__builtins__")
+        run_eval = _Call(getattr, builtins_dict, "get")
+        return _Call(run_eval, "eval"), (f"open({str(self.marker)!r}, 'w').close()",)
+
+
+@pytest.mark.parametrize("payload, refused", [(_RunsShell, "system"), (_RunsEval, "eval"),
+                                              (_RunsEvalThroughCodecsGlobals, "getattr")])
 @pytest.mark.parametrize("where", ["whole file", "inside the dict"])
 @pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
 def test_malicious_pickle_is_refused_and_never_runs(official, tmp_path, payload, refused, where, protocol):
@@ -241,6 +272,36 @@ def test_the_payloads_do_run_under_plain_pickle(tmp_path, payload):
     marker = tmp_path / "payload-ran"
     pickle.loads(pickle.dumps(payload(marker), protocol=2))
     assert marker.exists()
+
+
+def test_the_codecs_globals_payload_runs_if_the_allowlist_admitted_getattr(official, tmp_path, monkeypatch):
+    """Shows that refusing builtins.getattr matters: with it allowed, the payload above runs code."""
+    root, _ = official
+    marker = tmp_path / "payload-ran"
+    batch = root / "cifar-10-batches-py" / "data_batch_2"
+    batch.write_bytes(pickle.dumps(_RunsEvalThroughCodecsGlobals(marker), protocol=2, fix_imports=False))
+    monkeypatch.setitem(official_batches._ALLOWED_GLOBALS, ("builtins", "getattr"), getattr)
+    with pytest.raises(DatasetError):  # not a batch: the load fails, after the payload ran
+        load_cifar10(root, verify=False)
+    assert marker.exists()
+
+
+def test_unpickler_allowlist_is_exactly_the_array_rebuilders():
+    """Pinned: a CIFAR-10 batch needs numpy's array rebuild and latin1 bytes, nothing more. Any entry added
+    here (builtins.getattr, say) is a way to reach eval; see the payloads above."""
+    assert official_batches._ALLOWED_GLOBALS == {
+        ("numpy.core.multiarray", "_reconstruct"): official_batches._np_reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): official_batches._np_reconstruct,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): official_batches._latin1_encode,
+    }
+    assert official_batches._np_reconstruct.__name__ == "_reconstruct"
+    for module, name in [("builtins", "getattr"), ("builtins", "eval"), ("builtins", "exec"), ("os", "system"),
+                         ("builtins", "__import__"), ("posix", "system"), ("subprocess", "Popen"),
+                         ("copyreg", "_reconstructor"), ("functools", "partial"), ("numpy", "load")]:
+        with pytest.raises(DatasetError, match=f"asks for {module}.{name}, which is refused"):
+            official_batches._BatchUnpickler(io.BytesIO(b""), "f").find_class(module, name)
 
 
 def test_unpickler_admits_only_numpy_array_globals():
@@ -780,7 +841,8 @@ def test_stratified_subset_is_balanced_on_shuffled_labels():
 @pytest.mark.realdata
 def test_real_jpeg_archive(tmp_path):
     if not REAL_ARCHIVE.exists():
-        pytest.skip(f"real CIFAR-10 JPEG archive not found at {REAL_ARCHIVE}")
+        pytest.skip(f"../shared/data is absent: no real CIFAR-10 JPEG archive at {REAL_ARCHIVE.resolve()}; "
+                    "the learnable synthetic stand-in (tests/test_cifar_pipeline.py) always runs")
     mode = REAL_ARCHIVE.parent.stat().st_mode
     ds = load_cifar10(REAL_ARCHIVE, cache_dir=tmp_path)  # a JPEG copy loads without --no-verify
     assert ds.layout == "imagefolder"

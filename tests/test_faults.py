@@ -3,13 +3,14 @@ disks fill up, two writers meet on one run, checkpoints are truncated; afterward
 or duplicated and every error is one line.
 
 TALLY counts what the suite did (printed at the end of the module with `pytest -s`): faults injected,
-rows compared and rows lost or duplicated (the goal: 0).
+rows compared and rows lost or duplicated, which must be 0 (asserted when the module's tests are done).
 """
 
 import errno
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ TALLY = {"faults injected": 0, "rows compared": 0, "rows lost or duplicated": 0}
 def tally():
     yield TALLY
     print(f"\nfault suite: {TALLY}")
+    assert TALLY["rows lost or duplicated"] == 0, f"fault suite: {TALLY}"
 
 
 def _strip(rows):
@@ -124,21 +126,29 @@ def test_train_into_a_run_another_process_writes_exits_2_naming_it_and_touches_n
 
 
 def test_two_train_processes_on_one_out_one_trains_the_other_exits_2(tmp_path, references):
+    """The first process is stopped (SIGSTOP) while it holds the run's lock, after its first rows; the second
+    then certainly meets it: exit 2 naming the first, nothing touched. Continued, the first completes."""
     out = tmp_path / "r"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen([sys.executable, "-m", "dlrepro", *MLP_ARGS, "--out", str(out)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not read_metrics(out / "metrics.jsonl"):
-        assert first.poll() is None and time.time() < deadline, first.stderr.read()
-        time.sleep(0.01)
-    second = dlrepro(*MLP_ARGS, "--out", str(out), "--resume")
-    TALLY["faults injected"] += 1
-    assert first.wait(timeout=120) == 0
-    if second.returncode != 0:  # it came while the first was writing (otherwise: already complete)
-        assert second.returncode == 2
+    try:
+        deadline = time.time() + 120
+        while not read_metrics(out / "metrics.jsonl"):
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()
+            time.sleep(0.01)
+        first.send_signal(signal.SIGSTOP)  # it holds the lock until it is continued and finishes
+        held = read_metrics(out / "metrics.jsonl")
+        assert not (out / "summary.json").exists() and (out / ".lock").exists()
+        second = dlrepro(*MLP_ARGS, "--out", str(out), "--resume")
+        TALLY["faults injected"] += 1
+        assert second.returncode == 2, second.stderr
         assert second.stderr == f"dlrepro: error: run {out} is being written by pid {first.pid} on " \
                                 f"{socket.gethostname()}\n"
+        assert read_metrics(out / "metrics.jsonl") == held  # the second wrote nothing
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=120) == 0, first.stderr.read()
     assert _same_rows(read_metrics(out / "metrics.jsonl"), references["mlp"])
 
 

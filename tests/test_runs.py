@@ -110,3 +110,26 @@ def test_tensorboard_event_files(tmp_path):
     events.Reload()
     assert set(events.Tags()["scalars"]) == {"loss/train", "acc/train", "loss/test", "acc/test"}
     assert [e.step for e in events.Scalars("acc/test")] == [r["step"] for r in read_metrics(out / "metrics.jsonl")]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "mlp-numpy", "mlp-torch", "population"])
+def test_evaluations_at_step_0_every_eval_every_and_at_the_end(tmp_path, kind):
+    """A run whose length is not a multiple of eval_every still ends with an evaluation of its last step:
+    25 steps every 10 -> steps 0, 10, 20, 25; 5 epochs every 2 -> epochs 0, 2, 4, 5 (20 steps an epoch), in
+    a single run and in a population (seeds 0 and 1 trained as one)."""
+    from dlrepro.runs.execute import execute_seeds
+    from dlrepro.train.config import RNNConfig
+
+    if kind == "rnn":
+        cfgs = [RNNConfig(input_length=3, hidden=8, batch_size=8, steps=25, eval_every=10, test_size=16)]
+        want_steps, want_epochs = [0, 10, 20, 25], [None] * 4
+    else:
+        model = "mlp-numpy" if kind == "population" else kind
+        cfgs = [small(model=model, seed=s) for s in ((0, 1) if kind == "population" else (0,))]
+        want_steps, want_epochs = [0, 40, 80, 100], [0, 2, 4, 5]
+    results = execute_seeds(cfgs, [tmp_path / str(c.seed) for c in cfgs], progress=False)
+    assert len(results) == len(cfgs)
+    for run, summary in results:
+        rows = read_metrics(run.path / "metrics.jsonl")
+        assert [r["step"] for r in rows] == want_steps and [r["epoch"] for r in rows] == want_epochs, run.path
+        assert summary["status"] == "completed" and summary["steps"] == want_steps[-1]

@@ -10,7 +10,7 @@ from dlrepro.cli import main
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import load_study
 from dlrepro.sweep.local import plan_units, run_local
-from dlrepro.train.config import MLPConfig, RNNConfig
+from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig
 from helpers import dlrepro, kill_dlrepro_when
 
 
@@ -227,7 +227,68 @@ def test_set_overrides_a_fixed_setting_and_replaces_an_axis():
     toy = load_study("toy")
     assert {t.hidden for t in toy.with_sets(_sets("hidden=[64,32]"), "smoke").trials("smoke")} == {(64, 32)}
     assert {t.hidden for t in toy.with_sets(_sets("hidden=[[8],[16]]"), "smoke").trials("smoke")} == {(8,), (16,)}
-    assert load_study("palindrome").trials("smoke") == load_study("palindrome").trials("smoke")  # study unchanged
+
+
+def test_with_sets_leaves_the_study_it_was_called_on_untouched():
+    study = load_study("palindrome")
+    before = study.trials("smoke")
+    changed = study.with_sets(_sets("steps=2000", "cell=lstm", "seed=[0,1]"), "smoke")
+    assert {t.steps for t in changed.trials("smoke")} == {2000}
+    assert study.sets == {} and study.trials("smoke") == before
+    assert {t.steps for t in before} == {60} and {t.cell for t in before} == {"rnn", "lstm"}
+
+
+# A value for each field a built-in joined axis sets, that no axis or profile gives: --set must reach every trial.
+SET_VALUES = {"lr": 0.005, "steps": 123, "cell": "lstm", "optimizer": "rmsprop", "dataset": "circles",
+              "n_samples": 300, "seed": 7, "input_length": 4, "batch_size": 16}
+FIELDS = set(MLPConfig.__dataclass_fields__) | set(RNNConfig.__dataclass_fields__) | set(CNNConfig.__dataclass_fields__)
+
+
+def _fields(axis: str) -> list[str] | None:
+    """The fields a joined axis names ('dataset_n_samples' -> ['dataset', 'n_samples']); None for a field."""
+    if axis in FIELDS:
+        return None
+    parts = axis.split("_")
+    for cut in range(1, len(parts)):
+        head, rest = "_".join(parts[:cut]), "_".join(parts[cut:])
+        if head in FIELDS:
+            tail = [rest] if rest in FIELDS else _fields(rest)
+            if tail:
+                return [head, *tail]
+    return None
+
+
+def _joined_axes() -> list[tuple[str, str, str, str]]:
+    """(study, profile, axis, field) for every field of every joined grid axis of the built-in studies."""
+    from dlrepro.studies.spec import builtin_names
+
+    found = []
+    for name in builtin_names():
+        study = load_study(name)
+        for profile in study.profiles:
+            for axis in study.settings(profile)[1]:
+                found += [(name, profile, axis, field) for field in _fields(axis) or []]
+    return found
+
+
+def test_the_built_in_studies_have_joined_axes_to_test():
+    found = {(name, axis, field) for name, _, axis, field in _joined_axes()}
+    assert {("optimizers", "optimizer_lr", "lr"), ("toy", "dataset_n_samples", "n_samples")} <= found
+    assert {field for *_, field in found} <= set(SET_VALUES), "give SET_VALUES a value for the new field"
+
+
+@pytest.mark.parametrize("name, profile, axis, field", _joined_axes())
+def test_set_on_a_field_of_a_joined_axis_reaches_every_trial(name, profile, axis, field):
+    """e.g. --set lr=0.005 on the palindrome quick profile (cell_lr_steps): every trial runs lr 0.005, and the
+    axis's other fields still take the axis's values."""
+    study = load_study(name)
+    trials = study.with_sets({field: SET_VALUES[field]}, profile).trials(profile)
+    assert trials and {getattr(t, field) for t in trials} == {SET_VALUES[field]}
+    fields = _fields(axis)
+    rest = [i for i, f in enumerate(fields) if f != field]
+    want = {tuple(point[i] for i in rest) for point in study.settings(profile)[1][axis]}
+    got = {tuple(getattr(t, fields[i]) for i in rest) for t in trials}
+    assert got == want
 
 
 @pytest.mark.parametrize("sets, needle", [
