@@ -243,3 +243,20 @@ def write_run(root, cfg: dict, test, train=None, status="completed", upto=None):
 def curve(at: int, low=0.5, high=1.0):
     """Accuracy `low` before x = at, `high` from then on."""
     return lambda x: high if x >= at else low
+
+
+def write_study_folder(out: Path, study_text: str, profile: str, test, train=None, name: str = "") -> list:
+    """OUT/runs/<study>/: study.toml and study.json as a sweep of `profile` writes them, and one completed run
+    per trial whose accuracies come from `test(cfg)` / `train(cfg)` (each returning a value or a function of the
+    epoch or step, as `write_run` takes). Returns the trials' configs."""
+    from dlrepro.studies.record import write_record
+    from dlrepro.studies.spec import parse_study
+
+    study = parse_study(study_text, Path(f"{name or 'study'}.toml"), builtin=not name)
+    study_dir = Path(out) / "runs" / study.name
+    trials = study.trials(profile)
+    write_record(study, profile, study_dir, [c.default_name() for c in trials])
+    for cfg in trials:
+        d = cfg.to_dict()
+        write_run(study_dir, d, test(d), train(d) if train is not None else None)
+    return trials

@@ -32,8 +32,26 @@ def test_reference_grids():
                                                   ("adagrad", 1e-4)]
     assert all(t.epochs == 200 and t.subset == 0 and t.batch_size == 32 for t in opt)
     quick = load_study("palindrome").trials("quick")
-    assert {(t.cell, t.lr, t.steps) for t in quick} == {("rnn", 1e-3, 10000), ("rnn", 1e-2, 10000),
-                                                        ("lstm", 1e-3, 2500)}
+    assert sorted({(t.cell, t.lr, t.steps, t.seed) for t in quick}) == sorted(
+        [("rnn", 1e-3, 10000, 0), ("rnn", 1e-3, 10000, 1), ("rnn", 1e-3, 10000, 2), ("rnn", 1e-2, 10000, 0),
+         ("lstm", 1e-3, 2500, 0)])
+    assert len(quick) == 20   # 4 input lengths x 5; seeds 1 and 2 of the vanilla RNN at lr 1e-3 are 8 more runs
+
+
+def test_the_palindrome_quick_profile_keeps_its_earlier_trial_ids():
+    """Seeds 1-2 of the vanilla RNN at lr 1e-3 were added; the 12 trials it ran before keep their ids (an older
+    quick folder stays done)."""
+    import tomllib
+    from pathlib import Path
+
+    from dlrepro.studies.spec import parse_study
+
+    old = parse_study((Path(__file__).parent / "data" / "claims_baseline" / "palindrome.toml").read_text(),
+                      Path("palindrome.toml"), builtin=True)
+    assert "claims" not in tomllib.loads(old.source)
+    before = {c.default_name() for c in old.trials("quick")}
+    now = {c.default_name() for c in load_study("palindrome").trials("quick")}
+    assert len(before) == 12 and before < now and len(now - before) == 8
 
 
 def _write(tmp_path, text):
@@ -216,7 +234,7 @@ def test_set_overrides_a_fixed_setting_and_replaces_an_axis():
     trials = study.trials("smoke")
     assert {t.steps for t in trials} == {2000} and {t.cell for t in trials} == {"lstm"}
     assert sorted({t.seed for t in trials}) == [0, 1, 2] and len(trials) == 2 * 3  # input_length [3, 5] x seeds
-    # a single value beats a joined axis that sets the field too (quick: cell_lr_steps)
+    # a single value beats a joined axis that sets the field too (quick: cell_lr_steps_seed)
     quick = load_study("palindrome").with_sets(_sets("steps=100"), "quick").trials("quick")
     assert {t.steps for t in quick} == {100} and {(t.cell, t.lr) for t in quick} == {
         ("rnn", 1e-3), ("rnn", 1e-2), ("lstm", 1e-3)}
@@ -315,7 +333,7 @@ def test_set_on_a_field_of_a_joined_axis_as_a_list_is_refused(capsys, tmp_path):
     from helpers import assert_usage_error
 
     assert_usage_error(["sweep", "palindrome", "--profile", "quick", "--set", "lr=[1e-3]", "--out", str(tmp_path)],
-                       "the grid axis 'cell_lr_steps' sets 'lr' too", capsys)
+                       "the grid axis 'cell_lr_steps_seed' sets 'lr' too", capsys)
 
 
 def test_dry_run_lists_the_trials_and_runs_nothing_then_says_done(tmp_path, capsys):
@@ -326,8 +344,8 @@ def test_dry_run_lists_the_trials_and_runs_nothing_then_says_done(tmp_path, caps
     assert not out.exists()
     assert "4 trial(s), profile smoke, --set steps=20 hidden=8" in text and "0 done, 4 to run, 4 new" in text
     assert "steps=20" in text.splitlines()[2]  # every trial's settings once, then the differences per trial
-    rows = [line.split() for line in text.splitlines()[3:]]
-    assert [r[1] for r in rows] == ["new"] * 4
+    rows = [line.split() for line in text.splitlines()[3:7]]   # then the claims and the trials they are judged from
+    assert [r[1] for r in rows] == ["new"] * 4 and text.splitlines()[7] == "   14 claim(s):"
     assert [r[2:] for r in rows] == [["cell=rnn", "input_length=3"], ["cell=rnn", "input_length=5"],
                                     ["cell=lstm", "input_length=3"], ["cell=lstm", "input_length=5"]]
     assert main([*base, "--workers", "1", "--quiet"]) == 0
@@ -336,7 +354,7 @@ def test_dry_run_lists_the_trials_and_runs_nothing_then_says_done(tmp_path, caps
     assert quiet.splitlines()[-1] == f"palindrome: 4 trial(s), 0 failed -> {out / 'runs/palindrome/runs.csv'}"
     assert main([*base, "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "4 done, 0 to run" in text and [line.split()[1] for line in text.splitlines()[3:]] == ["done"] * 4
+    assert "4 done, 0 to run" in text and [line.split()[1] for line in text.splitlines()[3:7]] == ["done"] * 4
 
 
 def test_runs_csv_has_a_row_per_trial_with_settings_status_and_final_metrics(tmp_path):

@@ -296,6 +296,7 @@ def _sets(a) -> dict:
 
 
 def _cmd_reproduce(a) -> int:
+    from dlrepro.report.judge import check_claims, claim_plan
     from dlrepro.report.registry import STUDIES
     from dlrepro.reproduce import reproduce
     from dlrepro.sweep.study import plan, select_studies
@@ -309,7 +310,8 @@ def _cmd_reproduce(a) -> int:
     options = _options(a)
     if a.dry_run:
         for study in select_studies(only or STUDIES, a.profile, _sets(a)):
-            print("\n".join(plan(study, a.profile, Path(a.out), options.data)))
+            check_claims(study)
+            print("\n".join(plan(study, a.profile, Path(a.out), options.data) + claim_plan(study, a.profile)))
         return 0
     _, failed = reproduce(a.out, a.profile, options, only=only, sets=_sets(a))
     return 1 if failed else 0
@@ -335,14 +337,16 @@ def _cmd_studies(a) -> int:
     rows = []
     for name in builtin_names():
         study = load_study(name)
-        rows.append([name, study.title, ", ".join(f"{p} {len(study.trials(p))}" for p in study.profiles)])
-    print(markdown_table(["study", "title", "trials per profile"], rows))
+        rows.append([name, study.title, ", ".join(f"{p} {len(study.trials(p))}" for p in study.profiles),
+                     len(study.claims)])
+    print(markdown_table(["study", "title", "trials per profile", "claims"], rows))
     print("\nRun one: dlrepro sweep NAME --profile smoke. Copy one to edit: dlrepro studies --show NAME > my.toml, "
           "give it its own [study] name, then dlrepro sweep my.toml.")
     return 0
 
 
 def _cmd_sweep(a) -> int:
+    from dlrepro.report.judge import check_claims, claim_plan
     from dlrepro.report.tables import fmt, markdown_table
     from dlrepro.studies.spec import load_study
     from dlrepro.sweep.study import check_cifar, needs_cifar, plan, sweep
@@ -355,8 +359,9 @@ def _cmd_sweep(a) -> int:
         study = study.with_sets(sets, a.profile)
     else:
         study.trials(a.profile)  # an undefined profile: one line, before anything runs
+    check_claims(study)  # a claim that cannot be judged: one line, before anything runs
     if a.dry_run:
-        print("\n".join(plan(study, a.profile, Path(a.out), options.data)))
+        print("\n".join(plan(study, a.profile, Path(a.out), options.data) + claim_plan(study, a.profile)))
         return 0
     if needs_cifar(study, a.profile):
         reason = check_cifar(options.data)

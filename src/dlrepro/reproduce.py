@@ -15,6 +15,7 @@ from pathlib import Path
 import dlrepro
 from dlrepro.errors import DatasetError
 from dlrepro.report.build import build_report, read_status
+from dlrepro.report.judge import check_claims
 from dlrepro.report.registry import STUDIES
 from dlrepro.runs.rundir import atomic_write_json
 from dlrepro.sweep.study import check_cifar, cifar_given, cifar_source, needs_cifar, select_studies, sweep
@@ -50,6 +51,8 @@ def reproduce(out: str | Path = "results", profile: str = "quick", options: Swee
     out = Path(out)
     data = options.data
     studies = select_studies(only or STUDIES, profile, sets)  # every study checked before anything runs
+    for study in studies:
+        check_claims(study)
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
     verify = (data or {}).get("verify_data", True)

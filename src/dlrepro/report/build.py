@@ -7,6 +7,10 @@ why a study was not run. Only the runs of a study's recorded trials are read (a 
 another profile). The package's study files are read for the trials of a built-in study that ran without a
 record. A study folder under DIR/runs/ that is not a built-in study gets a generic section
 (dlrepro.report.generic). Every path in the report is relative to DIR.
+
+The claims judged are those of the study as it ran (runs/<study>/study.toml, `[[claims]]`); a built-in study
+whose recorded file has none (a folder written before claims were data) is judged with the claims of the
+package's study of the same name. A user's study gets its claims judged in its own section.
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import dlrepro
-from dlrepro.report.cifar import early_trend
-from dlrepro.report.claims import SCHEMA_VERSION, VERDICTS, Claim, counts
-from dlrepro.report.document import Section, Table, render_html, render_markdown
+from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
+from dlrepro.report.judge import judge_claims
 from dlrepro.report.load import Evidence, evidence
 from dlrepro.report.registry import CIFAR_STUDIES, REGISTRY, STUDIES
+from dlrepro.report.verdict import SCHEMA_VERSION, VERDICTS, Claim, ClaimDetails, counts, glance_table
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
 from dlrepro.studies.record import ran_with, recorded_study, study_info
 from dlrepro.studies.spec import Study, load_study
@@ -120,7 +124,10 @@ def hardware_line(status: dict) -> str:
     return f"Hardware: {hw.get('cpu', 'unknown CPU')}, {hw.get('cores', '?')} cores, {gpu}."
 
 
-def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Evidence]) -> list[str]:
+def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Evidence],
+                  trends: dict[str, list[str]] | None = None) -> list[str]:
+    """The summary: counts, profile, data, hardware, and a line per part (with the early trends of `trends`,
+    part -> texts, where none of the part's claims could be judged)."""
     n = counts(claims)
     lines = [f"{len(claims)} claims: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + ".",
              f"Profile: {status.get('profile', 'unknown')}; runs by dlrepro "
@@ -129,17 +136,15 @@ def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Eviden
     by_part = defaultdict(list)
     for c in claims:
         by_part[c.part].append(c)
-    for part, title in PARTS.items():
+    for part, title in {**PARTS, **{p: f"Study {p}" for p in by_part if p not in PARTS}}.items():
         pc = by_part.get(part, [])
         m = counts(pc)
         text = f"{title}: " + ", ".join(f"{m[v]} {v}" for v in VERDICTS if m[v]) if pc else f"{title}: no claims"
         reasons = sorted({c.reason for c in pc if c.verdict in ("not run", "not comparable")})
         if reasons and all(c.verdict in ("not run", "not comparable") for c in pc):
             text += f" ({reasons[0]}{'; ...' if len(reasons) > 1 else ''})"
-        judged = any(c.verdict in ("reproduced", "differs") for c in pc)
-        if part == "2" and not judged and "optimizers" in evidences and evidences["optimizers"].runs:
-            trend = early_trend(list(evidences["optimizers"].runs.values()))
-            text += f". {trend}" if trend else ""
+        if not any(c.verdict in ("reproduced", "differs") for c in pc):
+            text += "".join(f". {t}" for t in (trends or {}).get(part, []))
         lines.append(text + ("" if text.endswith(".") else "."))
     return lines
 
@@ -159,15 +164,24 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     out = Path(out)
     status = read_status(out)
     not_run = status.get("not_run", {})
-    sections, claims, evidences = [], [], {}
+    sections: list[Section] = []
+    claims: list[Claim] = []
+    evidences: dict[str, Evidence] = {}
+    trends: dict[str, list[str]] = defaultdict(list)
     for name in STUDIES:
         study_dir = out / "runs" / name
         info = study_info(study_dir)
         study = recorded_study(study_dir, info) or load_study(name)
         ev = evidences[name] = study_evidence(study_dir, study, info.get("profile", status.get("profile")),
                                               not_run.get(name))
-        claims += REGISTRY[name].claims(ev)
+        mine = judge_claims(study.claims or load_study(name).claims, ev)
+        claims += mine
         runs = list(ev.runs.values())
+        trend_of = REGISTRY[name].trend
+        trend = trend_of(runs) if trend_of is not None and runs else None
+        if trend:
+            for part in dict.fromkeys(c.part for c in mine):
+                trends[part].append(trend)
         if not runs:
             sections.append(Section(info["title"], info["description"], notes=[f"Not run: {ev.not_run}."]))
             continue
@@ -176,24 +190,30 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev))
         section.notes = [n for n in (*notes, *section.notes) if n]
         sections.append(section)
+    reference = list(claims)
     for study_dir in other_studies(out):
         info = study_info(study_dir)
         section = generic_section(study_dir, out / "figures", info)
         section.notes = [n for n in (ran_with(info), *section.notes) if n]
         sections.append(section)
-    claims_table = Table(["part", "claim", "settings", "reference (rule)", "ours", "verdict", "reason"],
-                         [[c.part, c.text, c.settings_text(), f"{c.reference_text} ({c.rule})", c.measured_text,
-                           c.verdict, c.reason] for c in claims], caption=RULES)
-    sections.append(Section("Claims of the reference report", "Each claim of the reference report, the settings it "
-                            "is about, and our measurement (mean +- std over seeds where there are several).",
-                            tables=[claims_table]))
+        theirs = recorded_study(study_dir, info)
+        if theirs is not None and theirs.claims:
+            mine = judge_claims(theirs.claims, study_evidence(study_dir, theirs, info.get("profile"), None))
+            claims += mine
+            sections.append(ClaimDetails(f"Claims of {section.title}", f"The claims of study {theirs.name}'s file, "
+                                         f"judged from its runs. {RULES}", claims=mine))
+    sections.append(ClaimDetails("Claims of the reference report", "Each claim of the reference report, the "
+                                 "settings it is about, and our measurement (mean +- std over seeds where there are "
+                                 f"several). {RULES}", claims=reference))
     title = "dlrepro: reproducing the course study"
-    summary = summary_lines(claims, status, evidences)
+    summary = summary_lines(claims, status, evidences, trends)
+    glance = glance_table(claims)
     intro = ["Every number below is read from the run directories under runs/ (paths are relative to this "
              "folder); `dlrepro report` on this folder rebuilds this page without training.", REPRODUCIBILITY]
     if echo:
         for line in summary:
             print(line)
+        print("\n" + glance.markdown())
         for section in sections:
             print(f"\n== {section.title}")
             for note in section.notes:
@@ -205,6 +225,6 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         if stale.suffix in (".png", ".svg") and stale not in drawn:   # a figure of an earlier build
             stale.unlink()
     atomic_write_json(out / "claims.json", claims_document(claims, status, evidences))
-    atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary).encode())
-    atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary).encode())
+    atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary, glance).encode())
+    atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary, glance).encode())
     return out / "report.md"

@@ -26,6 +26,24 @@ def verdict_legend_html() -> str:
     return "<p class='legend'>" + " &nbsp; ".join(verdict_badge(v) for v in VERDICT_STYLE) + "</p>"
 
 
+@dataclass(frozen=True)
+class Link:
+    """A table cell linking to an anchor further down: Markdown shows `[text]` (a shortcut reference link,
+    defined at the end of the document, so a table stays narrow), HTML an <a href>."""
+    text: str
+    anchor: str
+
+    def __str__(self) -> str:
+        return f"[{self.text}]"
+
+    def html(self) -> str:
+        return f"<a href='#{html.escape(self.anchor)}'>{html.escape(self.text)}</a>"
+
+
+def _cell_html(c, is_verdict: bool) -> str:
+    return c.html() if isinstance(c, Link) else verdict_badge(str(c)) if is_verdict else html.escape(str(c))
+
+
 @dataclass
 class Table:
     header: list[str]
@@ -33,14 +51,17 @@ class Table:
     caption: str = ""
 
     def markdown(self) -> str:
-        text = markdown_table(self.header, self.rows)
+        verdict = self.header.index("verdict") if "verdict" in self.header else -1
+        rows = [[f"{VERDICT_STYLE[c][0]} {c}" if i == verdict and c in VERDICT_STYLE else c for i, c in enumerate(r)]
+                for r in self.rows]
+        text = markdown_table(self.header, rows)
         return f"{text}\n\n{self.caption}\n" if self.caption else text + "\n"
 
     def html(self) -> str:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
         verdict = self.header.index("verdict") if "verdict" in self.header else -1
-        body = "".join("<tr>" + "".join(f"<td>{verdict_badge(str(c)) if i == verdict else html.escape(str(c))}</td>"
-                                        for i, c in enumerate(row)) + "</tr>" for row in self.rows)
+        body = "".join("<tr>" + "".join(f"<td>{_cell_html(c, i == verdict)}</td>" for i, c in enumerate(row))
+                       + "</tr>" for row in self.rows)
         caption = f"<p class='caption'>{html.escape(self.caption)}</p>" if self.caption else ""
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{caption}"
 
@@ -92,16 +113,27 @@ th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}figcaption,.caption
 .v-not-comparable{color:#b26a00}.v-not-run{color:#777}.summary{background:#f7f7f7;padding:0.5em 1em}"""
 
 
-def render_markdown(title: str, intro: list[str], sections: list[Section], root: Path,
-                    summary: Sequence[str] = ()) -> str:
+def render_markdown(title: str, intro: list[str], sections: Sequence[Section], root: Path,
+                    summary: Sequence[str] = (), glance: Table | None = None) -> str:
+    """`glance`: a table shown right after the summary (the verdict of every claim); its links are defined
+    at the end of the document."""
     top = ["## Summary", "\n".join(f"- {p}" for p in summary)] if summary else []
-    return "\n\n".join([f"# {title}", *top, *intro, *(s.markdown(root) for s in sections)])
+    if glance is not None:
+        top += ["## Verdicts at a glance", glance.markdown()]
+    links = sorted({c for t in ([glance] if glance else []) for r in t.rows for c in r if isinstance(c, Link)},
+                   key=lambda c: c.text)
+    refs = ["\n".join(f"[{c.text}]: #{c.anchor}" for c in links)] if links else []
+    return "\n\n".join([f"# {title}", *top, *intro, *(s.markdown(root) for s in sections), *refs]) + (
+        "\n" if links else "")
 
 
-def render_html(title: str, intro: list[str], sections: list[Section], summary: Sequence[str] = ()) -> str:
+def render_html(title: str, intro: list[str], sections: Sequence[Section], summary: Sequence[str] = (),
+                glance: Table | None = None) -> str:
     """`summary`: the opening lines (the verdict counts first), shown with the verdicts' legend."""
     top = ("<div class='summary'><h2>Summary</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in summary)
            + verdict_legend_html() + "</div>") if summary else ""
+    if glance is not None:
+        top += "<h2>Verdicts at a glance</h2>" + glance.html()
     body = "\n".join([f"<h1>{html.escape(title)}</h1>", top, *(f"<p>{html.escape(p)}</p>" for p in intro),
                       *(s.html() for s in sections)])
     return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

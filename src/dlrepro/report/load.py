@@ -59,6 +59,42 @@ def problem(run: Run | None) -> str | None:
     return None
 
 
+def at(row: dict) -> float:
+    """Where an evaluation lies in training: its epoch for epoch-based runs, else its step."""
+    return row["epoch"] if row.get("epoch") is not None else row["step"]
+
+
+def first(rows: list[dict], key: str, ok) -> float:
+    """The epoch (or step) of the first evaluation whose `key` is present and `ok(value)`; inf when none is."""
+    return next((at(r) for r in rows if r.get(key) is not None and ok(r[key])), math.inf)
+
+
+def dips_below(rows: list[dict], key: str, threshold: float) -> tuple[int, int] | None:
+    """(evaluations below `threshold` after `key` first reaches it, evaluations from then on); None if never."""
+    start = first(rows, key, lambda v: v >= threshold)
+    if math.isinf(start):
+        return None
+    later = [r.get(key) for r in rows if at(r) >= start]
+    return sum(v is None or v < threshold for v in later), len(later)
+
+
+STATISTICS = ("final", "best", "first_at_final", "reaching", "above")   # of a run, for claims
+
+
+def value(run: Run, metric: str, statistic: str = "final", threshold: float | None = None) -> float | None:
+    """One run's statistic of `metric`; the first epoch (or step) ones are inf when never reached."""
+    if statistic == "final":
+        return run.summary["final"].get(metric)
+    vals = [r[metric] for r in run.rows if r.get(metric) is not None]
+    if statistic == "best":
+        return max(vals) if vals else None
+    if statistic == "first_at_final":
+        final = run.rows[-1].get(metric) if run.rows else None
+        return None if final is None else first(run.rows, metric, lambda v: v >= final)
+    assert threshold is not None
+    return first(run.rows, metric, (lambda v: v >= threshold) if statistic == "reaching" else lambda v: v > threshold)
+
+
 def matches(cfg: dict, match: dict) -> bool:
     """cfg has every value in `match` (a tuple means any of its values; floats compare to 1e-9)."""
     for key, want in match.items():

@@ -11,7 +11,7 @@ import numpy as np
 from dlrepro import plotting
 from dlrepro.data.palindrome import held_out_overlap
 from dlrepro.report.document import Section, Table
-from dlrepro.report.load import Run, setup_table
+from dlrepro.report.load import Run, dips_below, setup_table
 from dlrepro.report.tables import mean_std
 
 SOLVED = 0.99
@@ -115,8 +115,4 @@ def palindrome_report(runs: list[Run], figures: Path) -> Section:
 
 def dips_after(rows: list[dict]) -> tuple[int, int] | None:
     """(evaluations below 0.99 after first reaching it, evaluations from then on), None if never reached."""
-    step = convergence(rows)[0]
-    if step is None:
-        return None
-    later = [r["test_acc"] for r in rows if r["step"] >= step]
-    return sum(a is None or a < SOLVED for a in later), len(later)
+    return dips_below(rows, "test_acc", SOLVED)

@@ -10,6 +10,7 @@ importlib.resources, so an installed wheel has them); `load_study` takes such a 
     [profiles.<name>]  `fixed = {...}` and `grid = {...}` overrides: smoke (seconds), quick (minutes on
                2 CPU cores), full (the reference settings). A joined axis in a profile replaces the
                base axes of the fields it sets.
+    [[claims]] the claims the report judges from the study's runs (read by dlrepro.studies.claims).
 
 A file is checked completely before anything runs: unknown tables or keys, an unknown model, an empty
 axis or a bad value raise ConfigError naming the file, the key and the reason.
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from dlrepro.errors import ConfigError
 from dlrepro.studies import schema
+from dlrepro.studies.claims import ClaimSpec, parse_claims
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 
 PROFILES = ("smoke", "quick", "full")
@@ -63,6 +65,7 @@ class Study:
     source: str = ""        # the TOML text, as read
     builtin: bool = False   # shipped in the package (loaded by name)
     sets: dict = dataclasses.field(default_factory=dict)  # --set overrides, key -> value
+    claims: tuple[ClaimSpec, ...] = ()                     # its [[claims]] tables
 
     def settings(self, profile: str) -> tuple[dict, dict]:
         """(fixed, grid) with the profile's overrides and then the --set overrides applied."""
@@ -253,9 +256,10 @@ def load_study(study: str | os.PathLike) -> Study:
 def parse_study(text: str, path: Path, builtin: bool = False) -> Study:
     """Check a study's TOML text (`path` names it in errors and gives its default name)."""
     doc = schema.parse_document(text, path)  # TOML, and every value's type (ConfigError naming the key)
-    unknown = sorted(set(doc) - {"study", "fixed", "grid", "profiles"})
+    unknown = sorted(set(doc) - {"study", "fixed", "grid", "profiles", "claims"})
     if unknown:
-        raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; allowed: study, fixed, grid, profiles")
+        raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; allowed: study, fixed, grid, profiles, "
+                          "claims")
     meta = doc.get("study", {})
     bad_meta = sorted(set(meta) - {"name", "title", "description"})
     if bad_meta:
@@ -272,7 +276,8 @@ def parse_study(text: str, path: Path, builtin: bool = False) -> Study:
                           "(it names the study's run folder)")
     study = Study(name=name, title=meta.get("title", path.stem),
                   description=meta.get("description", "").strip(), path=path, fixed=fixed, grid=grid,
-                  profiles=profiles, source=text, builtin=builtin)
+                  profiles=profiles, source=text, builtin=builtin,
+                  claims=parse_claims(doc.get("claims", []), str(path), name))
     for name in profiles:
         f, g = study.settings(name)
         _check_keys(path, name, f, g)

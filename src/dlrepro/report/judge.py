@@ -1,0 +1,152 @@
+"""Judging a study's claims (dlrepro.studies.claims) with the rule kinds of dlrepro.report.claims: each claim's
+parameters checked against its rule kind, the runs it is judged from selected, the rule applied. The same
+checks run before a sweep (`check_claims`: one line naming the claim, exit code 2) and `--dry-run` lists the
+trials each claim will be judged from (`claim_plan`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+
+from dlrepro.errors import ConfigError
+from dlrepro.report.claims import RULES, _m, _mismatch, _what, select
+from dlrepro.report.load import STATISTICS, Evidence, matches
+from dlrepro.report.verdict import Claim, num, show
+from dlrepro.studies.claims import ClaimSpec
+from dlrepro.studies.spec import Study, load_study
+from dlrepro.train.engine import METRIC_KEYS
+
+NUMBERS = {"value", "tolerance", "window", "threshold", "low", "high", "at_least", "since", "best_below",
+           "fraction_at_most", "after"}
+CHOICES = {"metric": METRIC_KEYS, "minus": METRIC_KEYS, "statistic": STATISTICS, "over": ("mean", "all")}
+
+
+def check_params(spec: ClaimSpec) -> str | None:
+    """What is wrong with the claim's rule and parameters (None when nothing is)."""
+    rule, p = RULES.get(spec.rule), spec.params
+    if rule is None:
+        return f"unknown rule {spec.rule!r}; choose from {', '.join(RULES)}"
+    for key in [k for k in rule.required if k not in p] or [k for k in p if k not in rule.required + rule.optional]:
+        return (f"rule {spec.rule} needs {key!r}" if key not in p else
+                f"rule {spec.rule} has no parameter {key!r}; it takes {', '.join(rule.required + rule.optional)}")
+    for key, v in p.items():
+        if key in NUMBERS and (not isinstance(v, int | float) or isinstance(v, bool)):
+            return f"{key} must be a number, not {v!r}"
+        if key in ("values", "metrics") and (not isinstance(v, list) or not v):
+            return f"{key} must be a non-empty list, not {v!r}"
+        if key in ("axis", "best") and not isinstance(v, str):
+            return f"{key} must be a string, not {v!r}"
+        for item in v if key == "metrics" and isinstance(v, list) else [v] if key in CHOICES else []:
+            if item not in CHOICES.get(key, METRIC_KEYS):
+                return f"{key} {item!r} is not one of {', '.join(CHOICES.get(key, METRIC_KEYS))}"
+    if p.get("statistic") in ("reaching", "above") and "threshold" not in p:
+        return f"statistic {p['statistic']} needs a threshold"
+    groups = p.get("groups", {})
+    if "groups" in p and (not isinstance(groups, dict) or not all(isinstance(g, dict) for g in groups.values())
+                          or len(groups) < 2 or (spec.rule != "best" and len(groups) != 2)):
+        return f"groups must be {'two' if spec.rule != 'best' else 'two or more'} named match tables"
+    if "best" in p and p["best"] not in groups:
+        return f"best {p['best']!r} is not one of the groups ({', '.join(groups)})"
+    fields = {f for _, f, _, _ in string.Formatter().parse(spec.reason) if f is not None} - {"lo", "hi", "mean"}
+    if fields:
+        return f"reason: unknown placeholder {{{fields.pop()}}}; it may use {{lo}}, {{hi}} and {{mean}}"
+    return None
+
+
+def describe(spec: ClaimSpec) -> tuple[str, str]:
+    """(the rule as the report states it, the reference value in short)."""
+    rule, p = RULES.get(spec.rule), spec.params
+    if rule is None or check_params(spec):
+        return spec.rule, ""
+    ref, tol, w = p.get("value", 0), p.get("tolerance", 0.0), p.get("window", 0.5)
+    lo, hi = ((ref * (1 - w), ref * (1 + w)) if spec.rule == "around"
+              else (p.get("low", ref) - tol, p.get("high", ref) + tol))
+    unit = "epoch" if "epochs" in spec.settings else "step" if "steps" in spec.settings else ""
+    timed = p.get("statistic") in ("first_at_final", "reaching", "above")   # a first epoch or step
+    percent = (spec.rule in ("at_least", "at_most", "within") and p["metric"].endswith("_acc") and not timed
+               and "minus" not in p)
+    names = list(p.get("groups", {}))
+    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "metric": _m(p.get("metric", "")),
+            "statistic": p.get("statistic", "final"), "lo": num(lo), "hi": num(hi),
+            "value": f"{ref * 100:.4g}%" if percent else num(ref),
+            "tolerance": f"{tol * 100:.4g}%" if percent else show(tol), "window": f"{w:.0%}",
+            "ref": f"{ref * 100:.4g}%" if percent else f"{unit} {num(ref)}".strip() if timed else num(ref),
+            "what": _what(p).replace("evaluation", unit or "evaluation") if "metric" in p else "",
+            "after": num(p.get("after", 0)), "over": "every seed's" if p.get("over") == "all" else "the mean",
+            "since": f"{p.get('since', 0.0):.0%}" if p.get("since") else "the start",
+            "best_below": f"; every seed's best below {show(p['best_below'])}" if "best_below" in p else "",
+            "at_least": show(p.get("at_least", 1)), "fraction_at_most": f"{p.get('fraction_at_most', 0.1):.0%}",
+            "groups": " vs ".join(names), "names": ", ".join(names), "lower": " < ".join(names),
+            "versus": " vs ".join(map(num, p.get("values", []))) or " vs ".join(names),
+            "metrics": ", ".join(map(_m, p.get("metrics", [])))}
+    return rule.text.format(**fill), rule.reference.format(**fill)
+
+
+def judged(spec: ClaimSpec, ev: Evidence) -> Claim:
+    """`spec` judged on the evidence: a claim with its verdict, reason and numbers."""
+    rule_text, ref_text = describe(spec)
+    claim = Claim(spec.id, spec.part, spec.text, spec.settings,
+                  {k: v for k, v in spec.params.items() if not isinstance(v, dict)}, rule_text, ref_text)
+    problem_ = check_params(spec)
+    if problem_:
+        claim.not_run(f"the claim cannot be judged: {problem_}")
+        return claim
+    runs = select(claim, ev, spec.match)
+    if runs is not None:
+        RULES[spec.rule].judge(claim, runs, {**spec.params, "reason": spec.reason})
+        if claim.verdict == "reproduced":
+            claim.reason = ""
+        seeds = {r.cfg["seed"] for r in runs}
+        if claim.verdict in ("reproduced", "differs") and len(seeds) == 1:
+            claim.reason += ("; " if claim.reason else "") + f"judged from one seed only (seed {seeds.pop()})"
+    return claim
+
+
+def study_claims(study: str) -> tuple[ClaimSpec, ...]:
+    """The claims of a built-in study (by name) or of a study file (by path): ids, rules and reference values."""
+    return load_study(study).claims
+
+
+def judge_claims(specs: tuple[ClaimSpec, ...], ev: Evidence) -> list[Claim]:
+    return [judged(spec, ev) for spec in specs]
+
+
+def check_claims(study: Study) -> None:
+    """Before anything runs: a claim with an unknown rule or parameter, a metric no trial logs (metrics.jsonl
+    holds the same keys for every model), or a match (or group) that selects no trial at any profile raises
+    ConfigError naming the claim."""
+    as_written = dataclasses.replace(study, sets={})   # --set overrides make a claim not comparable, not wrong
+    trials = [cfg.to_dict() for profile in study.profiles for cfg in as_written.trials(profile)]
+    for spec in study.claims:
+        where = f"{study.path}: claim {spec.id}"
+        problem = check_params(spec)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+        hit = [cfg for cfg in trials if matches(cfg, spec.match)]
+        if not hit:
+            raise ConfigError(f"{where}: match {_match_text(spec.match)} selects no trial of any profile")
+        for name, group in (spec.params.get("groups") or {}).items():
+            if not any(matches(cfg, _tuples(group)) for cfg in hit):
+                raise ConfigError(f"{where}: group {name} {_match_text(group)} selects none of the claim's trials")
+
+
+def claim_plan(study: Study, profile: str) -> list[str]:
+    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged)."""
+    trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
+    lines = [f"   {len(study.claims)} claim(s):"] if study.claims else []
+    for spec in study.claims:
+        hit = [(tid, cfg) for tid, cfg in trials.items() if matches(cfg, spec.match)]
+        ids = [tid for tid, cfg in hit if not _mismatch(cfg, spec.settings)]
+        lines.append(f"   claim {spec.id} ({spec.rule}): " + (
+            f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
+            f"not comparable, profile {profile} runs " + ", ".join(_mismatch(hit[0][1], spec.settings)) if hit else
+            f"not run, profile {profile} has no trial with {_match_text(spec.match)}"))
+    return lines
+
+
+def _tuples(match: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
+
+
+def _match_text(match: dict) -> str:
+    return "{" + ", ".join(f"{k} = {show(v)}" for k, v in match.items()) + "}"

@@ -1,0 +1,126 @@
+"""A judged claim: its verdict, its reason and the numbers it was judged on (what claims.json holds per
+claim; dlrepro.report.claims judges them)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+
+from dlrepro.report.document import VERDICT_STYLE, Link, Section, Table, verdict_badge
+
+VERDICTS = ("reproduced", "differs", "not comparable", "not run")
+SCHEMA_VERSION = 2
+
+
+@dataclass
+class Claim:
+    id: str
+    part: str
+    text: str
+    settings: dict           # the reference's settings this claim is about
+    reference: dict          # the reference's value(s) and the rule's other parameters
+    rule: str                # how ours is compared with the reference
+    reference_text: str = ""
+    measured: dict = field(default_factory=dict)   # {"mean", "std", "values", "n"} (+ named extras)
+    measured_text: str = "-"
+    verdict: str = "not run"
+    reason: str = ""
+    runs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def not_run(self, reason: str) -> None:
+        self.verdict, self.reason = "not run", reason
+
+    def settings_text(self) -> str:
+        return ", ".join(f"{k} {show(v)}" for k, v in self.settings.items())
+
+
+def show(v) -> str:
+    if isinstance(v, list | tuple):
+        return "-".join(map(str, v))
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
+        return f"{v:,}"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def num(x: float) -> str:
+    return "never" if math.isinf(x) else f"{x:,.0f}" if float(x).is_integer() else f"{x:,g}"
+
+
+def stats(values) -> dict:
+    """Numbers over seeds, for claims.json: mean, std (None for one value), the values, n."""
+    kept = [float(v) for v in values if v is not None and not math.isinf(v)]
+    return {"mean": statistics.mean(kept) if kept else None,
+            "std": statistics.stdev(kept) if len(kept) > 1 else None, "values": kept, "n": len(kept)}
+
+
+def stats_text(m: dict, digits: int = 3) -> str:
+    if not m["n"]:
+        return "n/a"
+    text = f"{m['mean']:.{digits}f}" + (f" +- {m['std']:.{digits}f}" if m["std"] is not None else "")
+    return f"{text} ({m['n']} seed{'s' if m['n'] > 1 else ''})"
+
+
+def counts(claims: list[Claim]) -> dict[str, int]:
+    return {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+
+
+# --- how the report shows them: one compact table at the top, the details of each claim further down -----
+def anchor(claim: Claim) -> str:
+    return f"claim-{claim.id}"
+
+
+def ours(claim: Claim) -> str:
+    """The measured number in short (the mean over seeds, +- their std): the glance table's 'ours'."""
+    m = claim.measured
+    if not m or not m.get("n"):
+        return "never" if m.get("never") else "-"
+    big = abs(m["mean"]) >= 10
+
+    def short(x: float) -> str:
+        return f"{x:,.0f}" if big else f"{x:.3f}"
+    by = next((v for k, v in m.items() if k.startswith("by_") and k != "by_setting"), None)
+    if by:   # a statistic along a grid axis: its mean at each value
+        return " / ".join(f"{s['mean']:,.0f}" if s["n"] else "never" for s in by.values())
+    if "evaluations_after" in m:
+        return f"{sum(m['values']):.0f} dips"
+    text = short(m["mean"]) + (f" +- {short(m['std'])}" if m.get("std") else "")
+    return text + (f", {m['never']} never" if m.get("never") else "")
+
+
+def glance_table(claims: list[Claim]) -> Table:
+    return Table(["part", "claim", "reference", "ours", "verdict"],
+                 [[c.part, Link(c.id, anchor(c)), c.reference_text, ours(c), c.verdict] for c in claims],
+                 caption="Each claim links to its details (settings, rule, reason, runs) further down.\n'ours': "
+                         "the mean over seeds (+- their std).")
+
+
+@dataclass
+class ClaimDetails(Section):
+    """A section of the report with each claim's details: text, settings, rule, our measurement, reason, runs."""
+    claims: list[Claim] = field(default_factory=list)
+
+    def _fields(self, c: Claim) -> list[tuple[str, str]]:
+        return [("settings", c.settings_text() or "-"), ("reference", f"{c.reference_text} (rule: {c.rule})"),
+                ("ours", c.measured_text), ("reason", c.reason or "-"), ("runs", ", ".join(c.runs) or "-")]
+
+    def markdown(self, root=None) -> str:
+        parts = [f"## {self.title}", self.description]
+        for c in self.claims:
+            symbol = VERDICT_STYLE.get(c.verdict, ("",))[0]
+            parts += [f"### <a id=\"{anchor(c)}\"></a>{c.id}: {symbol} {c.verdict}", c.text,
+                      "\n".join(f"- {k}: {v}" for k, v in self._fields(c))]
+        return "\n\n".join(p for p in parts if p) + "\n"
+
+    def html(self) -> str:
+        import html
+
+        parts = [f"<h2>{html.escape(self.title)}</h2>", f"<p>{html.escape(self.description)}</p>"]
+        for c in self.claims:
+            rows = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in self._fields(c))
+            parts.append(f"<h3 id='{html.escape(anchor(c))}'>{html.escape(c.id)}: {verdict_badge(c.verdict)}</h3>"
+                         f"<p>{html.escape(c.text)}</p><table class='claim'>{rows}</table>")
+        return "\n".join(parts)
