@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from dlrepro import registry
 from dlrepro.cli import main
 from dlrepro.data.cifar10 import Cifar10, load_cifar10
 from dlrepro.models.convnet import ConvNet, n_parameters
@@ -114,16 +115,16 @@ def test_official_md5_mismatch_exits_2_and_suggests_no_verify(cifar_root, tmp_pa
     assert not (tmp_path / "r").exists()  # nothing written for a run that could not start
 
 
-@pytest.mark.parametrize("name", ["adam", "sgd", "adagrad", "rmsprop"])
+@pytest.mark.parametrize("name", list(registry.OPTIMIZERS["cnn"]))
 def test_fused_optimizers_update_as_the_plain_loop_does(name):
     from dlrepro.models.convnet import ConvNet
-    from dlrepro.train.cifar_task import OPTIMIZERS, make_optimizer
+    from dlrepro.train.cifar_task import make_optimizer
 
     torch.manual_seed(0)
     fast, plain = ConvNet(3, 10), ConvNet(3, 10)
     plain.load_state_dict(fast.state_dict())
     opt_fast = make_optimizer(name, fast.parameters(), 1e-3)
-    opt_plain = OPTIMIZERS[name](plain.parameters(), lr=1e-3, foreach=False)
+    opt_plain = registry.load(registry.OPTIMIZERS["cnn"][name].target)(plain.parameters(), lr=1e-3, foreach=False)
     gen = torch.Generator().manual_seed(1)
     for _ in range(3):
         for p, q in zip(fast.parameters(), plain.parameters(), strict=True):

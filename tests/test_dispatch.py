@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from dlrepro import registry
 from dlrepro.cli import build_parser
 from dlrepro.errors import ConfigError
 from dlrepro.runs import execute as execute_module
@@ -26,13 +27,13 @@ def test_only_configs_that_read_cifar_carry_its_location_and_trial_ids_do_not_mo
     toy, cifar = load_study("toy"), load_study("cifar_mlp")
     toy_trials = study_trials(toy, "smoke", tmp_path, DATA)
     cifar_trials = study_trials(cifar, "smoke", tmp_path, DATA)
-    assert all(not cfg.reads_cifar and not set(LOCATION_FIELDS) & set(cfg.to_dict()) for cfg, _ in toy_trials)
-    assert all(cfg.reads_cifar and {k: cfg.to_dict()[k] for k in DATA} == DATA for cfg, _ in cifar_trials)
+    assert all(cfg.data_source is None and not set(LOCATION_FIELDS) & set(cfg.to_dict()) for cfg, _ in toy_trials)
+    assert all(cfg.data_source == "cifar10" and {k: cfg.to_dict()[k] for k in DATA} == DATA for cfg, _ in cifar_trials)
     # the trial ids of the runs made before (identity without the location) stay what they were
     assert [d.name for _, d in toy_trials][:2] == ["mlp-numpy-moons-0-e7a3a595", "mlp-numpy-circles-0-7fc6a6a6"]
     assert cifar_trials[0][1].name == "mlp-torch-cifar10-0-d08c1ce1"
     assert [d for _, d in cifar_trials] == [d for _, d in study_trials(cifar, "smoke", tmp_path)]
-    assert CNNConfig().reads_cifar and not RNNConfig().reads_cifar
+    assert CNNConfig().data_source == "cifar10" and RNNConfig().data_source is None
 
 
 def test_a_toy_run_writes_no_data_location_and_a_run_written_with_one_is_still_done(tmp_path):
@@ -54,7 +55,7 @@ def test_a_run_folder_the_check_cannot_read_is_left_to_the_trial_not_raised(tmp_
 
 
 @pytest.mark.parametrize("make", [lambda: RNNConfig(lr=-1.0), lambda: MLPConfig(dataset="mnist"),
-                                  lambda: dataclasses.replace(RNNConfig(), cell="gru"),
+                                  lambda: dataclasses.replace(RNNConfig(), cell="lstm2"),
                                   lambda: CNNConfig(device="tpu")])
 def test_a_config_is_checked_when_made(make):
     with pytest.raises(ConfigError) as exc:
@@ -73,12 +74,13 @@ def test_the_cli_offers_exactly_the_values_the_configs_accept():
 
     rnn, cnn = choices(["train", "rnn"]), choices(["train", "cnn"])
     torch_mlp, numpy_mlp = choices(["train", "mlp-torch"]), choices(["train", "mlp-numpy"])
-    assert rnn["cell"] == config.CELLS and rnn["optimizer"] == config.RNN_OPTIMIZERS
+    assert rnn["cell"] == tuple(registry.CELLS) and rnn["optimizer"] == tuple(registry.OPTIMIZERS["rnn"])
     assert rnn["device"] == cnn["device"] == torch_mlp["device"] == config.DEVICES
-    assert cnn["optimizer"] == config.CNN_OPTIMIZERS and cnn["augment"] == config.AUGMENTS
+    assert cnn["optimizer"] == tuple(registry.OPTIMIZERS["cnn"]) and cnn["augment"] == config.AUGMENTS
+    assert cnn["net"] == tuple(registry.CIFAR_MODELS)
     assert cnn["precision"] == config.PRECISIONS and torch_mlp["dtype"] == config.DTYPES
-    assert torch_mlp["dataset"] == config.MLP_DATASETS
-    assert numpy_mlp["dataset"] == tuple(d for d in config.MLP_DATASETS if d != "cifar10")
+    assert torch_mlp["dataset"] == tuple(registry.DATASETS)
+    assert numpy_mlp["dataset"] == tuple(d for d, e in registry.DATASETS.items() if e.source is None)
 
 
 class Recorder(RunObserver):
@@ -121,9 +123,11 @@ def test_observers_are_closed_when_a_run_fails(tmp_path, monkeypatch):
 
 
 def test_one_registry_holds_every_built_in_study_for_reproduce_and_report():
-    from dlrepro.report.registry import REGISTRY, STUDIES
+    from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 
     assert sorted(STUDIES) == builtin_names()
     assert STUDIES == ["toy", "cifar_mlp", "optimizers", "palindrome"]  # the reference report's order
-    for name, entry in REGISTRY.items():
-        assert entry.reads_cifar == any(cfg.reads_cifar for cfg in load_study(name).trials("smoke"))
+    assert studies_reading("cifar10") == ("cifar_mlp", "optimizers")
+    for name in REGISTRY:
+        reads = any(cfg.data_source == "cifar10" for cfg in load_study(name).trials("smoke"))
+        assert (name in studies_reading("cifar10")) == reads

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from dlrepro import files as files_module
 from dlrepro.cli import main
 from dlrepro.runs import rundir as rundir_module
 from dlrepro.runs.execute import execute
@@ -205,8 +206,8 @@ def test_seed_population_locks_every_member(tmp_path, capsys):
 
 # --- full disks --------------------------------------------------------------------------------------------
 class _FullDisk:
-    """`open` for dlrepro.runs.rundir whose writes to files named `name` fail with ENOSPC after `after` good
-    writes (half of the failing write's data lands first, as on a real disk filling up)."""
+    """`open` for dlrepro.runs.rundir (and dlrepro.files) whose writes to files named `name` fail with ENOSPC
+    after `after` good writes (half of the failing write's data lands first, as on a real disk filling up)."""
 
     def __init__(self, name: str, after: int = 0):
         self.name, self.after = name, after
@@ -244,8 +245,11 @@ class _FullDisk:
 def _fill_savefig(monkeypatch):
     from matplotlib.figure import Figure
 
-    def savefig(self, fname, *args, **kwargs):
-        Path(fname).write_bytes(b"\x89PNG half")
+    def savefig(self, fname, *args, **kwargs):  # fname: the atomic write's temp file (dlrepro.files)
+        if hasattr(fname, "write"):
+            fname.write(b"\x89PNG half")
+        else:
+            Path(fname).write_bytes(b"\x89PNG half")
         TALLY["faults injected"] += 1
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -260,10 +264,11 @@ def test_disk_full_at_each_write_point_is_one_line_keeps_the_run_consistent_and_
     if point == "figure":
         _fill_savefig(monkeypatch)
     else:
-        name = {"metrics": "metrics.jsonl", "checkpoint": rundir_module.temp_path(Path("checkpoint.pt")).name,
-                "summary": rundir_module.temp_path(Path("summary.json")).name}[point]
-        monkeypatch.setattr(rundir_module, "open", _FullDisk(name, after=20 if point != "summary" else 0),
-                            raising=False)
+        name = {"metrics": "metrics.jsonl", "checkpoint": files_module.temp_path(Path("checkpoint.pt")).name,
+                "summary": files_module.temp_path(Path("summary.json")).name}[point]
+        fault = _FullDisk(name, after=20 if point != "summary" else 0)
+        for module in (rundir_module, files_module):  # appends (metrics) and atomic writes (dlrepro.files)
+            monkeypatch.setattr(module, "open", fault, raising=False)
     failed_file = {"metrics": "metrics.jsonl", "checkpoint": "checkpoint.pt", "summary": "summary.json",
                    "figure": "curves.png"}[point]
     assert_usage_error(args, f"{out / failed_file}: No space left on device", capsys)

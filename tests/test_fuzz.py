@@ -228,9 +228,9 @@ def test_the_issues_out_of_range_values_are_one_line_exit_2(argv, needle, capsys
 
 def test_a_size_beyond_this_machines_memory_is_refused_with_the_estimate(monkeypatch):
     from dlrepro.errors import ConfigError
-    from dlrepro.train import config
+    from dlrepro.train import config, memory
 
-    monkeypatch.setattr(config, "available_memory", lambda: 23 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 23 * 2**30)
     with pytest.raises(ConfigError, match=r"^--hidden 1000000000 needs about \d+ GiB for its weights and "
                                           r"gradients; this machine has 23 GiB available$"):
         config.MLPConfig(hidden=(10**9,)).validate()
@@ -261,27 +261,27 @@ MEMINFO = "MemTotal:       16000000 kB\nMemFree:         1000000 kB\nMemAvailabl
       "/sys/fs/cgroup/memory.current": "1000000000\n"}, 2_000_000_000),  # the container's limit minus its use
 ])
 def test_available_memory_reads_meminfo_capped_by_the_cgroup_limit(monkeypatch, files, want):
-    from dlrepro.train import config
+    from dlrepro.train import memory
 
-    monkeypatch.setattr(config, "open", _fake_files(files), raising=False)
-    assert config.available_memory() == want
+    monkeypatch.setattr(memory, "open", _fake_files(files), raising=False)
+    assert memory.available_memory() == want
 
 
 def test_available_memory_falls_back_to_sysconf_then_unknown(monkeypatch):
-    from dlrepro.train import config
+    from dlrepro.train import memory
 
-    monkeypatch.setattr(config, "open", _fake_files({}), raising=False)
+    monkeypatch.setattr(memory, "open", _fake_files({}), raising=False)
     pages = {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}
-    monkeypatch.setattr(config.os, "sysconf", lambda name: pages[name])
-    assert config.available_memory() == 4_096_000
-    monkeypatch.setattr(config.os, "sysconf", lambda name: (_ for _ in ()).throw(ValueError(name)))
-    assert config.available_memory() is None
+    monkeypatch.setattr(memory.os, "sysconf", lambda name: pages[name])
+    assert memory.available_memory() == 4_096_000
+    monkeypatch.setattr(memory.os, "sysconf", lambda name: (_ for _ in ()).throw(ValueError(name)))
+    assert memory.available_memory() is None
 
 
 def test_available_memory_on_this_machine_is_at_most_its_memory():
-    from dlrepro.train import config
+    from dlrepro.train import memory
 
-    avail = config.available_memory()
+    avail = memory.available_memory()
     with open("/proc/meminfo") as f:
         total = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemTotal:"))
     assert isinstance(avail, int) and 0 < avail <= total

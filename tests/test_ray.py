@@ -1,6 +1,7 @@
 """The Ray Tune backend: the same runs as the local pool, failures recorded, completed trials skipped."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -98,3 +99,36 @@ def test_a_trial_another_process_writes_is_running_elsewhere_not_retried_or_fail
     assert not any("Ray retries it" in line for line in lines)
     assert any(line.startswith("1 trial(s) running elsewhere") for line in lines)
     assert not trials[0][1].exists()  # untouched
+
+
+def test_a_plugin_a_ray_worker_cannot_import_fails_its_trial_with_that_one_line(ray_2cpus, tmp_path, monkeypatch):
+    """Checked on the driver, the module is then gone for the workers (a node without it): the trial fails
+    with the plugin's one line, the other trial completes."""
+    from dlrepro.sweep.ray_backend import run_ray
+    from dlrepro.sweep.trials import SweepOptions
+    from dlrepro.train.config import RNNConfig
+    from dlrepro.train.plugins import resolve
+
+    plugin = tmp_path / "only_on_driver_19.py"
+    plugin.write_text((Path(__file__).resolve().parents[1] / "examples" / "my_cell.py").read_text())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tiny = {"hidden": 8, "steps": 20, "eval_every": 10, "input_length": 4}
+    configs = [resolve(RNNConfig(cell="only_on_driver_19:MGU", **tiny)), RNNConfig(cell="gru", **tiny)]
+    plugin.unlink()
+    trials = [(cfg, tmp_path / "runs" / "s" / cfg.default_name()) for cfg in configs]
+    results = run_ray(trials, SweepOptions(workers=2), log=lambda line: None, max_failures=0)
+    assert [r.status for r in results] == ["failed", "completed"]
+    assert results[0].error.startswith("PluginError: only_on_driver_19:MGU: cannot import module only_on_driver_19")
+    sys.modules.pop("only_on_driver_19", None)
+
+
+def test_a_ray_sweep_shows_progress_read_from_the_run_directories(ray_2cpus, tmp_path, capsys, monkeypatch):
+    from dlrepro.sweep import progress
+
+    monkeypatch.setattr(progress, "STATUS_EVERY_S", 0.3)  # without a terminal: a status line this often
+    assert main(["sweep", "palindrome", "--profile", "smoke", "--set", "cell=rnn", "--set", "steps=300",
+                 "--backend", "ray", "--workers", "2", "--out", str(tmp_path)]) == 0
+    status = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[status] palindrome: ")]
+    states = {re.search(r"(\d)/2 trials done, (\d) running", line).groups() for line in status}
+    assert len(states) >= 2, status  # it advanced
+    assert any(re.search(r", [12] running,", line) for line in status), status  # Ray's trials seen running

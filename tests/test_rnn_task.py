@@ -47,7 +47,7 @@ def test_same_seed_same_numbers_and_resume_is_exact(tmp_path):
 
 @pytest.mark.parametrize("argv, needle", [
     (["--input-length", "0"], "--input-length must be >= 1"),
-    (["--cell", "gru"], "invalid choice: 'gru'"),
+    (["--cell", "grux"], "invalid choice: 'grux'"),
     (["--lr", "-1"], "--lr must be > 0"),
     (["--clip", "-2"], "--clip must be >= 0"),
     (["--steps", "0"], "--steps must be > 0"),

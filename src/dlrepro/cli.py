@@ -7,26 +7,33 @@ dataset) is printed as one line `dlrepro: error: ...` and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlrepro.errors import DlreproError, os_error_text
-from dlrepro.train.config import (
-    AUGMENTS,
-    CELLS,
-    CNN_OPTIMIZERS,
-    DEVICES,
-    DTYPES,
-    MLP_DATASETS,
-    PRECISIONS,
-    RNN_OPTIMIZERS,
-)
+from dlrepro.registry import CELLS, CIFAR_MODELS, DATASETS, OPTIMIZERS, Choices
+from dlrepro.studies.spec import DEFAULT_PROFILE, PROFILES
+from dlrepro.train.config import AUGMENTS, DEVICES, DTYPES, PRECISIONS, CNNConfig, MLPConfig, RNNConfig, RunConfig
 
 if TYPE_CHECKING:
     from dlrepro.sweep.trials import SweepOptions
 
 EXIT_USAGE = 2
+PLUGIN = "or a class of your own as package.module:Name (README, \"Extending dlrepro\")"
+
+
+def default(cls: type[RunConfig], name: str):
+    """The config dataclass's default for setting `name`: each flag's default, written once."""
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _setting(p, cls: type[RunConfig], name: str, **kw) -> None:
+    """The flag --NAME of config setting `name`: its default (and type, int or float) from the dataclass
+    `cls`; the help shows it as %(default)s."""
+    kind = {"int": int, "float": float}.get(next(str(f.type) for f in dataclasses.fields(cls) if f.name == name))
+    p.add_argument("--" + name.replace("_", "-"), default=default(cls, name), **({"type": kind} if kind else {}), **kw)
 
 
 def error_line(message: str) -> str:
@@ -45,8 +52,7 @@ class Parser(argparse.ArgumentParser):
 
 def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
     seed_flags = p.add_mutually_exclusive_group() if seeds else p
-    seed_flags.add_argument("--seed", type=int, default=0,
-                            help="random seed for weights and data order (default 0)")
+    _setting(seed_flags, RunConfig, "seed", help="random seed for weights and data order (default %(default)s)")
     if seeds:
         seed_flags.add_argument("--seeds", metavar="LIST", default=None,
                                 help="train several seeds, e.g. 0-7 or 0,3,5: at once as one population (stacked "
@@ -65,10 +71,17 @@ def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
                         "is always checkpointed (default 10)")
 
 
+def _add_threads_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"torch threads (default {default}, as measured fastest in BENCHMARKS.md, \"Threads\"; "
+                        "an OMP_NUM_THREADS you set is respected)")
+
+
 def _add_small_device_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=DEVICES, default="cpu",
-                   help="where to train (default cpu; a GPU is expected to pay for --seeds populations only, see "
-                        "BENCHMARKS.md, \"GPU\"). Not part of the run's identity")
+    _add_threads_flag(p, "1, so that runs side by side do not fight over the cores; all cores for --seeds")
+    _setting(p, RNNConfig, "device", choices=DEVICES,
+             help="where to train (default %(default)s; a GPU is expected to pay for --seeds populations only, "
+                  "see BENCHMARKS.md, \"GPU\"). Not part of the run's identity")
 
 
 def _add_mlp(sub) -> None:
@@ -76,23 +89,24 @@ def _add_mlp(sub) -> None:
         p = sub.add_parser(model, help=f"train {what} (Part 1)",
                            description=f"Train {what} with SGD and cross-entropy on a toy dataset "
                                        "(80/20 stratified split). Defaults follow the reference report.")
-        datasets = MLP_DATASETS if model == "mlp-torch" else tuple(d for d in MLP_DATASETS if d != "cifar10")
+        datasets = tuple(d for d, e in DATASETS.items() if model == "mlp-torch" or e.source is None)
         p.add_argument("--dataset", required=True, choices=datasets,
                        help="toy dataset from scikit-learn (2 features, 2 classes)"
                             + ("; or cifar10 (the MLP 3072-20-10 of Part 1, task 3)" if model == "mlp-torch" else ""))
-        p.add_argument("--hidden", default="20",
-                       help="hidden layer sizes as a comma list, e.g. 20 or 64,32 (default 20)")
-        p.add_argument("--lr", type=float, default=1e-2, help="SGD learning rate (default 0.01)")
+        p.add_argument("--hidden", default=",".join(map(str, default(MLPConfig, "hidden"))),
+                       help="hidden layer sizes as a comma list, e.g. 20 or 64,32 (default %(default)s)")
+        _setting(p, MLPConfig, "lr", help="SGD learning rate (default %(default)g)")
         p.add_argument("--batch-size", type=int, default=None,
-                       help="minibatch size (default 1" + ("; 32 for cifar10)" if model == "mlp-torch" else ")"))
-        p.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
-        p.add_argument("--eval-every", type=int, default=10,
-                       help="evaluate on the full train and test splits every N epochs (default 10)")
-        p.add_argument("--n-samples", type=int, default=1000, help="points generated before the split (default 1000)")
-        p.add_argument("--data-seed", type=int, default=0,
-                       help="random_state of the dataset generator and split, fixed across --seed (default 0)")
+                       help=f"minibatch size (default {default(MLPConfig, 'batch_size')}"
+                            + ("; 32 for cifar10)" if model == "mlp-torch" else ")"))
+        _setting(p, MLPConfig, "epochs", help="training epochs (default %(default)s)")
+        _setting(p, MLPConfig, "eval_every", help="evaluate on the full train and test splits every N epochs (default "
+                                                  "%(default)s)")
+        _setting(p, MLPConfig, "n_samples", help="points generated before the split (default %(default)s)")
+        _setting(p, MLPConfig, "data_seed", help="random_state of the dataset generator and split, fixed across "
+                                                 "--seed (default %(default)s)")
         p.add_argument("--dtype", choices=DTYPES, default=None,
-                       help="floating-point type of weights and data (default float64"
+                       help=f"floating-point type of weights and data (default {default(MLPConfig, 'dtype')}"
                             + ("; float32 for cifar10)" if model == "mlp-torch" else ")"))
         if model == "mlp-torch":
             _add_data_flags(p)
@@ -102,35 +116,34 @@ def _add_mlp(sub) -> None:
 
 
 def _add_rnn(sub) -> None:
-    p = sub.add_parser("rnn", help="train a vanilla RNN or LSTM on palindromes (Part 3)",
+    p = sub.add_parser("rnn", help="train a recurrent cell (vanilla RNN, LSTM, GRU) on palindromes (Part 3)",
                        description="Train a recurrent net to predict the last digit of a palindrome from the "
                                    "first --input-length digits (so it must remember the first digit). Fresh "
-                                   "batches every step; a fixed held-out set of 1,024 palindromes for testing.")
-    p.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
-    p.add_argument("--input-length", type=int, default=10,
-                   help="number of digits the net reads; the palindrome has one more (default 10)")
+                                   "batches every step; a fixed test set of 1,024 palindromes (held out from "
+                                   "training from input length 10 on; shorter lengths have too few distinct "
+                                   "palindromes).")
+    _setting(p, RNNConfig, "cell", choices=Choices(CELLS), help=f"recurrent cell (default %(default)s), {PLUGIN}")
+    _setting(p, RNNConfig, "input_length", help="number of digits the net reads; the palindrome has one more (default "
+                                                "%(default)s)")
     p.add_argument("--one-hot", action="store_true",
                    help="feed 10-dim one-hot digits instead of the digit's value as a scalar (the reference)")
-    p.add_argument("--hidden", type=int, default=128, help="hidden units (default 128)")
-    p.add_argument("--batch-size", type=int, default=128, help="palindromes per step (default 128)")
-    p.add_argument("--optimizer", choices=RNN_OPTIMIZERS, default="rmsprop",
-                   help="optimizer (default rmsprop)")
-    p.add_argument("--lr", type=float, default=1e-3,
-                   help="learning rate (default 0.001). The reference report states 1e-2, but its curves "
-                        "(length 5 perfect, 10 near step 3,000, 15 near 5,500, 20 unstable) are what 1e-3 "
-                        "produces; at 1e-2 a scalar-input vanilla RNN stalls. The study runs both.")
-    p.add_argument("--steps", type=int, default=10_000, help="training steps (default 10000)")
-    p.add_argument("--clip", type=float, default=10.0,
-                   help="clip the global gradient norm to this value; 0 disables (default 10)")
-    p.add_argument("--eval-every", type=int, default=10, help="evaluate every N steps (default 10)")
+    _setting(p, RNNConfig, "hidden", help="hidden units (default %(default)s)")
+    _setting(p, RNNConfig, "batch_size", help="palindromes per step (default %(default)s)")
+    _setting(p, RNNConfig, "optimizer", choices=Choices(OPTIMIZERS["rnn"]), help=f"optimizer (default %(default)s), "
+                                                                                  f"{PLUGIN}, e.g. torch.optim:NAdam")
+    _setting(p, RNNConfig, "lr",
+             help="learning rate (default %(default)g). The reference report states 1e-2, but its curves "
+                  "(length 5 perfect, 10 near step 3,000, 15 near 5,500, 20 unstable) are what 1e-3 "
+                  "produces; at 1e-2 a scalar-input vanilla RNN stalls. The study runs both.")
+    _setting(p, RNNConfig, "steps", help="training steps (default %(default)s)")
+    _setting(p, RNNConfig, "clip", help="clip the global gradient norm to this value; 0 disables (default %(default)g)")
+    _setting(p, RNNConfig, "eval_every", help="evaluate every N steps (default %(default)s)")
     _add_small_device_flag(p)
     _add_run_flags(p, seeds=True)
     p.set_defaults(func=_cmd_train_rnn)
 
 
 def _cmd_train_rnn(a) -> int:
-    from dlrepro.train.config import RNNConfig
-
     cfg = RNNConfig(cell=a.cell, input_length=a.input_length, one_hot=a.one_hot, hidden=a.hidden,
                     batch_size=a.batch_size, optimizer=a.optimizer, lr=a.lr, steps=a.steps, clip=a.clip,
                     eval_every=a.eval_every, seed=a.seed, device=a.device)
@@ -155,13 +168,14 @@ def _data_location(a) -> dict:
 
 
 def _mlp_config(a):
-    from dlrepro.train.config import MLPConfig, parse_hidden
+    from dlrepro.train.config import parse_hidden
 
-    cifar = a.dataset == "cifar10"
+    cifar = a.dataset == "cifar10"  # its own defaults: batch 32, float32
+    batch, dtype = (32, "float32") if cifar else (default(MLPConfig, "batch_size"), default(MLPConfig, "dtype"))
     cfg = MLPConfig(model=a.model, dataset=a.dataset, hidden=parse_hidden(a.hidden), lr=a.lr,
-                    batch_size=a.batch_size if a.batch_size is not None else (32 if cifar else 1),
+                    batch_size=a.batch_size if a.batch_size is not None else batch,
                     epochs=a.epochs, eval_every=a.eval_every, n_samples=a.n_samples, data_seed=a.data_seed,
-                    dtype=a.dtype or ("float32" if cifar else "float64"), seed=a.seed,
+                    dtype=a.dtype or dtype, seed=a.seed,
                     **({"device": a.device} if a.model == "mlp-torch" else {}))
     return cfg.with_location(_data_location(a)) if a.model == "mlp-torch" else cfg
 
@@ -172,33 +186,34 @@ def _add_cnn(sub) -> None:
                                    "5 max-pools, 1 linear layer) on CIFAR-10. Defaults follow the reference: "
                                    "Adam lr 1e-4, batch 32, 200 epochs, no augmentation.")
     _add_data_flags(p)
-    p.add_argument("--optimizer", choices=CNN_OPTIMIZERS, default="adam",
-                   help="optimizer (default adam)")
-    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
-    p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
-    p.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
-    p.add_argument("--eval-every", type=int, default=10,
-                   help="evaluate on the full train and test splits every N epochs (default 10)")
-    p.add_argument("--augment", choices=AUGMENTS, default="none",
-                   help="flipcrop: random crop with 4-pixel padding + horizontal flip (default none)")
-    p.add_argument("--subset", type=int, default=0,
-                   help="train on the first N training images, stratified by class (default 0 = all 50,000)")
-    p.add_argument("--test-subset", type=int, default=0,
-                   help="evaluate on the first N test images, stratified (default 0 = all 10,000)")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="where to train (default auto: cuda when available)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="bf16: autocast matmuls/convolutions to bfloat16, weights stay fp32 (default fp32)")
+    _setting(p, CNNConfig, "net", choices=Choices(CIFAR_MODELS), help=f"the model (default %(default)s: the VGG-style "
+                                                                       f"ConvNet), {PLUGIN}")
+    _setting(p, CNNConfig, "optimizer", choices=Choices(OPTIMIZERS["cnn"]), help=f"optimizer (default %(default)s), "
+                                                                                  f"{PLUGIN}, e.g. torch.optim:NAdam")
+    _setting(p, CNNConfig, "lr", help="learning rate (default %(default)g)")
+    _setting(p, CNNConfig, "batch_size", help="minibatch size (default %(default)s)")
+    _setting(p, CNNConfig, "epochs", help="training epochs (default %(default)s)")
+    _setting(p, CNNConfig, "eval_every", help="evaluate on the full train and test splits every N epochs (default "
+                                              "%(default)s)")
+    _setting(p, CNNConfig, "augment", choices=AUGMENTS, help="flipcrop: random crop with 4-pixel padding + horizontal "
+                                                             "flip (default %(default)s)")
+    _setting(p, CNNConfig, "subset", help="train on the first N training images, stratified by class (default "
+                                          "%(default)s = all 50,000)")
+    _setting(p, CNNConfig, "test_subset", help="evaluate on the first N test images, stratified (default %(default)s "
+                                               "= all 10,000)")
+    _setting(p, CNNConfig, "device", choices=DEVICES, help="where to train (default %(default)s; auto: cuda when "
+                                                           "available)")
+    _setting(p, CNNConfig, "precision", choices=PRECISIONS, help="bf16: autocast matmuls/convolutions to bfloat16, "
+                                                                 "weights stay fp32 (default %(default)s)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    _add_threads_flag(p, "all cores")
     _add_run_flags(p)
     p.set_defaults(func=_cmd_train_cnn)
 
 
 def _cmd_train_cnn(a) -> int:
-    from dlrepro.train.config import CNNConfig
-
-    cfg = CNNConfig(optimizer=a.optimizer, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
+    cfg = CNNConfig(net=a.net, optimizer=a.optimizer, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
                     eval_every=a.eval_every, augment=a.augment, subset=a.subset, test_subset=a.test_subset,
                     device=a.device, precision=a.precision, channels_last=a.channels_last, compile=a.compile,
                     seed=a.seed, **_data_location(a))
@@ -217,16 +232,22 @@ def _run(config, a) -> int:
 
     from dlrepro.runs.execute import execute_seeds
     from dlrepro.train.config import parse_seeds
+    from dlrepro.train.threads import set_threads, train_threads
 
     if not a.checkpoint_every >= 0:  # NaN too
         raise DlreproError(f"--checkpoint-every must be >= 0, got {a.checkpoint_every}")
+    threads = getattr(a, "threads", None)
+    if threads is not None and not 1 <= threads <= 1024:
+        raise DlreproError(f"--threads must be between 1 and 1024, got {threads}")
     seeds = getattr(a, "seeds", None)
     if seeds is None:
         configs, outs = [config], [a.out]
     else:
         configs = [dataclasses.replace(config, seed=s) for s in parse_seeds(seeds)]
         outs = [Path(a.out) / f"seed-{c.seed}" if a.out else None for c in configs]
-    results = execute_seeds(configs, outs, vectorize=seeds is not None and not a.no_vectorize,
+    vectorize = seeds is not None and not a.no_vectorize
+    set_threads(train_threads(configs, threads, population=vectorize))
+    results = execute_seeds(configs, outs, vectorize=vectorize,
                             tensorboard=a.tensorboard, resume=a.resume, progress=False if a.quiet else None,
                             checkpoint_every_s=a.checkpoint_every)
 
@@ -298,7 +319,7 @@ def _sets(a) -> dict:
 def _cmd_reproduce(a) -> int:
     from dlrepro.report.judge import check_claims, claim_plan
     from dlrepro.report.registry import STUDIES
-    from dlrepro.reproduce import reproduce
+    from dlrepro.reproduce import plan_lines, reproduce
     from dlrepro.sweep.study import plan, select_studies
 
     only = None
@@ -309,8 +330,11 @@ def _cmd_reproduce(a) -> int:
             raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
     options = _options(a)
     if a.dry_run:
-        for study in select_studies(only or STUDIES, a.profile, _sets(a)):
+        studies = select_studies(only or STUDIES, a.profile, _sets(a))
+        for study in studies:
             check_claims(study)
+        print("\n".join(plan_lines(studies, a.profile, Path(a.out), options)))
+        for study in studies:
             print("\n".join(plan(study, a.profile, Path(a.out), options.data) + claim_plan(study, a.profile)))
         return 0
     _, failed = reproduce(a.out, a.profile, options, only=only, sets=_sets(a))
@@ -349,7 +373,7 @@ def _cmd_sweep(a) -> int:
     from dlrepro.report.judge import check_claims, claim_plan
     from dlrepro.report.tables import fmt, markdown_table
     from dlrepro.studies.spec import load_study
-    from dlrepro.sweep.study import check_cifar, needs_cifar, plan, sweep
+    from dlrepro.sweep.study import check_source, plan, sources, sweep
     from dlrepro.sweep.table import RUNS_CSV
 
     options = _options(a)
@@ -363,8 +387,8 @@ def _cmd_sweep(a) -> int:
     if a.dry_run:
         print("\n".join(plan(study, a.profile, Path(a.out), options.data) + claim_plan(study, a.profile)))
         return 0
-    if needs_cifar(study, a.profile):
-        reason = check_cifar(options.data)
+    for source in sources(study, a.profile):  # each once, before any trial
+        reason = check_source(source, options.data)[1]
         if reason is not None:
             raise DlreproError(reason)
     results = sweep(study, a.profile, Path(a.out), options)
@@ -381,7 +405,13 @@ def _cmd_sweep(a) -> int:
 
 
 def _add_study_run_flags(p: argparse.ArgumentParser) -> None:
-    """--set, --dry-run and --quiet, shared by sweep and reproduce."""
+    """--profile, --out, --workers, --set, --dry-run and --quiet, shared by sweep and reproduce."""
+    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                   help="smoke: seconds; quick: minutes on 2 CPU cores; full: the reference settings "
+                        "(default %(default)s)")
+    p.add_argument("--out", default="results", metavar="DIR", help="output directory (default %(default)s)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel worker processes (default: number of CPU cores)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting for every trial (steps=2000), or replace or make a grid axis with a "
                         "list (seed=[0,1,2]); the value is read as TOML (strings in a list need quotes), checked "
@@ -431,12 +461,7 @@ def build_parser() -> Parser:
                                      "the count of claims per verdict. A --set applies to each study that has "
                                      "that setting or grid axis (steps: the palindrome study; epochs: the "
                                      "others); a key no study has is an error. Exit code 1 if a trial failed.")
-    rep.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
-    rep.add_argument("--workers", type=int, default=None,
-                     help="parallel worker processes (default: number of CPU cores)")
     rep.add_argument("--only", default=None, help="comma list of studies to run (default: all)")
-    rep.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
-                     help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
     _add_study_run_flags(rep)
     _add_data_flags(rep)
     _add_backend_flags(rep)
@@ -450,11 +475,6 @@ def build_parser() -> Parser:
                                     "Exit code 1 if a trial failed.")
     sw.add_argument("study", help="a built-in study's name (palindrome; see `dlrepro studies`) or the path to a "
                                   "study file (my_study.toml)")
-    sw.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
-                    help="smoke: seconds; quick: minutes on 2 CPU cores (default); full: the reference settings")
-    sw.add_argument("--workers", type=int, default=None,
-                    help="parallel worker processes (default: number of CPU cores)")
-    sw.add_argument("--out", default="results", metavar="DIR", help="output directory (default results)")
     _add_study_run_flags(sw)
     _add_data_flags(sw)
     _add_backend_flags(sw)

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from dlrepro.files import atomic_file
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -80,7 +82,7 @@ FINGERPRINT = "dlrepro:figure"  # the PNG text key holding the figure's fingerpr
 
 
 def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str = "") -> Saved:
-    """Save atomically (temp file + os.replace); with `svg`, also as an SVG beside the PNG. A PNG that
+    """Save atomically (`dlrepro.files.atomic_file`); with `svg`, also as an SVG beside the PNG. A PNG that
     already holds this very figure (and its SVG, when asked for) is kept as it is. On failure (a full disk)
     the temp file is removed and an existing figure at `path` stays as it was."""
     path = Path(path)
@@ -93,14 +95,9 @@ def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str =
     paths = (path, path.with_suffix(".svg")) if svg else (path,)
     for p in paths:
         kind = p.suffix.lstrip(".") or "png"
-        tmp = p.with_name(f".{p.name}.tmp")
-        try:
-            fig.savefig(tmp, dpi=DPI, format=kind, bbox_inches="tight",
+        with atomic_file(p) as f:
+            fig.savefig(f, dpi=DPI, format=kind, bbox_inches="tight",
                         metadata={FINGERPRINT: key} if key and kind == "png" else None)
-            os.replace(tmp, p)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
     return Saved(path, caption, fig)
 
 

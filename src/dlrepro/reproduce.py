@@ -8,18 +8,21 @@ import json
 import os
 import platform
 import sys
+import time
 from collections import Counter
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import dlrepro
 from dlrepro.errors import DatasetError
+from dlrepro.registry import DATA_SOURCES
 from dlrepro.report.build import build_report, read_status
 from dlrepro.report.judge import check_claims
 from dlrepro.report.registry import STUDIES
 from dlrepro.runs.rundir import atomic_write_json
-from dlrepro.sweep.study import check_cifar, cifar_given, cifar_source, needs_cifar, select_studies, sweep
-from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions
+from dlrepro.studies.spec import Study
+from dlrepro.sweep.study import check_source, select_studies, source_given, sources, study_trials, sweep
+from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, already_done
 
 
 def hardware() -> dict:
@@ -44,6 +47,41 @@ def hardware() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform()}
 
 
+def plan_lines(studies: list[Study], profile: str, out: Path, options: SweepOptions = DEFAULT_OPTIONS) -> list[str]:
+    """The plan `reproduce` prints before it starts (and --dry-run prints): per study the trials to run and an
+    estimate of the time (dlrepro.sweep.estimate), and the total. CIFAR-10 studies without a CIFAR-10
+    location given say so."""
+    from dlrepro.sweep.estimate import Estimate, calibrate, duration, plan_estimate
+
+    rows: list[tuple[str, str]] = []
+    total, unknown, to_run = 0.0, 0, 0
+    scale = None
+    width = max(len(s.name) for s in studies)
+    for study in studies:
+        trials = study_trials(study, profile, Path(out), options.data)
+        missing = [DATA_SOURCES[s] for s in sources(study, profile) if not source_given(s, options.data)]
+        if missing:
+            rows.append((study.name, f"{len(trials)} trial(s), not run: needs {missing[0].label} (--data-root or "
+                                     f"${missing[0].env})"))
+            continue
+        todo = [t for t in trials if already_done(*t) is None]
+        est = Estimate(0.0, 0)
+        if todo:
+            scale = scale or calibrate()
+            est = plan_estimate(todo, options.workers, options.vectorize, scale)
+        total, unknown, to_run = total + est.seconds, unknown + est.unknown, to_run + len(todo)
+        rows.append((study.name, f"{len(trials)} trial(s), {len(todo)} to run" + (f", {est.text()}" if todo else "")))
+    how = ("per-kind costs measured on the project's 2-core machine (BENCHMARKS.md) times this machine's "
+           f"calibration now (x{scale.mixed:.1f})") if scale else "nothing to run"
+    lines = [f"plan ({profile} profile, {how}):"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in rows]
+    if to_run:
+        lines.append(f"  {'all':<{width}}  {to_run} to run, about {duration(total)} in all"
+                     + (f" (+ {unknown} trial(s) without an estimate)" if unknown else "")
+                     + " - an estimate; the live line corrects it as the trials run")
+    return lines
+
+
 def reproduce(out: str | Path = "results", profile: str = "quick", options: SweepOptions = DEFAULT_OPTIONS,
               only: list[str] | None = None, sets: dict | None = None) -> tuple[Path, int]:
     """Run the built-in studies (`only`, default all) and write the report; returns (report.md, number of
@@ -56,11 +94,22 @@ def reproduce(out: str | Path = "results", profile: str = "quick", options: Swee
     out.mkdir(parents=True, exist_ok=True)
     status = read_status(out) if only else {}
     verify = (data or {}).get("verify_data", True)
-    layout = None
-    if any(needs_cifar(study, profile) for study in studies) and cifar_given(data):
-        layout, reason = cifar_source(data)  # before any trial: a given source that fails stops here
-        if reason is not None:
-            raise DatasetError(reason)
+    # each data source checked (and decoded) once, before any trial: a given source that fails stops here
+    reasons: dict[str, str | None] = {}
+    layouts: dict[str, str | None] = {}
+    for source in dict.fromkeys(s for study in studies for s in sources(study, profile)):
+        given, label = source_given(source, data), DATA_SOURCES[source].label
+        if given and not options.quiet:
+            print(f"{label}: checking the copy (its first decode, into a cache, takes a while)", flush=True)
+        started = time.perf_counter()
+        layouts[source], reasons[source] = check_source(source, data)
+        if reasons[source] is not None and given:
+            raise DatasetError(reasons[source])
+        if given and not options.quiet:
+            print(f"{label}: {layouts[source]} copy ready in {time.perf_counter() - started:.1f} s", flush=True)
+    layout = layouts.get("cifar10")
+    if not options.quiet:
+        print("\n".join(plan_lines(studies, profile, out, options)), flush=True)
     # cifar_verified: MD5-checked official files; an image folder is a re-encoded copy (the report says so)
     status.update(profile=profile, cifar_verified=verify and layout != "imagefolder", cifar_source=layout,
                   dlrepro_version=dlrepro.__version__, hardware=hardware())
@@ -75,12 +124,12 @@ def reproduce(out: str | Path = "results", profile: str = "quick", options: Swee
         for study in studies:
             name = study.name
             not_run.pop(name, None)
-            if needs_cifar(study, profile):
-                reason = check_cifar(data)
-                if reason is not None:
-                    print(f"== {study.title}: not run, CIFAR-10 unavailable: {reason}", flush=True)
-                    not_run[name] = f"CIFAR-10 unavailable ({reason})"
-                    continue
+            missing = [s for s in sources(study, profile) if reasons[s] is not None]
+            if missing:
+                what, reason = DATA_SOURCES[missing[0]].label, reasons[missing[0]]
+                print(f"== {study.title}: not run, {what} unavailable: {reason}", flush=True)
+                not_run[name] = f"{what} unavailable ({reason})"
+                continue
             results = sweep(study, profile, out, options)
             failed += sum(r.status == "failed" for r in results)
     atomic_write_json(out / "reproduce.json", status)

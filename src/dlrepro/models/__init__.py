@@ -1,7 +1,9 @@
-"""PyTorch models: the MLP twin, the recurrent nets and the VGG-style ConvNet."""
+"""PyTorch models: the MLP twin, the recurrent cells (vanilla RNN, LSTM, GRU) and the VGG-style ConvNet.
+Each is named in `dlrepro.registry`, which the CLI, the configs and the report read."""
 
 from dlrepro.models.convnet import ConvNet
+from dlrepro.models.gru import GRU
 from dlrepro.models.mlp import MLP
 from dlrepro.models.rnn import LSTM, VanillaRNN
 
-__all__ = ["MLP", "VanillaRNN", "LSTM", "ConvNet"]
+__all__ = ["MLP", "VanillaRNN", "LSTM", "GRU", "ConvNet"]

@@ -71,7 +71,7 @@ def load_member_state_dict(stacked: nn.Module, s: int, state: dict[str, torch.Te
 
 def member_optimizer_state(state: dict[str, Any], s: int, like: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Member s of a `torch.optim` state_dict taken over stacked parameters (elementwise optimizers:
-    SGD, RMSprop, Adam, Adagrad), in the form the single model's optimizer writes. `like` lists the single
+    those of dlrepro.registry.OPTIMIZERS), in the form the single model's optimizer writes. `like` lists the single
     model's parameters in order."""
     shapes = [v.shape for v in like.values()]
     per_param: dict[int, dict[str, Any]] = {}

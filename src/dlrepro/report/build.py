@@ -24,7 +24,7 @@ from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
 from dlrepro.report.judge import judge_claims
 from dlrepro.report.load import Evidence, evidence
-from dlrepro.report.registry import CIFAR_STUDIES, REGISTRY, STUDIES
+from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 from dlrepro.report.verdict import SCHEMA_VERSION, VERDICTS, Claim, ClaimDetails, counts, glance_table
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
 from dlrepro.studies.record import ran_with, recorded_study, study_info
@@ -106,9 +106,9 @@ def _values(vs: list) -> str:
 
 
 def data_line(status: dict, evidences: dict[str, Evidence]) -> str:
-    cifar = [n for n in CIFAR_STUDIES if n in evidences and evidences[n].runs]
+    cifar = [n for n in studies_reading("cifar10") if n in evidences and evidences[n].runs]
     if not cifar:
-        reasons = {evidences[n].not_run or "" for n in CIFAR_STUDIES if n in evidences} - {""}
+        reasons = {evidences[n].not_run or "" for n in studies_reading("cifar10") if n in evidences} - {""}
         return "Data: toy data sets from scikit-learn; CIFAR-10 not used: " + "; ".join(sorted(reasons)) + "."
     if status.get("cifar_verified") is False:
         return ("Data: a re-encoded CIFAR-10 copy (not checked against the official MD5s): its numbers are real "
@@ -153,7 +153,7 @@ def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evid
     return {"schema_version": SCHEMA_VERSION, "dlrepro_version": dlrepro.__version__,
             "runs_dlrepro_version": status.get("dlrepro_version"), "profile": status.get("profile", "unknown"),
             "data_source": {"cifar10": ("re-encoded" if status.get("cifar_verified") is False else "official")
-                            if any(evidences[n].runs for n in CIFAR_STUDIES if n in evidences)
+                            if any(evidences[n].runs for n in studies_reading("cifar10") if n in evidences)
                             else None, "note": data_line(status, evidences)},
             "hardware": status.get("hardware"), "counts": counts(claims),
             "claims": [c.to_dict() for c in claims]}

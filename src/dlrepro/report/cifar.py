@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlrepro import plotting
+from dlrepro import plotting, registry
 from dlrepro.report.document import Section, Table
 from dlrepro.report.load import Run, setup_table
 from dlrepro.report.tables import fmt
@@ -42,7 +42,6 @@ def cifar_mlp_report(runs: list[Run], figures: Path) -> Section:
 
 
 CHANCE = 0.1
-OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop"}
 
 
 def lr_text(lr: float) -> str:
@@ -56,7 +55,7 @@ def early_trend(runs: list[Run]) -> str | None:
     finals: dict[str, list[float]] = {}
     for r in runs:
         if r.final_test_acc is not None:
-            name = f"{OPTIMIZERS.get(r.cfg['optimizer'], r.cfg['optimizer'])} {lr_text(r.cfg['lr'])}"
+            name = f"{registry.label(r.cfg['optimizer'], registry.OPTIMIZERS['cnn'])} {lr_text(r.cfg['lr'])}"
             finals.setdefault(name, []).append(r.final_test_acc)
     if len(finals) < 2:
         return None

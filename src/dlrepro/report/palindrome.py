@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlrepro import plotting
+from dlrepro import plotting, registry
 from dlrepro.data.palindrome import held_out_overlap
 from dlrepro.report.document import Section, Table
 from dlrepro.report.load import Run, dips_below, setup_table
@@ -48,7 +48,7 @@ def held_out_note(runs: list[Run]) -> str:
         parts.append(f"length {length}: {o.n_sequences:,} distinct palindromes, " + (
             "training never draws a test sequence" if o.disjoint
             else f"{o.expected_seen:.1%} of the test set expected among the training draws"))
-    text = "Held-out palindromes: " + "; ".join(parts) + "."
+    text = "The test set of 1,024 palindromes: " + "; ".join(parts) + "."
     if shared:
         text += (" Where a length has too few distinct palindromes to set a test set aside, the test sequences are "
                  "drawn like the training batches, so test accuracy there measures recall of seen sequences as "
@@ -75,11 +75,12 @@ def curves_figure(cell: str, lr: float, by_length: dict[int, Seeds], path: Path)
         plotting.seeds_band(ax, steps, accs, f"L = {length}")
     many = max(n_seeds) > 1
     seeds = "mean and min-max band over seeds" if many else "1 seed"
-    name = "vanilla RNN" if cell == "rnn" else "LSTM"
+    name = registry.label(cell, registry.CELLS)
     ax.set(title=f"{name}, lr {lr:g}: test accuracy ({seeds})", xlabel="step", ylabel="accuracy", ylim=(0, 1.02))
     plotting.legend_outside(ax)
-    caption = (f"Held-out accuracy of the {name} at lr {lr:g} against training steps, one curve per input length "
-               f"({seeds}); chance is 0.1.")
+    caption = (f"Test accuracy of the {name} at lr {lr:g} against training steps, one curve per input length "
+               f"({seeds}); chance is 0.1. The 1,024 test palindromes are held out from training only at input "
+               f"lengths of 10 and more; below that training also draws them (see the note under the table).")
     return plotting.save(fig, path, svg=True, caption=caption)
 
 
@@ -88,7 +89,7 @@ def palindrome_report(runs: list[Run], figures: Path) -> Section:
     figs, rows = [], []
     for (cell, lr) in sorted(groups):
         by_length = groups[(cell, lr)]
-        figs.append(curves_figure(cell, lr, by_length, figures / f"palindrome_{cell}_lr{lr:g}.png"))
+        figs.append(curves_figure(cell, lr, by_length, figures / f"palindrome_{registry.slug(cell)}_lr{lr:g}.png"))
         for length in sorted(by_length):
             seeds = by_length[length]
             conv = [convergence(r) for _, r, _ in seeds]
@@ -104,7 +105,7 @@ def palindrome_report(runs: list[Run], figures: Path) -> Section:
                 f"{min(lows):.3f}" if lows else "-",
                 ", ".join("-" if d is None else f"{d[0]}/{d[1]}" for d in dips),
             ])
-    note = ("'steps to 0.99' is the first evaluation with held-out accuracy >= 0.99; 'held to end' counts "
+    note = ("'steps to 0.99' is the first evaluation with test accuracy >= 0.99; 'held to end' counts "
             "the seeds whose accuracy stayed >= 0.99 at every later evaluation; 'lowest acc after' is the "
             "worst accuracy seen after first converging (a collapse shows here); 'dips' counts, per seed, the "
             "evaluations after first converging that fall below 0.99, of all evaluations after it.")

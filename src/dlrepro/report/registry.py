@@ -5,6 +5,7 @@ could be judged. The claims are in the study files (`[[claims]]`)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +20,26 @@ from dlrepro.report.toy import toy_report
 @dataclass(frozen=True)
 class BuiltinStudy:
     section: Callable[[list[Run], Path], Section]   # (runs, figure dir) -> the report's section
-    reads_cifar: bool = False                       # its runs need CIFAR-10
     trend: Callable[[list[Run]], str | None] | None = None   # runs -> an early trend in words (not a verdict)
 
 
 REGISTRY: dict[str, BuiltinStudy] = {
     "toy": BuiltinStudy(toy_report),
-    "cifar_mlp": BuiltinStudy(cifar_mlp_report, reads_cifar=True),
-    "optimizers": BuiltinStudy(optimizers_report, reads_cifar=True, trend=early_trend),
+    "cifar_mlp": BuiltinStudy(cifar_mlp_report),
+    "optimizers": BuiltinStudy(optimizers_report, trend=early_trend),
     "palindrome": BuiltinStudy(palindrome_report),
 }
 STUDIES = list(REGISTRY)
-CIFAR_STUDIES = [name for name, entry in REGISTRY.items() if entry.reads_cifar]
+
+
+@functools.cache
+def studies_reading(source: str) -> tuple[str, ...]:
+    """The built-in studies whose trials (in any profile) read the data source `source` (a
+    dlrepro.registry.DATA_SOURCES key), from the study files themselves."""
+    from dlrepro.studies.spec import load_study
+
+    def reads(name: str) -> bool:
+        study = load_study(name)
+        return any(cfg.data_source == source for p in study.profiles for cfg in study.trials(p))
+
+    return tuple(name for name in STUDIES if reads(name))

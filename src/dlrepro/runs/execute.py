@@ -21,6 +21,7 @@ from dlrepro.runs.tensorboard import run_observers
 from dlrepro.train.build import build_population, build_task, population_kind
 from dlrepro.train.config import MLPConfig, RunConfig
 from dlrepro.train.engine import Sink, fit, fit_population
+from dlrepro.train.plugins import resolve
 
 
 def default_run_dir(config: RunConfig, root: str | os.PathLike = "runs") -> Path:
@@ -79,8 +80,9 @@ def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: 
     checkpoint when `resume` is set; without it, it is refused (ConfigError) so nothing is overwritten.
     A run another process is writing raises RunBusy. A failure while training or finishing (a full disk)
     is recorded as status `failed` when possible and raised; the last checkpoint stays, for --resume.
+    A user's class (an import path) is checked, or re-hashed, first (`dlrepro.train.plugins.resolve`).
     """
-    config.validate()
+    config = resolve(config.validate())
     run = RunDir(out if out is not None else default_run_dir(config), observers)
     done = _check(run, config, resume)  # before the lock: a directory that is not ours is not touched
     if done is not None:
@@ -118,8 +120,8 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
     outs = outs or [None] * len(configs)
     observers = observers or [[] for _ in configs]
     runs = []
+    configs = [resolve(c.validate()) for c in configs]
     for c, o, obs in zip(configs, outs, observers, strict=True):
-        c.validate()
         runs.append(RunDir(o if o is not None else default_run_dir(c), obs))
     paths = [run.path.resolve() for run in runs]
     if len(set(paths)) != len(paths):
@@ -183,6 +185,7 @@ def execute_seeds(configs: list[RunConfig], outs: list | None = None, *, vectori
     left open) and closes them when done. A run another process is writing raises RunBusy, or with
     `skip_busy` is left alone and gets summary None. Returns (run dir, summary) per config, in order.
     """
+    configs = [resolve(c) for c in configs]  # a user's class: its hash is part of the default run dir's name
     outs = outs or [None] * len(configs)
     extra = observers or [[] for _ in configs]
     opened: list[list[RunObserver]] = []

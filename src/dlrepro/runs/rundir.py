@@ -10,7 +10,8 @@
     <run>/data.npz        toy-dataset MLP runs only: the train/test split the run trained on (x_train,
                           y_train, x_test, y_test), which the report plots without regenerating it
     <run>/.lock           present while a process writes the run: its pid and host (see `RunDir.writing`)
-Every file except metrics.jsonl (append-only) is written to a temp file and moved into place; a failed
+Every file except metrics.jsonl (append-only) is written to a temp file and moved into place
+(`dlrepro.files`, re-exported here for the run's writers); a failed
 write (a full disk) removes its temp file and leaves the previous file as it was. summary.json is written
 last, after the figure: a run with a summary has all its files.
 
@@ -35,6 +36,7 @@ import numpy as np
 
 import dlrepro
 from dlrepro.errors import ConfigError, RunBusy
+from dlrepro.files import atomic_write_bytes, atomic_write_json, is_temp_of, naming
 from dlrepro.readfile import FileRefused, read_regular
 from dlrepro.runs import checkpoint as checkpoint_file
 from dlrepro.train.config import RunConfig
@@ -44,48 +46,6 @@ CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, LOCK = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "curves.png", ".lock")
 TOY_DATA = "data.npz"
 RUN_FILES = (CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, TOY_DATA)
-
-
-@contextlib.contextmanager
-def naming(path: Path):
-    """Re-raise an OSError of the block with `path` as its filename (a failed write() names no file)."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
-            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
-        raise
-
-
-def temp_path(path: Path) -> Path:
-    """The temp file beside `path` that an atomic write goes through. Named per process: two processes
-    writing one file (two sweeps recording the same study) never write into each other's temp file."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def is_temp_of(name: str, files) -> bool:
-    """Whether the file `name` is an atomic write's temp file of one of `files` (see `temp_path`)."""
-    return name.startswith(".") and name.endswith(".tmp") and name[1:].rsplit(".", 2)[0] in files
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, then move it into place. On failure the temp file is
-    removed and `path` keeps its previous content."""
-    tmp = temp_path(path)
-    try:
-        with naming(path), open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
 def _torch_version() -> str | None:

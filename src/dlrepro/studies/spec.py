@@ -37,6 +37,7 @@ from dlrepro.studies.claims import ClaimSpec, parse_claims
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 
 PROFILES = ("smoke", "quick", "full")
+DEFAULT_PROFILE = "quick"  # what `sweep` and `reproduce` run unless told
 
 
 def builtin_names() -> list[str]:
@@ -147,7 +148,8 @@ class Study:
 
 def parse_set(text: str) -> tuple[str, object]:
     """'steps=2000' -> ('steps', 2000); the value is read as a TOML value (seed=[0,1,2], lr=1e-3,
-    one_hot=true, cell="lstm"); a bare word is a string (cell=lstm). '-' in the key reads as '_'."""
+    one_hot=true, cell="lstm"); a bare word is a string (cell=lstm, cell=my_pkg.cells:MyCell). '-' in the key
+    reads as '_'."""
     key, sep, raw = text.partition("=")
     key, raw = key.strip().replace("-", "_"), raw.strip()
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key) or not raw:
@@ -155,7 +157,7 @@ def parse_set(text: str) -> tuple[str, object]:
     try:
         doc = tomllib.loads(f"value = {raw}")
     except tomllib.TOMLDecodeError:
-        doc = {"value": raw} if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", raw) else {}
+        doc = {"value": raw} if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:-]*", raw) else {}  # cell=pkg.mod:Cls
     except (RecursionError, ValueError):  # nested too deeply; an integer of more than 4,300 digits
         raise ConfigError(f"--set {key}: the value is nested too deeply or is a number too long to read") from None
     if set(doc) != {"value"}:

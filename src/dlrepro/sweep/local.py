@@ -33,8 +33,8 @@ from dlrepro.sweep.trials import (
     SweepOptions,
     Trial,
     TrialResult,
-    already_done,
     log_elsewhere,
+    split_done,
     trial_line,
 )
 from dlrepro.train.config import RunConfig
@@ -158,19 +158,14 @@ def run_local(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log:
     a GPU and GPUs are present, the pool has (by default) `options.trials_per_gpu` workers per GPU, each
     pinned to one: several small trials then share a GPU that one alone would leave underused."""
     tensorboard = options.tensorboard
-    results: dict[int, TrialResult] = {}
     start = time.perf_counter()
+    results, todo = split_done(trials, log)
 
     def done(unit: list[int], unit_results: list[TrialResult]) -> None:
         for i, r in zip(unit, unit_results, strict=True):
             results[i] = r
             log(trial_line(len(results), len(trials), r))
 
-    for i, (cfg, run_dir) in enumerate(trials):  # finished trials cost a file read, no worker, no torch
-        finished = already_done(cfg, Path(run_dir))
-        if finished is not None:
-            done([i], [finished])
-    todo = [i for i in range(len(trials)) if i not in results]
     if not todo:
         log(f"{len(trials)} trials in {time.perf_counter() - start:.1f} s: none left to run")
         return [results[i] for i in range(len(trials))]

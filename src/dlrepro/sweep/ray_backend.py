@@ -30,8 +30,8 @@ from dlrepro.sweep.trials import (
     SweepOptions,
     Trial,
     TrialResult,
-    already_done,
     log_elsewhere,
+    split_done,
     trial_line,
 )
 from dlrepro.train.config import RunConfig
@@ -155,13 +155,7 @@ def run_ray(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log: L
     workers, address, tensorboard = options.workers, options.address, options.tensorboard
     trials_per_gpu = options.trials_per_gpu
     trials = [(_absolute(cfg), Path(d).resolve()) for cfg, d in trials]  # absolute: workers run elsewhere
-    results: dict[int, TrialResult] = {}
-    for i, (cfg, d) in enumerate(trials):
-        finished = already_done(cfg, d)
-        if finished is not None:
-            results[i] = finished
-            log(trial_line(len(results), len(trials), results[i]))
-    todo = [i for i in range(len(trials)) if i not in results]
+    results, todo = split_done(trials, log)
     if not todo:
         return [results[i] for i in range(len(trials))]
     first = trials[todo[0]][1]

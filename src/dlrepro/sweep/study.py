@@ -1,4 +1,4 @@
-"""One study's sweep: its trials (config, run directory), the CIFAR-10 check before any of them runs, the
+"""One study's sweep: its trials (config, run directory), the data source check before any of them runs, the
 record (study.json, study.toml), the chosen backend, and runs.csv; `plan` is the same without running.
 `dlrepro sweep` runs one study this way, `dlrepro reproduce` each of its studies."""
 
@@ -13,44 +13,46 @@ from dlrepro.errors import ConfigError, DatasetError
 from dlrepro.runs.rundir import RunDir
 from dlrepro.studies.record import write_record
 from dlrepro.studies.spec import Study, load_study
+from dlrepro.sweep.estimate import plan_estimate
+from dlrepro.sweep.progress import Progress
 from dlrepro.sweep.table import RUNS_CSV, write_runs_csv
-from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, Trial, TrialResult, quiet_log
+from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, Trial, TrialResult, already_done, quiet_log
 
 
-def needs_cifar(study: Study, profile: str) -> bool:
-    return any(cfg.reads_cifar for cfg in study.trials(profile))
+def sources(study: Study, profile: str) -> list[str]:
+    """The data sources (dlrepro.registry.DATA_SOURCES keys) the study's trials read, in first-use order."""
+    return list(dict.fromkeys(cfg.data_source for cfg in study.trials(profile) if cfg.data_source is not None))
 
 
 def study_trials(study: Study, profile: str, out: Path, data: dict | None = None) -> list[Trial]:
     """(config, run dir) per grid point. `data` sets the location fields (data_root, verify_data, cache_dir)
-    of the configs that read CIFAR-10; they are not part of a run's identity, so trial ids do not change."""
-    return [(cfg.with_location(data), Path(out) / "runs" / study.name / cfg.default_name())
-            for cfg in study.trials(profile)]
+    of the configs that read a data source; they are not part of a run's identity, so trial ids do not
+    change. A user's class named by import path is checked here, before any trial runs (PluginError)."""
+    from dlrepro.train.plugins import resolve
+
+    return [(cfg, Path(out) / "runs" / study.name / cfg.default_name())
+            for cfg in (resolve(c.with_location(data)) for c in study.trials(profile))]
 
 
-def cifar_source(data: dict | None) -> tuple[str | None, str | None]:
-    """(layout, None) when CIFAR-10 loads: "official" or "imagefolder" (a re-encoded copy); else (None, reason).
-    Decodes it once, so the workers find the cache."""
-    from dlrepro.data.cifar10 import load_cifar10
+def check_source(name: str, data: dict | None) -> tuple[str | None, str | None]:
+    """(layout, None) when the data source loads (for CIFAR-10: "official", or "imagefolder" for a re-encoded
+    copy); else (None, reason). Decodes it once, so the workers find the cache."""
+    from dlrepro.registry import DATA_SOURCES, load
 
     data = data or {}
     try:
-        ds = load_cifar10(data.get("data_root"), verify=data.get("verify_data", True), cache_dir=data.get("cache_dir"))
+        ds = load(DATA_SOURCES[name].loader)(data.get("data_root"), verify=data.get("verify_data", True),
+                                             cache_dir=data.get("cache_dir"))
     except DatasetError as exc:
         return None, str(exc)
-    return ds.layout, None
+    return getattr(ds, "layout", None), None
 
 
-def check_cifar(data: dict | None) -> str | None:
-    """None when CIFAR-10 loads, else the reason."""
-    return cifar_source(data)[1]
+def source_given(name: str, data: dict | None) -> bool:
+    """Whether a location was given for the data source (--data-root or its environment variable)."""
+    from dlrepro.registry import DATA_SOURCES
 
-
-def cifar_given(data: dict | None) -> bool:
-    """Whether a CIFAR-10 location was given (--data-root or $DLREPRO_CIFAR10)."""
-    from dlrepro.data.cifar10 import ENV_VAR
-
-    return bool((data or {}).get("data_root") or os.environ.get(ENV_VAR))
+    return bool((data or {}).get("data_root") or os.environ.get(DATA_SOURCES[name].env))
 
 
 def sweep(study: Study, profile: str, out: Path, options: SweepOptions = DEFAULT_OPTIONS) -> list[TrialResult]:
@@ -59,17 +61,26 @@ def sweep(study: Study, profile: str, out: Path, options: SweepOptions = DEFAULT
     trials = study_trials(study, profile, out, options.data)
     study_dir = Path(out) / "runs" / study.name
     write_record(study, profile, study_dir, [Path(d).name for _, d in trials])
+    prior = None
     if not options.quiet:
         print(f"== {study.title}: {len(trials)} trial(s), {study.describe(profile)} -> {study_dir}", flush=True)
-    log = quiet_log if options.quiet else print
-    if options.backend == "ray":
-        from dlrepro.sweep.ray_backend import run_ray
+        est = plan_estimate(trials, options.workers, options.vectorize)
+        if est.units:
+            prior = est.seconds
+            print(f"   {sum(already_done(c, d) is None for c, d in trials)} to run, {est.text()} (an estimate)",
+                  flush=True)
+    with Progress(trials, study.name, quiet=options.quiet, prior_s=prior,
+                  status_every_s=options.status_every_s) as progress:
+        log = quiet_log if options.quiet else progress.log
+        if options.backend == "ray":
+            from dlrepro.sweep.ray_backend import run_ray
 
-        results = run_ray(trials, options, log, storage_path=Path(out).resolve() / "ray_results", name=study.name)
-    else:
-        from dlrepro.sweep.local import run_local
+            results = run_ray(trials, options, log, storage_path=Path(out).resolve() / "ray_results",
+                              name=study.name)
+        else:
+            from dlrepro.sweep.local import run_local
 
-        results = run_local(trials, options, log)
+            results = run_local(trials, options, log)
     write_runs_csv(study_dir / RUNS_CSV, trials, results)
     return results
 

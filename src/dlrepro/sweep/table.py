@@ -25,6 +25,8 @@ def _cell(value):
         return ""
     if isinstance(value, list | tuple):
         return json.dumps(list(value))
+    if isinstance(value, dict):  # a user's classes: plugins, plugin_info
+        return json.dumps(value, sort_keys=True)
     return value
 
 

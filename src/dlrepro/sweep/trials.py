@@ -33,6 +33,8 @@ class SweepOptions:
     vectorize: bool = True         # local pool: seeds of the kinds in VECTORIZE train as one population
     trials_per_gpu: int = 1        # trials sharing each GPU at once
     quiet: bool = False            # print only failed trials and the closing lines
+    status_every_s: float | None = None  # without a terminal: a status line this often (None: every 30 s,
+                                         # dlrepro.sweep.progress.STATUS_EVERY_S)
 
 
 DEFAULT_OPTIONS = SweepOptions()
@@ -60,6 +62,19 @@ def already_done(cfg: RunConfig, run_dir: Path) -> TrialResult | None:
     if summary is None:
         return None
     return TrialResult(run.path.name, run.path, summary["status"], summary, skipped=True)
+
+
+def split_done(trials: list[Trial], log: Log) -> tuple[dict[int, TrialResult], list[int]]:
+    """The pre-pass both backends run before starting anything: the results of the trials already done, by
+    index (each logged with its line as it is found; a file read each, no worker, no torch), and the indices
+    of the trials still to run."""
+    results: dict[int, TrialResult] = {}
+    for i, (cfg, run_dir) in enumerate(trials):
+        finished = already_done(cfg, Path(run_dir))
+        if finished is not None:
+            results[i] = finished
+            log(trial_line(len(results), len(trials), finished))
+    return results, [i for i in range(len(trials)) if i not in results]
 
 
 def trial_line(i: int, n: int, r: TrialResult) -> str:

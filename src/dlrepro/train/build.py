@@ -40,8 +40,12 @@ def population_kind(cfg: RunConfig) -> str | None:
     recurrent nets."""
     if isinstance(cfg, MLPConfig) and cfg.dataset != "cifar10":
         return cfg.model
-    if isinstance(cfg, RNNConfig):
-        return "rnn"
+    if isinstance(cfg, RNNConfig):  # a user's cell (or optimizer) only when it says its update broadcasts
+        from dlrepro.registry import CELLS, OPTIMIZERS
+        from dlrepro.train.plugins import broadcasts
+
+        cell_ok = cfg.cell in CELLS or broadcasts(cfg)
+        return "rnn" if cell_ok and cfg.optimizer in OPTIMIZERS["rnn"] else None
     return None
 
 
@@ -96,14 +100,15 @@ def _cnn_task(cfg: CNNConfig) -> Task:
     import torch
 
     from dlrepro.data.cifar10 import load_cifar10
-    from dlrepro.models.convnet import ConvNet
+    from dlrepro.registry import CIFAR_MODELS
     from dlrepro.train.cifar_task import CifarTask, make_optimizer
     from dlrepro.train.device import resolve_device
+    from dlrepro.train.plugins import build, make_net
 
     device = resolve_device(cfg.device)
     data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)
     torch.manual_seed(cfg.seed)  # PyTorch's default initialisation draws from the global generator
-    model = ConvNet(3, 10)
+    model = make_net(build(cfg.net, CIFAR_MODELS))
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     return CifarTask(model, optimizer, data, device=device, batch_size=cfg.batch_size, epochs=cfg.epochs,
                      eval_every=cfg.eval_every, seed=cfg.seed, augment=cfg.augment, subset=cfg.subset,

@@ -17,21 +17,18 @@ import torch.nn.functional as F
 
 from dlrepro import seeds
 from dlrepro.data import cifar10
+from dlrepro.registry import OPTIMIZERS
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad,
-              "rmsprop": torch.optim.RMSprop}
-# Optimizers with a fused kernel (CPU and CUDA): one pass over every parameter instead of a Python loop over
-# the ConvNet's 26 tensors, several times faster per step than torch's CPU default (a for-loop) and than
-# foreach. RMSprop has no fused kernel, and its foreach version is no faster than the loop, so it keeps the
-# loop. The step times are in BENCHMARKS.md ("ConvNet training throughput").
-FUSED = frozenset({"adam", "sgd", "adagrad"})
-
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    """OPTIMIZERS[name] with torch's fused implementation where it has one (same update, tested equal)."""
-    return OPTIMIZERS[name](params, lr=lr, **({"fused": True} if name in FUSED else {}))
+    """The ConvNet study's optimizer `name` (dlrepro.registry.OPTIMIZERS["cnn"], or a user's class by import
+    path), with torch's fused implementation where the registry says it has one (same update, tested equal)."""
+    from dlrepro.train.plugins import build
+
+    entry = OPTIMIZERS["cnn"].get(name)
+    return build(name, OPTIMIZERS["cnn"])(params, lr=lr, **({"fused": True} if entry and entry.fused else {}))
 
 
 def _split(images: np.ndarray, labels: np.ndarray, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

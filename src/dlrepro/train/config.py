@@ -11,11 +11,13 @@ import hashlib
 import itertools
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
+from dlrepro import registry
 from dlrepro.errors import ConfigError
+from dlrepro.registry import CELLS, CIFAR_MODELS, DATASETS, OPTIMIZERS
+from dlrepro.train import memory
 
 # Ranges of the numeric settings, shared by the CLI and the study files (both build configs, and
 # `validate` checks them). Seeds go to NumPy, scikit-learn and torch generators, which take 0..2**32-1.
@@ -27,16 +29,12 @@ MAX_INPUT_LENGTH = 10**5
 MAX_SEEDS = 4096       # seeds in one --seeds list
 MAX_FLOAT = 1e30       # learning rates and clip norms: beyond it torch cannot hold them as float32
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
-GiB = 2**30
 
-# The values each choice setting takes, for the configs' checks and the CLI's `choices=` alike.
+# The values each choice setting takes, for the configs' checks and the CLI's `choices=` alike (cells,
+# CIFAR-10 models, optimizers and datasets: dlrepro.registry).
 MLP_MODELS = ("mlp-numpy", "mlp-torch")
-MLP_DATASETS = ("moons", "circles", "classification", "cifar10")  # dlrepro.data.toy.TOY_DATASETS + CIFAR-10
 DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda", "auto")  # auto: cuda when available
-CELLS = ("rnn", "lstm")
-RNN_OPTIMIZERS = ("rmsprop", "adam", "sgd")
-CNN_OPTIMIZERS = ("adam", "sgd", "adagrad", "rmsprop")
 AUGMENTS = ("none", "flipcrop")
 PRECISIONS = ("fp32", "bf16")
 
@@ -54,42 +52,6 @@ def _at_most(name: str, value, hi) -> None:
     if value > hi:
         raise ConfigError(f"{_flag(name)} must be <= {hi:,}, got {value}" if isinstance(hi, int)
                           else f"{_flag(name)} must be <= {hi:g}, got {value}")
-
-
-def available_memory() -> int | None:
-    """Bytes of memory this process can still get: MemAvailable from /proc/meminfo (or the free pages
-    sysconf reports), capped by a cgroup (container) limit. None when unknown."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, AttributeError):
-            return None
-    try:
-        limit = open("/sys/fs/cgroup/memory.max").read().strip()
-        used = open("/sys/fs/cgroup/memory.current").read().strip()
-        if limit != "max":
-            avail = min(avail, int(limit) - int(used))
-    except (OSError, ValueError):
-        pass
-    return avail
-
-
-def _fits(needs: list[tuple[str, float, str]]) -> None:
-    """Refuse sizes whose arrays cannot fit in the memory this machine has available, before anything is
-    allocated. `needs`: (flag, bytes, what for) lower estimates of single allocations."""
-    flag, need, what = max(needs, key=lambda n: n[1])
-    avail = available_memory()
-    if avail is not None and need > avail:
-        raise ConfigError(f"{flag} needs about {need / GiB:,.0f} GiB for {what}; this machine has "
-                          f"{avail / GiB:,.0f} GiB available")
 
 
 def _choice(name: str, value, choices) -> None:
@@ -147,7 +109,11 @@ LOCATION_FIELDS = ("data_root", "verify_data", "cache_dir")
 
 
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "str | None": (str, type(None)),
-          "tuple[int, ...]": (tuple, list)}
+          "tuple[int, ...]": (tuple, list), "dict | None": (dict, type(None))}
+
+# Fields added after runs were made: left out of config.json (and so of the identity) while they hold their
+# default, so the runs made before them keep their trial ids.
+OMITTED_AT_DEFAULT = ("net", "plugins", "plugin_info")
 
 
 @dataclass(frozen=True)
@@ -160,14 +126,18 @@ class RunConfig:
     # Fields kept in config.json but left out of the identity: where the run reads its data, and for the
     # small models where it computes (a device changes float rounding, not the experiment).
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = LOCATION_FIELDS
+    # Settings that may name a user's class by import path, as field -> the table of built-in names
+    # (dlrepro.registry); dlrepro.train.plugins checks such a class and records its hash in `plugins`.
+    PLUGGABLE: ClassVar[dict[str, dict]] = {}
 
     def __post_init__(self) -> None:
         self.validate()
 
     @property
-    def reads_cifar(self) -> bool:
-        """Whether the run reads CIFAR-10 (and so needs its location fields, LOCATION_FIELDS)."""
-        return False
+    def data_source(self) -> str | None:
+        """The data source the run reads (a dlrepro.registry.DATA_SOURCES key, located by the location
+        fields, LOCATION_FIELDS), or None for generated data."""
+        return None
 
     @property
     def uses_gpu(self) -> bool:
@@ -177,7 +147,7 @@ class RunConfig:
     def with_location(self, data: dict | None) -> RunConfig:
         """This config reading CIFAR-10 from `data` (LOCATION_FIELDS: data_root, verify_data, cache_dir); a
         config that reads no CIFAR-10 is returned as it is. The identity (and so the trial id) is unchanged."""
-        if not data or not self.reads_cifar:
+        if not data or self.data_source is None:
             return self
         changes: dict = {k: v for k, v in data.items() if k in LOCATION_FIELDS}
         return dataclasses.replace(self, **changes)
@@ -205,10 +175,13 @@ class RunConfig:
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be a list of integers, got {list(value)!r}")
 
     def to_dict(self) -> dict:
-        """The config as config.json holds it: the data location only when the run reads CIFAR-10."""
+        """The config as config.json holds it: the data location only when the run reads a data source, and
+        the fields of OMITTED_AT_DEFAULT only when they do not hold their default."""
+        defaults = {f.name: f.default for f in fields(self)}
         d = asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()
-                if self.reads_cifar or k not in LOCATION_FIELDS}
+                if (self.data_source is not None or k not in LOCATION_FIELDS)
+                and not (k in OMITTED_AT_DEFAULT and v == defaults[k])}
 
     def identity(self) -> dict:
         """What determines the run's numbers: every field but the locations (NOT_IDENTITY)."""
@@ -249,8 +222,8 @@ class MLPConfig(RunConfig):
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
 
     @property
-    def reads_cifar(self) -> bool:
-        return self.dataset == "cifar10"
+    def data_source(self) -> str | None:
+        return DATASETS[self.dataset].source
 
     def validate(self) -> MLPConfig:
         super().validate()
@@ -258,7 +231,7 @@ class MLPConfig(RunConfig):
         _choice("device", self.device, DEVICES)
         if self.model == "mlp-numpy" and self.device != "cpu":
             raise ConfigError("--device: the NumPy MLP runs on the CPU only; use mlp-torch for a GPU")
-        _choice("dataset", self.dataset, MLP_DATASETS)
+        registry.check("--dataset", self.dataset, DATASETS, plugins=False)
         if self.dataset == "cifar10" and self.model != "mlp-torch":
             raise ConfigError("--dataset cifar10 is trained by mlp-torch only")
         _choice("dtype", self.dtype, DTYPES)
@@ -275,11 +248,11 @@ class MLPConfig(RunConfig):
         _at_most("lr", self.lr, MAX_FLOAT)
         for name in ("batch_size", "n_samples"):
             _at_most(name, getattr(self, name), MAX_COUNT)
-        _fits(self.memory_needs())
+        memory.fits(self.memory_needs())
         return self
 
     def memory_needs(self) -> list[tuple[str, float, str]]:
-        """Lower estimates of the largest allocations, as `_fits` takes them."""
+        """Lower estimates of the largest allocations, as `memory.fits` takes them."""
         cifar = self.dataset == "cifar10"
         item = 4 if self.dtype == "float32" else 8
         widths = [3072 if cifar else 2, *self.hidden, 10 if cifar else 2]
@@ -299,26 +272,31 @@ class MLPConfig(RunConfig):
 
 @dataclass(frozen=True)
 class RNNConfig(RunConfig):
-    """Part 3: a vanilla RNN or LSTM that must remember the first digit of a palindrome. Step-based."""
+    """Part 3: a recurrent cell (vanilla RNN, LSTM, GRU or a user's) that must remember the first digit of
+    a palindrome. Step-based."""
     model: str = "rnn"
-    cell: str = "rnn"
+    cell: str = "rnn"                # a dlrepro.registry.CELLS name, or package.module:Name
     input_length: int = 10
     one_hot: bool = False
     hidden: int = 128
     batch_size: int = 128
-    optimizer: str = "rmsprop"
+    optimizer: str = "rmsprop"       # a dlrepro.registry.OPTIMIZERS["rnn"] name, or package.module:Name
     lr: float = 1e-3
     steps: int = 10_000
     clip: float = 10.0               # max global gradient norm; 0 disables clipping
     test_size: int = 1024
     device: str = "cpu"              # cpu | cuda | auto; not part of the identity
-    NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")  # LOCATION_FIELDS: as in older runs
+    plugins: dict | None = None      # a user's classes: setting -> {"path", "sha256"} (dlrepro.train.plugins)
+    plugin_info: dict | None = None  # and their module files: setting -> {"file", ...}; not in the identity
+    # LOCATION_FIELDS: as in older runs
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device", "plugin_info")
+    PLUGGABLE: ClassVar[dict[str, dict]] = {"cell": CELLS, "optimizer": OPTIMIZERS["rnn"]}
 
     def validate(self) -> RNNConfig:
         super().validate()
-        _choice("cell", self.cell, CELLS)
+        registry.check("--cell", self.cell, CELLS)
         _choice("device", self.device, DEVICES)
-        _choice("optimizer", self.optimizer, RNN_OPTIMIZERS)
+        registry.check("--optimizer", self.optimizer, OPTIMIZERS["rnn"])
         if not isinstance(self.input_length, int) or self.input_length < 1:
             raise ConfigError(f"--input-length must be >= 1, got {self.input_length}")
         for name in ("hidden", "batch_size", "lr", "steps", "test_size"):
@@ -330,14 +308,24 @@ class RNNConfig(RunConfig):
         _at_most("clip", self.clip, MAX_FLOAT)
         for name in ("hidden", "batch_size", "steps", "test_size"):
             _at_most(name, getattr(self, name), MAX_COUNT)
-        _fits(self.memory_needs())
+        # A generous bound (16 gates) first: the exact estimate loads the cell's class (and torch), which
+        # only sizes near this machine's memory need. A user's cell is sized when it is checked (plugins).
+        inputs = 10 if self.one_hot else 1
+        bound = self._needs((16, 16 * (inputs + 1) + 10, 10), 16)
+        if self.cell in CELLS and any(n > (memory.available_memory() or math.inf) for _, n, _ in bound):
+            memory.fits(self.memory_needs())
         return self
 
     def memory_needs(self) -> list[tuple[str, float, str]]:
-        """Lower estimates of the largest allocations (float32), as `_fits` takes them."""
-        gates = 4 if self.cell == "lstm" else 1
+        """Lower estimates of the largest allocations (float32), as `memory.fits` takes them, from the cell's
+        parameter count (`memory.cell_size`, counted on the class)."""
+        size = memory.cell_size(registry.target(self.cell, CELLS), 10 if self.one_hot else 1)
+        return self._needs(size, size[0])
+
+    def _needs(self, size: tuple[int, int, int], gates: int) -> list[tuple[str, float, str]]:
+        a, b, c = size
         inputs = 10 if self.one_hot else 1
-        weights = 4 * gates * (inputs + self.hidden + 1) * self.hidden * 4  # weights, gradients, optimizer state
+        weights = 4 * (a * self.hidden ** 2 + b * self.hidden + c) * 4  # weights, gradients, optimizer state
         states = gates * self.input_length * self.hidden * 4  # per sequence, kept for backpropagation
         return [(f"--hidden {self.hidden}", weights, "its weights, gradients and optimizer state"),
                 (f"--batch-size {self.batch_size}", self.batch_size * states, "one batch's hidden states"),
@@ -345,14 +333,14 @@ class RNNConfig(RunConfig):
                  "the test set")]
 
     def default_name(self) -> str:
-        return f"{self.cell}-L{self.input_length}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
+        return f"{registry.slug(self.cell)}-L{self.input_length}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
 
 
 @dataclass(frozen=True)
 class CNNConfig(RunConfig):
     """Part 2: the VGG-style ConvNet on CIFAR-10. Epoch-based; `eval_every` is in epochs."""
     model: str = "cnn"
-    optimizer: str = "adam"
+    optimizer: str = "adam"          # a dlrepro.registry.OPTIMIZERS["cnn"] name, or package.module:Name
     lr: float = 1e-4
     batch_size: int = 32
     epochs: int = 200
@@ -366,14 +354,20 @@ class CNNConfig(RunConfig):
     data_root: str | None = None
     verify_data: bool = True
     cache_dir: str | None = None
+    net: str = "convnet"             # a dlrepro.registry.CIFAR_MODELS name, or package.module:Name
+    plugins: dict | None = None      # as RNNConfig's
+    plugin_info: dict | None = None
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "plugin_info")
+    PLUGGABLE: ClassVar[dict[str, dict]] = {"net": CIFAR_MODELS, "optimizer": OPTIMIZERS["cnn"]}
 
     @property
-    def reads_cifar(self) -> bool:
-        return True
+    def data_source(self) -> str | None:
+        return "cifar10"
 
     def validate(self) -> CNNConfig:
         super().validate()
-        _choice("optimizer", self.optimizer, CNN_OPTIMIZERS)
+        registry.check("--optimizer", self.optimizer, OPTIMIZERS["cnn"])
+        registry.check("--net", self.net, CIFAR_MODELS)
         _choice("augment", self.augment, AUGMENTS)
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
@@ -390,11 +384,13 @@ class CNNConfig(RunConfig):
         _at_most("lr", self.lr, MAX_FLOAT)
         _at_most("batch_size", self.batch_size, MAX_COUNT)
         # the first conv block's output for one image (64 x 32 x 32 floats), kept for backpropagation
-        _fits([(f"--batch-size {self.batch_size}", self.batch_size * 64 * 32 * 32 * 4, "one batch's activations")])
+        memory.fits([(f"--batch-size {self.batch_size}", self.batch_size * 64 * 32 * 32 * 4,
+                      "one batch's activations")])
         return self
 
     def default_name(self) -> str:
-        return f"cnn-{self.optimizer}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
+        net = "" if self.net == "convnet" else f"{registry.slug(self.net)}-"
+        return f"cnn-{net}{registry.slug(self.optimizer)}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
 
 
 CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch": MLPConfig, "rnn": RNNConfig,

@@ -1,14 +1,14 @@
-"""Part 3: train a VanillaRNN or LSTM on freshly drawn palindromes, one batch per step, as a single run
-(`PalindromeTask`) or a seed population (`PopulationPalindromeTask`: S members stacked along a model axis,
-see `dlrepro.models.stacked`). Both share the initial weights, the held-out set, the schedule, the batch
-draws, the stream peek and the evaluation.
+"""Part 3: train a recurrent cell (dlrepro.registry.CELLS, or a user's) on freshly drawn palindromes, one batch
+per step, as a single run (`PalindromeTask`) or a seed population (`PopulationPalindromeTask`: S members
+stacked along a model axis, see `dlrepro.models.stacked`). Both share the initial weights, the held-out set,
+the schedule, the batch draws, the stream peek and the evaluation.
 
-The initial weights come from `torch.Generator().manual_seed(seed)`, the training batches from the seed's
-own DATA stream (`dlrepro.seeds`, independent of the weights), drawn on the CPU (then moved to --device,
-so a GPU run sees the same data). The test set (1,024 palindromes by default) comes from a separate stream
-that depends only on the input length, so every seed and cell is measured on the same sequences; where
-the length leaves enough sequences (`palindrome.held_out_is_disjoint`) training never draws one of them.
-Train metrics average the training batches since the last evaluation.
+The initial weights come from `torch.Generator().manual_seed(seed)`, the training batches from the seed's own
+DATA stream (`dlrepro.seeds`, independent of the weights), drawn on the CPU (then moved to --device, so a GPU
+run sees the same data). The test set (1,024 palindromes by default) comes from a separate stream that
+depends only on the input length, so every seed and cell is measured on the same sequences; where the length
+leaves enough sequences (`palindrome.held_out_is_disjoint`) training never draws one of them. Train metrics
+average the training batches since the last evaluation.
 """
 
 from __future__ import annotations
@@ -20,21 +20,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlrepro.data import palindrome
-from dlrepro.models import LSTM, VanillaRNN
 from dlrepro.models.stacked import StackedMembers, stack, stacked_cross_entropy
+from dlrepro.registry import CELLS, OPTIMIZERS
 from dlrepro.seeds import DATA, torch_generator
 from dlrepro.train.config import RNNConfig
 from dlrepro.train.device import resolve_device
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
+from dlrepro.train.plugins import build
 
 HELD_OUT_SEED = 1_000_003
-OPTIMIZERS = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 def seeded_net(cfg: RNNConfig, seed: int) -> nn.Module:
-    """The seed's initial VanillaRNN or LSTM (on the CPU)."""
-    cell = VanillaRNN if cfg.cell == "rnn" else LSTM
+    """The seed's initial cell (on the CPU)."""
+    cell = build(cfg.cell, CELLS)
     return cell(palindrome.input_dim(cfg.one_hot), cfg.hidden, 10, generator=torch.Generator().manual_seed(seed))
+
+
+def make_optimizer(cfg: RNNConfig, params) -> torch.optim.Optimizer:
+    return build(cfg.optimizer, OPTIMIZERS["rnn"])(params, lr=cfg.lr)
 
 
 def held_out_set(cfg: RNNConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -75,7 +79,7 @@ class PalindromeTask:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.model = seeded_net(cfg, cfg.seed).to(self.device)
-        self.optimizer = OPTIMIZERS[cfg.optimizer](self.model.parameters(), lr=cfg.lr)
+        self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.stream = torch_generator(cfg.seed, DATA)
         self.test_x, self.test_y, self.exclude = held_out_set(cfg, self.device)
         self.schedule = step_schedule(cfg)
@@ -122,7 +126,7 @@ class PopulationPalindromeTask(StackedMembers[nn.Module]):
         self.device = resolve_device(cfg.device)
         singles = [seeded_net(cfg, s) for s in seeds]
         model = stack(singles).to(self.device)
-        super().__init__(model, OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr), singles[0].state_dict())
+        super().__init__(model, make_optimizer(cfg, model.parameters()), singles[0].state_dict())
         self.streams = [torch_generator(s, DATA) for s in seeds]
         self.test_x, self.test_y, self.exclude = held_out_set(cfg, self.device)
         self.schedule = step_schedule(cfg)

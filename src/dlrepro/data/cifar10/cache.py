@@ -8,18 +8,17 @@ written atomically and the manifest last, so a crash never leaves a cache that l
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from dlrepro.data.cifar10.dataset import SPLITS, Arrays, Cifar10, from_arrays
+from dlrepro.files import atomic_file
 
 CACHE_DIRNAME = ".dlrepro-cache"
 ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -106,27 +105,10 @@ def write_cache(entry: Path, source: dict, verify: bool, layout: str, fmt: str, 
     """Write the arrays, then the manifest, each atomically; the manifest is what makes a cache valid."""
     (entry / _MANIFEST).unlink(missing_ok=True)
     for name in ARRAYS:
-        with _atomic_file(entry / f"{name}.npy") as f:
+        with atomic_file(entry / f"{name}.npy") as f:
             np.save(f, arrays[name], allow_pickle=False)
     manifest = {"version": _CACHE_VERSION, "dataset": "cifar10", "source": source, "verified": verify,
                 "layout": layout, "format": fmt,
                 "shapes": {name: list(arrays[name].shape) for name in ARRAYS}}
-    with _atomic_file(entry / _MANIFEST) as f:
+    with atomic_file(entry / _MANIFEST) as f:
         f.write(json.dumps(manifest, indent=2).encode())
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file that appears at ``path`` (via os.replace) only once fully written and synced."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-            os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; the cache is as shareable as the data
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -1,0 +1,118 @@
+"""Every named choice, in one table per kind: recurrent cells, CIFAR-10 models, optimizers (per model
+family), datasets and the data sources they read. Adding one is one entry here.
+
+Each entry names its class by import path (`package.module:Name`, loaded only when a run is built, so the
+CLI, config checks and the report never import torch for it), its label for figures and tables, and the
+facts others need (an optimizer's fused kernel, a dataset's data source). The CLI's `choices=`, the config
+checks, the report's labels and the memory estimate read these tables; nothing else names a cell or an
+optimizer.
+
+Wherever a cell, a CIFAR-10 model or an optimizer is named, a user's own class may be named instead by its
+import path (`my_pkg.cells:MyCell`, as Hydra's `_target_` does); `dlrepro.train.plugins` checks it before
+anything runs. The contracts are in the README ("Extending dlrepro").
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+
+from dlrepro.errors import ConfigError
+
+IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class Entry:
+    target: str                     # "package.module:Name": the class (or factory)
+    label: str                      # for figures, tables and legends
+    fused: bool = False             # optimizers: torch has a fused kernel (same update, tested equal)
+    source: str | None = None       # datasets: the data source read (a DATA_SOURCES key), None: generated
+
+
+@dataclass(frozen=True)
+class DataSource:
+    label: str
+    loader: str                     # "package.module:function" taking (root, verify=, cache_dir=)
+    env: str                        # the environment variable that may give its location
+
+
+CELLS: dict[str, Entry] = {
+    "rnn": Entry("dlrepro.models.rnn:VanillaRNN", "vanilla RNN"),
+    "lstm": Entry("dlrepro.models.rnn:LSTM", "LSTM"),
+    "gru": Entry("dlrepro.models.gru:GRU", "GRU"),
+}
+
+CIFAR_MODELS: dict[str, Entry] = {
+    "convnet": Entry("dlrepro.models.convnet:ConvNet", "VGG-style ConvNet"),
+}
+
+# Fused: one kernel over every parameter instead of a Python loop over the ConvNet's 26 tensors, several
+# times faster per step on CPU than torch's default loop and than foreach. RMSprop has no fused kernel (its
+# foreach version is no faster than the loop). Step times: BENCHMARKS.md ("ConvNet training throughput").
+OPTIMIZERS: dict[str, dict[str, Entry]] = {
+    "rnn": {"rmsprop": Entry("torch.optim:RMSprop", "RMSprop"),
+            "adam": Entry("torch.optim:Adam", "Adam"),
+            "sgd": Entry("torch.optim:SGD", "SGD")},
+    "cnn": {"adam": Entry("torch.optim:Adam", "Adam", fused=True),
+            "sgd": Entry("torch.optim:SGD", "SGD", fused=True),
+            "adagrad": Entry("torch.optim:Adagrad", "Adagrad", fused=True),
+            "rmsprop": Entry("torch.optim:RMSprop", "RMSprop")},
+}
+
+DATA_SOURCES: dict[str, DataSource] = {
+    "cifar10": DataSource("CIFAR-10", "dlrepro.data.cifar10:load_cifar10", "DLREPRO_CIFAR10"),
+}
+
+# The MLPs' datasets: scikit-learn's toy sets (dlrepro.data.toy, generated) and CIFAR-10.
+DATASETS: dict[str, Entry] = {
+    "moons": Entry("dlrepro.data.toy:make_toy", "moons"),
+    "circles": Entry("dlrepro.data.toy:make_toy", "circles"),
+    "classification": Entry("dlrepro.data.toy:make_toy", "classification"),
+    "cifar10": Entry("dlrepro.data.cifar10:load_cifar10", "CIFAR-10", source="cifar10"),
+}
+
+
+class Choices(tuple[str, ...]):
+    """A table's names as argparse `choices=`: iterates (and so shows in --help) as the names, and also
+    contains every import path `package.module:Name` (a user's own class, checked later)."""
+
+    def __new__(cls, table: dict):
+        return super().__new__(cls, tuple(table))
+
+    def __contains__(self, value) -> bool:
+        return super().__contains__(value) or is_import_path(value)
+
+
+def is_import_path(value) -> bool:
+    return isinstance(value, str) and IMPORT_PATH.fullmatch(value) is not None
+
+
+def check(flag: str, value, table: dict, plugins: bool = True) -> None:
+    """ConfigError unless `value` names an entry of `table` (or, with `plugins`, is an import path)."""
+    if isinstance(value, str) and (value in table or (plugins and is_import_path(value))):
+        return
+    extra = ", or a class as package.module:Name" if plugins else ""
+    raise ConfigError(f"{flag}: unknown value {value!r}; choose from {', '.join(table)}{extra}")
+
+
+def target(value: str, table: dict) -> str:
+    """The import path of a table's name, or `value` itself (a user's import path)."""
+    return table[value].target if value in table else value
+
+
+def label(value: str, table: dict) -> str:
+    """A choice's label; a user's class by its class name (its module is never imported for it)."""
+    return table[value].label if value in table else value.rpartition(":")[2]
+
+
+def slug(value: str) -> str:
+    """A choice as it appears in run and file names: the name, or a user's class by its class name."""
+    return value.rpartition(":")[2].lower() if is_import_path(value) else value
+
+
+def load(path: str):
+    """The object an import path `package.module:Name` names. ImportError / AttributeError as Python's."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
