@@ -287,6 +287,60 @@ def test_available_memory_on_this_machine_is_at_most_its_memory():
     assert isinstance(avail, int) and 0 < avail <= total
 
 
+# --- study-file types: a value of any TOML type at any place of a study file ------------------------------
+toml_any = st.recursive(
+    st.integers(-(2**70), 2**70) | any_float | st.booleans() | garbage
+    | st.sampled_from(["1979-05-27T07:32:00Z", "07:32:00", "1979-05-27", "{}", "[]", "[[]]", "[{}]",
+                       "9" * 4400, "[" * 40 + "]" * 40, "{a = {b = {c = 1}}}"]).map(lambda raw: _Raw(raw)),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "seed", "fixed"]),
+                                                                inner, max_size=2),
+    max_leaves=6)
+
+
+class _Raw(str):
+    """TOML text written as it is (a datetime, an over-long integer, a nesting 40 deep)."""
+
+
+def _toml_any(value) -> str:
+    if isinstance(value, _Raw):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_any(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml_any(v)}' for k, v in value.items()) + " }"
+    return _toml(value)
+
+
+STUDY_PLACES = [("study", k) for k in ("name", "title", "description")] + [
+    ("fixed", k) for k in STUDY_KEYS] + [("grid", k) for k in STUDY_KEYS] + [
+    ("profiles.smoke", "fixed"), ("profiles.smoke", "grid"), ("profiles", "smoke"), ("", "study"), ("", "fixed"),
+    ("", "grid"), ("", "profiles")]
+
+
+@given(place=st.sampled_from(STUDY_PLACES), value=toml_any)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_a_value_of_any_type_anywhere_in_a_study_file_runs_or_is_one_line_exit_2(place, value, capsys):
+    """A tiny valid study with one value replaced (or added) by one of any TOML type: the sweep's --dry-run
+    lists it or says one line; the types are checked before anything runs, so no trial fails on them later."""
+    table, key = place
+    tables = {"study": {"name": '"fuzz-types"'}, "fixed": {k: _toml(v) for k, v in TINY_STUDY["rnn"].items()},
+              "grid": {"seed": "[0]"}}
+    line = f"{key} = {_toml_any(value)}"
+    lines = [line] if not table else []
+    for name, entries in tables.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {v}" for k, v in entries.items() if (name, k) != place]
+        if name == table:
+            lines.append(line)
+    if table.startswith("profiles"):
+        lines += [f"[{table}]", line]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "study.toml"
+        path.write_text("\n".join(lines) + "\n")
+        _assert_runs_or_one_line(["sweep", str(path), "--profile", "smoke", "--dry-run", "--out", str(Path(tmp) / "o")],
+                                 capsys)
+
+
 def test_tally(capsys):
     """The fuzz tests above (run before this one) tried inputs of both kinds, and every input either ran or
     was refused in one line; prints the counts (run with -s to see them)."""

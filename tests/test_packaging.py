@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dlrepro.cli import main
+from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import builtin_names, builtin_source, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +94,9 @@ def test_studies_show_prints_a_copy_that_sweeps_like_the_original(tmp_path, caps
     mine, built_in = load_study(copy), load_study("palindrome")
     assert not mine.builtin and mine.name == "palindrome"
     assert [c.default_name() for c in mine.trials("full")] == [c.default_name() for c in built_in.trials("full")]
+    copy.write_text(copy.read_text().replace('title = "', 'title = "Edited: ', 1))  # named like the built-in
+    with pytest.raises(ConfigError, match="'palindrome' is a built-in study's name; give the study its own name"):
+        load_study(copy)
 
 
 def test_studies_show_unknown_name_exits_2(capsys):

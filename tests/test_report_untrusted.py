@@ -341,7 +341,7 @@ def test_a_full_disk_while_drawing_a_figure_names_the_figure(setting, capsys, mo
 
 def test_a_newline_in_a_value_keeps_the_error_on_one_line(tmp_path, capsys):
     code = main(["report", str(tmp_path / "two\nlines")])
-    assert_one_line(code, capsys.readouterr().err, "two lines is not a directory")
+    assert_one_line(code, capsys.readouterr().err, "two\\nlines is not a directory")
 
 
 def test_a_character_device_inside_the_folder_is_not_read(setting, capsys):

@@ -129,14 +129,15 @@ def test_sweep_with_tensorboard_writes_event_files_per_run(tmp_path):
     assert len(list((tmp_path / "out").glob("runs/study/*/tensorboard/events.out.tfevents.*"))) == 2
 
 
-@pytest.mark.parametrize("line, needle", [("steps = 10.5", "--steps must be int"),
-                                          ('lr = "fast"', "--lr must be int or float"),
-                                          ("one_hot = 1", "--one-hot must be bool"),
-                                          ("hidden = true", "--hidden must be int")])
+@pytest.mark.parametrize("line, needle", [("steps = 10.5", "[fixed] steps must be an integer, got 10.5"),
+                                          ('lr = "fast"', "[fixed] lr must be a number, got 'fast'"),
+                                          ("one_hot = 1", "[fixed] one_hot must be true or false, got 1"),
+                                          ("hidden = true", "[fixed] hidden must be a list or an integer, got true")])
 def test_values_of_the_wrong_type_are_refused(tmp_path, line, needle):
     path = _write(tmp_path, f'[fixed]\nmodel = "rnn"\n{line}\n[grid]\nseed = [0]\n')
-    with pytest.raises(ConfigError, match=needle):
+    with pytest.raises(ConfigError) as exc:
         load_study(path)
+    assert needle in str(exc.value)
 
 
 def test_study_name_must_be_a_plain_folder_name(tmp_path):
@@ -310,8 +311,8 @@ def test_set_on_a_field_of_a_joined_axis_reaches_every_trial(name, profile, axis
 
 @pytest.mark.parametrize("sets, needle", [
     (["bogus=1"], "--set bogus: not a setting or grid axis of study palindrome"),
-    (["steps=1.5"], "--steps must be int, got 1.5"),
-    (["steps=fast"], "--steps must be int, got 'fast'"),
+    (["steps=1.5"], "--set steps must be an integer, got 1.5"),
+    (["steps=fast"], "--set steps must be an integer, got 'fast'"),
     (["cell=grux"], "--cell: unknown value 'grux'"),
     (["lr=-1.0"], "--lr must be > 0"),
     (["seed=[]"], "an axis needs at least one value"),

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlrepro.errors import DlreproError, one_line, os_error_text
+from dlrepro.errors import DlreproError, os_error_text
 from dlrepro.registry import CELLS, CIFAR_MODELS, DATASETS, OPTIMIZERS, Choices
 from dlrepro.studies.spec import DEFAULT_PROFILE, PROFILES
 from dlrepro.train.config import AUGMENTS, DEVICES, DTYPES, PRECISIONS, CNNConfig, MLPConfig, RNNConfig, RunConfig
@@ -36,11 +36,18 @@ def _setting(p, cls: type[RunConfig], name: str, **kw) -> None:
     p.add_argument("--" + name.replace("_", "-"), default=default(cls, name), **({"type": kind} if kind else {}), **kw)
 
 
+def error_line(message: str) -> str:
+    """`dlrepro: error: MESSAGE` on one line: a newline inside a value (a path, a --set value) is shown as \\n."""
+    return "dlrepro: error: " + message.replace("\r", "\\r").replace("\n", "\\n") + "\n"
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) and exit code 2."""
+    """argparse, but a usage error is one line (no usage dump) with the same prefix as every other error,
+    `dlrepro: error:` (the subcommand follows it), and exit code 2."""
 
     def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        command = self.prog.removeprefix("dlrepro").strip()
+        self.exit(EXIT_USAGE, error_line(f"{command}: {message}" if command else message))
 
 
 def _add_run_flags(p: argparse.ArgumentParser, seeds: bool = False) -> None:
@@ -358,7 +365,7 @@ def _cmd_studies(a) -> int:
                      len(study.claims)])
     print(markdown_table(["study", "title", "trials per profile", "claims"], rows))
     print("\nRun one: dlrepro sweep NAME --profile smoke. Copy one to edit: dlrepro studies --show NAME > my.toml, "
-          "then dlrepro sweep my.toml.")
+          "give it its own [study] name, then dlrepro sweep my.toml.")
     return 0
 
 
@@ -493,10 +500,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DlreproError as exc:
-        print(f"dlrepro: error: {one_line(str(exc))}", file=sys.stderr)
+        sys.stderr.write(error_line(str(exc)))
         return EXIT_USAGE
     except OSError as exc:  # a full disk, a read-only or vanished folder: the path and the reason
-        print(f"dlrepro: error: {one_line(os_error_text(exc))}", file=sys.stderr)
+        sys.stderr.write(error_line(os_error_text(exc)))
         return EXIT_USAGE
     except KeyboardInterrupt:
         again = "rerun with --resume" if args.command == "train" else "rerun the same command"

@@ -39,6 +39,9 @@ def naming(path, tmp=None):
         raise
 
 
-def one_line(text: str) -> str:
-    """`text` on one line: a newline (in a value the message quotes) must not split an error in two."""
-    return " ".join(str(text).splitlines())
+def one_line(text: object, limit: int | None = None) -> str:
+    """A message, or an exception's text, on one line: each run of whitespace (newlines too) becomes one
+    space, so a multi-line parser error or a value's newline cannot split the error line; cut to `limit`
+    characters when given."""
+    line = " ".join(str(text).split()) or (type(text).__name__ if isinstance(text, BaseException) else "")
+    return line if limit is None or len(line) <= limit else line[:limit - 3] + "..."

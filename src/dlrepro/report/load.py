@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from dlrepro.errors import ConfigError
+from dlrepro.errors import ConfigError, one_line
 from dlrepro.report.document import Table
 from dlrepro.runs.folder import MB, Folder, Unreadable
 from dlrepro.runs.rundir import CONFIG, METRICS, SUMMARY, TOY_DATA
@@ -102,7 +102,7 @@ def _checked_config(folder: Folder, path: Path, cfg: dict) -> dict:
         known = {f.name for f in fields(cls)} if cls is not None else set(cfg)
         config_from_dict({k: v for k, v in cfg.items() if k in known})
     except (ConfigError, TypeError, ValueError, OverflowError, AttributeError) as exc:
-        raise folder.error(path, f"not a valid run config ({_one_line(exc)})") from None
+        raise folder.error(path, f"not a valid run config ({one_line(exc, limit=200)})") from None
     return cfg
 
 
@@ -158,10 +158,6 @@ def _check_toy_data(folder: Folder, path: Path) -> None:
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200]
 
 
 def run_length(cfg: dict, rows: list[dict]) -> tuple[int, int, str]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
 
 from dlrepro.errors import DlreproError
+from dlrepro.readfile import FileRefused, read_regular
 
 KB, MB = 1024, 1024 * 1024
 
@@ -95,32 +95,11 @@ class Folder:
         """The bytes of the regular file at `path`, at most `limit` of them (Unreadable otherwise)."""
         self.check(path)
         try:
-            fd = os.open(os.path.realpath(path), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+            return read_regular(os.path.realpath(path), limit, what="file of its kind", follow=False)
+        except FileRefused as exc:
+            raise self.error(path, exc.reason) from None
         except OSError as exc:
             raise self.error(path, f"cannot be read ({exc.strerror})") from None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                        else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket")
-                raise self.error(path, f"is {kind}, not a regular file; not read")
-            if st.st_size > limit:
-                raise self.error(path, f"is {st.st_size:,} bytes, more than the {limit:,} such a file can hold; "
-                                       "not read")
-            chunks, size = [], 0
-            while size <= limit:
-                chunk = os.read(fd, min(MB, limit + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            if size > limit:
-                raise self.error(path, f"grew past the {limit:,} bytes such a file can hold; not read")
-            return b"".join(chunks)
-        except OSError as exc:
-            raise self.error(path, f"cannot be read ({exc.strerror})") from None
-        finally:
-            os.close(fd)
 
     def read_text(self, path: Path, limit: int) -> str:
         data = self.read_bytes(path, limit)

@@ -37,6 +37,7 @@ import numpy as np
 import dlrepro
 from dlrepro.errors import ConfigError, RunBusy, naming
 from dlrepro.files import atomic_write_bytes, atomic_write_json, is_temp_of
+from dlrepro.readfile import FileRefused, read_regular
 from dlrepro.runs import checkpoint as checkpoint_file
 from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import METRIC_KEYS
@@ -57,26 +58,47 @@ def _torch_version() -> str | None:
         return None
 
 
-def read_json(path: Path):
+MAX_JSON_BYTES, MAX_METRICS_BYTES = 2**24, 2**30  # config.json and summary.json are a few KB
+
+
+def read_json(path: Path, limit: int = MAX_JSON_BYTES):
+    """The JSON in `path`, a regular file (a FIFO is refused, not waited on); ConfigError when corrupt."""
+    data = _read_run_file(path, limit)
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested too deeply
         raise ConfigError(f"{path} is corrupt ({type(exc).__name__}); delete it, or the run directory, "
                           "to restart the run from scratch") from None
 
 
+def _read_run_file(path: Path, limit: int) -> bytes:
+    try:
+        return read_regular(path, limit, "run file")
+    except FileRefused as exc:
+        raise ConfigError(f"{exc}: move it away, or delete the run directory to restart the run from scratch") \
+            from None
+
+
 def read_metrics(path: Path) -> list[dict]:
-    """Rows of a metrics.jsonl; a torn last line (a run killed mid-write) is ignored."""
-    rows: list[dict] = []
+    """Rows of a metrics.jsonl; a torn last line (a run killed mid-write: no newline after it) is ignored.
+    Any other line that is not a metrics row is a ConfigError naming it."""
     if not path.exists():
-        return rows
-    with open(path) as f:
-        for line in f:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+        return []
+    lines = _read_run_file(path, MAX_METRICS_BYTES).split(b"\n")
+    rows: list[dict] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            if number == len(lines):  # torn
                 break
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise ConfigError(f"{path} line {number} is not a metrics row; remove that line (or delete the run "
+                              "directory to restart the run from scratch)")
+        rows.append(row)
     return rows
 
 
@@ -172,11 +194,25 @@ class RunDir:
     # --- reading -------------------------------------------------------------------------------------
     def stored_config(self) -> dict | None:
         p = self.file(CONFIG)
-        return read_json(p)["config"] if p.exists() else None
+        if not p.exists():
+            return None
+        record = read_json(p)
+        if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+            raise ConfigError(f"{p} is not a run's config.json (no 'config' table); restore it from a backup, or "
+                              f"delete the run directory {self.path} to restart the run from scratch")
+        return record["config"]
 
     def summary(self) -> dict | None:
         p = self.file(SUMMARY)
-        return read_json(p) if p.exists() else None
+        if not p.exists():
+            return None
+        summary = read_json(p)
+        finished = isinstance(summary, dict) and summary.get("status") in ("completed", "diverged")
+        if not isinstance(summary, dict) or summary.get("status") not in ("completed", "diverged", "failed") or (
+                finished and not isinstance(summary.get("final"), dict)):
+            raise ConfigError(f"{p} is not a run summary (status completed, diverged or failed); delete it, and "
+                              "the run resumes from its last checkpoint (--resume)")
+        return summary
 
     def metrics(self) -> list[dict]:
         return read_metrics(self.file(METRICS))
@@ -226,10 +262,16 @@ class RunDir:
         if not p.exists():
             return None
         try:
-            return checkpoint_file.load(p)
+            checkpoint = checkpoint_file.load(p)
         except Exception as exc:  # zipfile, NumPy and torch raise several types for a damaged file
             raise ConfigError(f"checkpoint {p} is corrupt ({type(exc).__name__}); delete it to restart the "
                               "run from scratch, or restore it from a backup") from None
+        if not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("step"), int)
+                and isinstance(checkpoint.get("task"), dict) and isinstance(checkpoint.get("elapsed_s"), int | float)
+                and isinstance(checkpoint.get("last"), dict | None)):
+            raise ConfigError(f"checkpoint {p} is not a dlrepro checkpoint (it needs step, elapsed_s, last and "
+                              "task); delete it to restart the run from scratch, or restore it from a backup")
+        return checkpoint
 
     def save_checkpoint(self, checkpoint: dict) -> None:
         atomic_write_bytes(self.file(CHECKPOINT), checkpoint_file.dumps(checkpoint))

@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 
 from dlrepro.errors import ConfigError
+from dlrepro.studies import schema
 from dlrepro.studies.claims import ClaimSpec, parse_claims
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 
@@ -91,6 +92,7 @@ class Study:
         """Every grid point as a validated config, in grid order (a point equal to an earlier one is left out)."""
         fixed, grid = self.settings(profile)
         scalar_sets = {k: fixed[k] for k in self.sets if k in fixed}  # they win over joined axes
+        schema.check_grid_size(f"{self.path} ({self.describe(profile)})", grid)
         axes = list(grid.items())
         configs, seen = [], set()
         for combo in itertools.product(*(values for _, values in axes)):
@@ -130,6 +132,7 @@ class Study:
                                   f"[{', '.join(_joined_fields(key))}] values")
             if isinstance(value, list) and not value:
                 raise ConfigError(f"--set {key}=[]: an axis needs at least one value")
+            schema.check_value(key, value, _is_axis_value(key, value, _models(*self.settings(profile))))
         study = dataclasses.replace(self, sets={**self.sets, **sets})
         fixed, grid = study.settings(profile)
         for key in sets:
@@ -155,6 +158,8 @@ def parse_set(text: str) -> tuple[str, object]:
         doc = tomllib.loads(f"value = {raw}")
     except tomllib.TOMLDecodeError:
         doc = {"value": raw} if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:-]*", raw) else {}  # cell=pkg.mod:Cls
+    except (RecursionError, ValueError):  # nested too deeply; an integer of more than 4,300 digits
+        raise ConfigError(f"--set {key}: the value is nested too deeply or is a number too long to read") from None
     if set(doc) != {"value"}:
         raise ConfigError(f"--set {key}={raw}: not a TOML value (strings inside a list need quotes, "
                           f"e.g. cell=[\"rnn\",\"lstm\"])")
@@ -236,21 +241,23 @@ def load_study(study: str | os.PathLike) -> Study:
         path = Path(str(resources.files(__package__) / f"{path.name}.toml"))
     else:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = schema.read_study_text(path)  # a regular file of at most 1 MiB (not a FIFO, not /dev/zero)
         except FileNotFoundError:
             hint = f" (the built-in study is named without .toml: {path.stem})" if path.stem in builtin_names() else ""
             raise ConfigError(f"study file {path} does not exist{hint}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"study file {path} cannot be read ({exc})") from None
-    return parse_study(text, path, builtin)
+    loaded = parse_study(text, path, builtin)
+    if not builtin and loaded.name in builtin_names() and text != builtin_source(loaded.name):
+        # an edited copy of a built-in study (or any other file of that name): its runs and record would
+        # replace the built-in study's in the results folder, which its report reads
+        raise ConfigError(f"{path}: [study] name {loaded.name!r} is a built-in study's name; give the study its "
+                          f"own name (e.g. name = \"my-{loaded.name}\"), so that its runs and record do not replace "
+                          f"the built-in study's in OUT/runs/{loaded.name}")
+    return loaded
 
 
 def parse_study(text: str, path: Path, builtin: bool = False) -> Study:
     """Check a study's TOML text (`path` names it in errors and gives its default name)."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    doc = schema.parse_document(text, path)  # TOML, and every value's type (ConfigError naming the key)
     unknown = sorted(set(doc) - {"study", "fixed", "grid", "profiles", "claims"})
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; allowed: study, fixed, grid, profiles, "

@@ -17,9 +17,11 @@ measurement (BENCHMARKS.md, "GPU"; benchmarks/gpu.sh measures it).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -51,9 +53,34 @@ def gpu_ids() -> list[str]:
     return ids[:n]
 
 
-def init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = ()) -> None:
+def exit_with_parent(parent: int | None = None, every_s: float = 1.0) -> None:
+    """Make this worker process exit when the sweep's main process dies, even by SIGKILL (which runs no
+    cleanup in it): on Linux the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG), and on
+    any system a daemon thread checks the parent's pid every `every_s` seconds (the fallback)."""
+    parent = os.getppid() if parent is None else parent
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)  # the run directory stays resumable: every write is atomic or an appended row
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = (), parent: int | None = None) -> None:
     """Pin a pool worker: `threads` torch threads and, with `gpus`, the next GPU in turn (worker k gets
-    gpus[k % len(gpus)], so --trials-per-gpu K puts K concurrent trials on each GPU)."""
+    gpus[k % len(gpus)], so --trials-per-gpu K puts K concurrent trials on each GPU). With `parent` (the
+    sweep's pid), the worker exits when that process dies (`exit_with_parent`)."""
+    if parent is not None:
+        exit_with_parent(parent)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if counter is not None and gpus:
         with counter.get_lock():
@@ -156,7 +183,7 @@ def run_local(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log:
         # spawn, not fork: the parent has imported torch, whose thread pools must not be forked
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
-                                 initargs=(threads, ctx.Value("i", 0), gpus)) as pool:
+                                 initargs=(threads, ctx.Value("i", 0), gpus, os.getpid())) as pool:
             futures = {pool.submit(_run_unit, [trials[i] for i in unit], tensorboard): unit for unit in units}
             for fut in as_completed(futures):
                 unit = futures[fut]

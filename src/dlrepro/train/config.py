@@ -171,6 +171,8 @@ class RunConfig:
             if not isinstance(value, wanted):
                 names = " or ".join(t.__name__ for t in declared)
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be {names}, got {value!r}")
+            if isinstance(value, tuple | list) and not all(type(v) is int for v in value):  # not 4.5, "4", true
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be a list of integers, got {list(value)!r}")
 
     def to_dict(self) -> dict:
         """The config as config.json holds it: the data location only when the run reads a data source, and

@@ -28,6 +28,7 @@ from dlrepro.data.cifar10.dataset import (
     Namer,
     one_line,
     progress,
+    size_limit,
 )
 from dlrepro.data.cifar10.imagefolder import Tree, decode_image_folder, image_listing
 from dlrepro.data.cifar10.official import check_md5, decode_official, md5_file
@@ -55,7 +56,9 @@ def decode_archive(archive: Path, verify: bool) -> tuple[Arrays, str]:
 
 
 def read_archive(archive: Path) -> Members:
-    """One streaming pass over ``archive``: every member checked, the files we need read into memory."""
+    """One streaming pass over ``archive``: every member checked, the files a layout names (batch files, and
+    images in a train/ or test/ class folder) read into memory, each at most what such a file can hold
+    (`size_limit`); other members are listed, never read."""
     files: Members = {}
     with _open_tar(archive) as tar, progress(desc=f"reading {archive.name}", unit="file") as bar:
         for member in tar:
@@ -63,11 +66,23 @@ def read_archive(archive: Path) -> Members:
             if not member.isfile():
                 continue
             name = str(PurePosixPath(member.name))  # drops "./" and doubled slashes
-            wanted = PurePosixPath(name).name in FILE_MD5 or name.lower().endswith(IMAGE_SUFFIXES)
-            stream = tar.extractfile(member) if wanted else None  # a regular file always has a stream
-            files[name] = stream.read() if stream is not None else None
+            stream = tar.extractfile(member) if _named_by_a_layout(name) else None  # a file always has a stream
+            if stream is not None:
+                limit, what = size_limit(PurePosixPath(name).name)
+                if member.size > limit:
+                    raise DatasetError(f"archive {archive} member {name} is {member.size:,} bytes, more than "
+                                       f"{what} can be ({limit:,}): it is not a CIFAR-10 file; remove it")
+            files[name] = stream.read(limit) if stream is not None else None
             bar.update(1)
     return files
+
+
+def _named_by_a_layout(name: str) -> bool:
+    """A batch file anywhere (one folder of them, checked later), or an image in <split>/<class>/."""
+    parts = PurePosixPath(name).parts
+    if parts[-1] in FILE_MD5:
+        return True
+    return name.lower().endswith(IMAGE_SUFFIXES) and len(parts) >= 3 and parts[-3] in SPLITS
 
 
 @contextlib.contextmanager

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import numpy as np
 from tqdm import tqdm
 
+from dlrepro import errors
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SPLITS = ("train", "test")
 
@@ -34,6 +36,16 @@ FILE_MD5 = {
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz")
+# The most a file of a copy can hold, so that a hostile copy cannot make a load read gigabytes. A 32x32 RGB
+# image is 3 KB uncompressed (PNG or JPEG headers and metadata add little); an official batch file is
+# 31 MB (10,000 rows of 3,072 bytes). Larger files are refused, naming the file and the limit.
+MAX_IMAGE_BYTES = 256 * 2**10
+MAX_BATCH_BYTES = 64 * 2**20
+
+
+def size_limit(name: str) -> tuple[int, str]:
+    """(bytes, what) a file of a copy may hold: a batch file (or batches.meta), else an image."""
+    return (MAX_BATCH_BYTES, "an official batch file") if name in FILE_MD5 else (MAX_IMAGE_BYTES, "a 32x32 image")
 
 # The layouts of an unpacked copy, and how a report names them.
 OFFICIAL = "official"  # the official python batches (MD5-checkable)
@@ -75,5 +87,4 @@ def progress(**kwargs) -> tqdm:
 
 def one_line(exc: BaseException) -> str:
     """An exception as short one-line text, for use inside DatasetError messages."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
+    return errors.one_line(exc, limit=200)

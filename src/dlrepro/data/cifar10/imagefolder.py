@@ -19,8 +19,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dlrepro.data.cifar10.dataset import CLASSES, IMAGE_SUFFIXES, NO_VERIFY, SPLITS, Arrays, Namer, one_line, progress
+from dlrepro.data.cifar10.dataset import (
+    CLASSES,
+    IMAGE_SUFFIXES,
+    MAX_IMAGE_BYTES,
+    NO_VERIFY,
+    SPLITS,
+    Arrays,
+    Namer,
+    one_line,
+    progress,
+)
 from dlrepro.errors import DatasetError
+from dlrepro.readfile import FileRefused, file_kind, read_regular
 
 Payload = str | bytes  # an image file's path, or its bytes read from an archive
 # A class-folder tree: split -> class folder name -> file name -> payload (None: an archive member not read).
@@ -40,8 +51,19 @@ def tree_from_dir(directory: Path) -> Tree:
         tree[split] = {}
         for entry in _scandir_visible(directory / split):
             if entry.is_dir():
-                tree[split][entry.name] = {e.name: e.path for e in _scandir_visible(entry.path)}
+                tree[split][entry.name] = {e.name: _regular(e) for e in _scandir_visible(entry.path)}
     return tree
+
+
+def _regular(entry: os.DirEntry) -> str:
+    """A class folder's entry, when it is a file or a folder (a FIFO would block the decoder that opens it)."""
+    if not entry.is_file() and not entry.is_dir():
+        try:
+            kind = file_kind(os.stat(entry.path).st_mode)
+        except OSError:
+            kind = "a broken link"
+        raise DatasetError(f"{entry.path} is {kind}, not an image file: remove it from the class folder")
+    return entry.path
 
 
 def _scandir_visible(path: str | Path) -> list[os.DirEntry]:
@@ -147,7 +169,9 @@ def _decode_image(name: str, payload: Payload, rgb_only: bool = False) -> np.nda
     """One 32x32 image (a path or its bytes) as RGB uint8 (converted to RGB unless ``rgb_only``, which
     refuses other modes); anything else is a DatasetError naming it."""
     try:
-        with Image.open(io.BytesIO(payload) if isinstance(payload, bytes) else payload) as image:
+        if not isinstance(payload, bytes):  # a path: a regular file of at most what a 32x32 image can be
+            payload = read_regular(payload, MAX_IMAGE_BYTES, "CIFAR-10 image")
+        with Image.open(io.BytesIO(payload)) as image:
             if image.size != (32, 32):
                 width, height = image.size
                 raise DatasetError(
@@ -161,5 +185,7 @@ def _decode_image(name: str, payload: Payload, rgb_only: bool = False) -> np.nda
             return np.asarray(image.convert("RGB"))
     except DatasetError:
         raise
+    except FileRefused as exc:
+        raise DatasetError(f"{exc}: remove it from the class folder") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # Pillow raises all these
         raise DatasetError(f"cannot decode image {name} ({one_line(exc)}): the file is corrupt; replace it") from exc

@@ -20,6 +20,7 @@ from dlrepro.data.cifar10.dataset import (
     CLASSES,
     IMAGE_FOLDER,
     LAYOUT_NAMES,
+    MAX_BATCH_BYTES,
     OFFICIAL,
     URL,
     Arrays,
@@ -32,6 +33,7 @@ from dlrepro.data.cifar10.imagefolder import decode_image_folder, image_listing,
 from dlrepro.data.cifar10.locate import ARCHIVE, Source, find_source, not_found, resolve_root
 from dlrepro.data.cifar10.official import decode_official, official_files
 from dlrepro.errors import DatasetError
+from dlrepro.readfile import FileRefused, read_regular
 
 
 def load_cifar10(root: str | os.PathLike | None = None, verify: bool = True,
@@ -103,11 +105,19 @@ def _decode_source(source: Source, verify: bool) -> tuple[Arrays, str]:
     """Decode ``source`` into the four arrays; return them and the layout that was found."""
     namer = _file_namer(source.path)
     if source.kind == OFFICIAL:
-        blobs = {path.name: path.read_bytes() for path in official_files(source.path)}
+        blobs = {path.name: _read_batch_file(path) for path in official_files(source.path)}
         return decode_official(blobs, namer, verify), OFFICIAL
     if source.kind == IMAGE_FOLDER:
         return decode_image_folder(image_listing(tree_from_dir(source.path), namer), verify), IMAGE_FOLDER
     return decode_archive(source.path, verify)
+
+
+def _read_batch_file(path: Path) -> bytes:
+    """An official file's bytes: a regular file of at most MAX_BATCH_BYTES (DatasetError otherwise)."""
+    try:
+        return read_regular(path, MAX_BATCH_BYTES, "CIFAR-10 batch file")
+    except FileRefused as exc:
+        raise DatasetError(f"{exc}: re-extract or re-download {ARCHIVE_NAME}") from None
 
 
 def _file_namer(directory: Path) -> Namer:
