@@ -47,7 +47,7 @@ def read_regular(path: str | os.PathLike, limit: int, what: str = "file", follow
         if not stat.S_ISREG(st.st_mode):
             raise FileRefused(path, f"is {file_kind(st.st_mode)}, not a regular file; not read", what)
         if st.st_size > limit:
-            raise FileRefused(path, f"is {st.st_size:,} bytes, more than the {limit:,} allowed for a {what}; not read",
+            raise FileRefused(path, f"is {st.st_size:,} bytes, more than the {limit:,} a {what} can be; not read",
                               what)
         chunks, size = [], 0
         while size <= limit:
@@ -57,7 +57,7 @@ def read_regular(path: str | os.PathLike, limit: int, what: str = "file", follow
             chunks.append(chunk)
             size += len(chunk)
         if size > limit:
-            raise FileRefused(path, f"grew past the {limit:,} bytes allowed for a {what}; not read", what)
+            raise FileRefused(path, f"grew past the {limit:,} bytes a {what} can be; not read", what)
         return b"".join(chunks)
     finally:
         os.close(fd)
