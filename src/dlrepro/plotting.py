@@ -20,7 +20,6 @@ import hashlib
 import io
 import os
 import pickle
-import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from dlrepro.files import atomic_file
+from dlrepro.readfile import FileRefused, read_regular
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -132,11 +132,8 @@ def fingerprint(fig: Figure, fmt: str) -> str | None:
 def png_text(path: Path) -> dict[str, str]:
     """The tEXt entries of a PNG file ({} when it is missing or not a PNG)."""
     try:  # a figure of ours is a regular file (a link or a FIFO at its name is not, and is never read)
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FIGURE_BYTES:
-            return {}
-        data = path.read_bytes()
-    except OSError:
+        data = read_regular(path, MAX_FIGURE_BYTES, "figure", follow=False)
+    except (FileRefused, OSError):
         return {}
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         return {}
