@@ -249,15 +249,15 @@ def test_a_broadcasting_plugin_cell_trains_as_a_population_equal_to_its_single_r
     sys.modules.pop("plain_cell", None)
 
 
-def test_the_readme_extension_examples_pass_the_checks_and_the_cell_trains(tmp_path, monkeypatch):
-    """The three ten-line examples of README "Extending dlrepro", as written there."""
+def test_the_documented_extension_examples_pass_the_checks_and_the_cell_trains(tmp_path, monkeypatch):
+    """The three ten-line examples of docs/extending.md ("The contracts"), as written there."""
     import re
 
     from dlrepro.runs.execute import execute_seeds
     from dlrepro.train.plugins import resolve
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text[text.index("## Extending dlrepro"):]
+    text = (Path(__file__).resolve().parents[1] / "docs" / "extending.md").read_text()
+    section = text[text.index("## The contracts"):]
     section = section[:section.index("\n## ")]
     blocks = re.findall(r"```python\n# (\w+)\.py.*?\n(.*?)```", section, re.S)
     assert [name for name, _ in blocks] == ["my_cells", "my_nets", "my_optim"]

@@ -9,7 +9,7 @@ optimizer.
 
 Wherever a cell, a CIFAR-10 model or an optimizer is named, a user's own class may be named instead by its
 import path (`my_pkg.cells:MyCell`, as Hydra's `_target_` does); `dlrepro.train.plugins` checks it before
-anything runs. The contracts are in the README ("Extending dlrepro").
+anything runs. The contracts are in docs/extending.md.
 """
 
 from __future__ import annotations
