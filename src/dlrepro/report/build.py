@@ -19,15 +19,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import dlrepro
+from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
+from dlrepro.claims.judge import judge_claims
+from dlrepro.claims.verdict import SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
-from dlrepro.report.judge import judge_claims
-from dlrepro.report.load import Evidence, evidence, reproduce_record, unreadable_note
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
-from dlrepro.report.verdict import SCHEMA_VERSION, VERDICTS, Claim, ClaimDetails, counts, glance_table
+from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-from dlrepro.studies.record import ran_with, recorded_study, study_info
+from dlrepro.studies.record import ran_with, recorded_study, reproduce_record, study_info
 from dlrepro.studies.spec import Study, load_study
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
