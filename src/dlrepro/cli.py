@@ -346,7 +346,7 @@ def _cmd_report(a) -> int:
 
     if not Path(a.dir).is_dir():
         raise DlreproError(f"report: {a.dir} is not a directory")
-    report = build_report(a.dir)
+    report, _ = build_report(a.dir)
     print(f"report: {report} and {Path(a.dir) / 'report.html'}")
     return 0
 

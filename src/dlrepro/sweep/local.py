@@ -95,6 +95,7 @@ def init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = (), pare
 def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool = False) -> list[TrialResult]:
     """Run one unit of work (`execute_seeds`: one trial, or trials that differ only in seed as one
     population). An exception is recorded as failed for each of them, never raised."""
+    from dlrepro.run_format import finished
     from dlrepro.runs.execute import error_text, execute_seeds
     from dlrepro.runs.rundir import RunDir
 
@@ -113,7 +114,7 @@ def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool
     return [TrialResult(d.name, d, RUNNING_ELSEWHERE, None, error=f"run {d} is being written by another process")
             if summary is None else
             TrialResult(d.name, d, summary["status"], summary,
-                        skipped=b is not None and b["status"] in ("completed", "diverged"))
+                        skipped=finished(b))
             for d, (_, summary), b in zip(run_dirs, results, before, strict=True)]
 
 
