@@ -11,7 +11,7 @@ their model kind is in VECTORIZE, unless `vectorize=False` (`--no-vectorize`). T
 MLPs train much faster as populations than as single runs through the pool, and the RNN (batch 128, close
 to compute-bound) gains nothing, so it is not grouped.
 On a GPU (trials with --device cuda or auto, when GPUs are present) the PyTorch MLP and the RNN are grouped
-(VECTORIZE_GPU): one such small model leaves a GPU almost idle. That is issue 6's expectation, not yet a
+(VECTORIZE_GPU): one such small model leaves a GPU almost idle. That is an expectation, not yet a
 measurement (BENCHMARKS.md, "GPU"; benchmarks/gpu.sh measures it).
 """
 
