@@ -127,8 +127,8 @@ def study_runs(study_dir: Path, record: dict) -> tuple[list[Path], str]:
 
 
 def write_reproduce_record(out: Path, record: dict) -> None:
-    """OUT/reproduce.json: `record` holds REPRODUCE_FIELDS only, each of its type (what the reader accepts)."""
-    assert set(record) <= set(REPRODUCE_FIELDS), set(record) - set(REPRODUCE_FIELDS)
+    """OUT/reproduce.json: REPRODUCE_FIELDS, each of its type (what `read_reproduce_record` accepts); keys an
+    earlier record held that this version does not know are kept as they were."""
     atomic_write_json(Path(out) / REPRODUCE, record)
 
 
