@@ -1,4 +1,4 @@
-"""A results folder is untrusted input (issue 22, the report's side): `dlrepro report` reads, writes and deletes
+"""A results folder is untrusted input (the report's side): `dlrepro report` reads, writes and deletes
 only inside the folder it is given, opens only regular files, and turns every corrupt file into a reason in the
 report (a run's file: that run is 'not run') or one line and exit 2 (a file about the whole folder). Never a
 traceback, never a hang, never a file touched outside.
@@ -362,8 +362,8 @@ def test_a_character_device_inside_the_folder_is_not_read(setting, capsys):
 def test_a_claim_on_an_unreadable_run_is_not_run_naming_the_file_and_line(tmp_path):
     """Runs at the claim's settings: one with a garbage metrics line makes the claim 'not run' with that line,
     where the rows before it would have judged it (as a shorter run) on main."""
-    from dlrepro.report.judge import judge_claims
-    from dlrepro.report.load import evidence
+    from dlrepro.claims.evidence import evidence
+    from dlrepro.claims.judge import judge_claims
     from dlrepro.studies.spec import load_study
     from helpers import TOY, curve, write_run
 

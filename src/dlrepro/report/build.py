@@ -19,23 +19,25 @@ from collections import defaultdict
 from pathlib import Path
 
 import dlrepro
+from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
+from dlrepro.claims.judge import judge_claims
+from dlrepro.claims.verdict import SCHEMA_VERSION, VERDICTS, Claim, counts
+from dlrepro.files import atomic_write_bytes, atomic_write_json
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
-from dlrepro.report.judge import judge_claims
-from dlrepro.report.load import Evidence, evidence, reproduce_record, unreadable_note
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
-from dlrepro.report.verdict import SCHEMA_VERSION, VERDICTS, Claim, ClaimDetails, counts, glance_table
+from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
-from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-from dlrepro.studies.record import ran_with, recorded_study, study_info
+from dlrepro.studies.record import ran_with, read_reproduce_record, read_study_record, recorded_study
 from dlrepro.studies.spec import Study, load_study
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
 
-RULES = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed run at "
-         "the claim's settings; 'differs' when it does not; 'not comparable' when the profile ran other settings "
-         "than the claim's (a claim about 200 epochs cannot be judged from 2); 'not run' when the profile has no "
-         "such run or a run did not complete all its steps. Only the runs of the recorded profile are read.")
+HOW_JUDGED = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed "
+              "run at the claim's settings; 'differs' when it does not; 'not comparable' when the profile ran other "
+              "settings than the claim's (a claim about 200 epochs cannot be judged from 2); 'not run' when the "
+              "profile has no such run or a run did not complete all its steps. Only the runs of the recorded "
+              "profile are read.")
 
 REPRODUCIBILITY = ("Reproducibility: the same command and seed give the same numbers on the same CPU (every run "
                    "seeds its weights, data and sample order). Across CPUs the BLAS kernels differ in their last "
@@ -55,10 +57,6 @@ def other_studies(out: Path) -> list[Path]:
     folders = [p for p in folder.subdirs(runs) if p.name not in REGISTRY]
     return [p for p in folders if folder.outside(p) is not None  # its section says why it is not read
             or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
-
-
-def read_status(out: Path) -> dict:
-    return reproduce_record(Folder(out))
 
 
 def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None) -> Evidence:
@@ -162,10 +160,11 @@ def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evid
             "claims": [c.to_dict() for c in claims]}
 
 
-def build_report(out: str | Path, echo: bool = True) -> Path:
-    """Write the report files; with `echo`, also print each section's results tables."""
+def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, int]]:
+    """Write the report files; with `echo`, also print each section's results tables. Returns report.md's path
+    and the number of claims of each verdict (as claims.json counts them)."""
     out = Path(out)
-    status = read_status(out)
+    status = read_reproduce_record(out)
     not_run = status.get("not_run", {})
     figures = Folder(out).own_dir(out / "figures")  # a real folder, never a link to another one
     sections: list[Section] = []
@@ -174,7 +173,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     trends: dict[str, list[str]] = defaultdict(list)
     for name in STUDIES:
         study_dir = out / "runs" / name
-        info = study_info(study_dir)
+        info = read_study_record(study_dir)
         study = recorded_study(study_dir, info) or load_study(name)
         ev = evidences[name] = study_evidence(study_dir, study, info.get("profile", status.get("profile")),
                                               not_run.get(name))
@@ -198,7 +197,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         sections.append(section)
     reference = list(claims)
     for study_dir in other_studies(out):
-        info = study_info(study_dir)
+        info = read_study_record(study_dir)
         section = generic_section(study_dir, figures, info)
         section.notes = [n for n in (ran_with(info), *section.notes) if n]
         sections.append(section)
@@ -207,10 +206,10 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
             mine = judge_claims(theirs.claims, study_evidence(study_dir, theirs, info.get("profile"), None))
             claims += mine
             sections.append(ClaimDetails(f"Claims of {section.title}", f"The claims of study {theirs.name}'s file, "
-                                         f"judged from its runs. {RULES}", claims=mine))
+                                         f"judged from its runs. {HOW_JUDGED}", claims=mine))
     sections.append(ClaimDetails("Claims of the reference report", "Each claim of the reference report, the "
                                  "settings it is about, and our measurement (mean +- std over seeds where there are "
-                                 f"several). {RULES}", claims=reference))
+                                 f"several). {HOW_JUDGED}", claims=reference))
     title = "dlrepro: reproducing the course study"
     summary = summary_lines(claims, status, evidences, trends)
     glance = glance_table(claims)
@@ -233,4 +232,4 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     atomic_write_json(out / "claims.json", claims_document(claims, status, evidences))
     atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary, glance).encode())
     atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary, glance).encode())
-    return out / "report.md"
+    return out / "report.md", counts(claims)
