@@ -27,15 +27,12 @@ from dlrepro.registry import MODEL_KINDS
 if TYPE_CHECKING:
     from dlrepro.sweep.trials import SweepOptions
 
-__all__ = ["EXIT_USAGE", "Parser", "build_parser", "error_line", "main"]
-
-
 def _cmd_train(a) -> int:
     import dataclasses
 
     from dlrepro.report.tables import fmt
     from dlrepro.runs.execute import execute_seeds
-    from dlrepro.train.config import parse_seeds
+    from dlrepro.train.settings import parse_seeds
     from dlrepro.train.threads import set_threads, train_threads
 
     config = config_from_args(a)

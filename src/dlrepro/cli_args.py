@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from typing import Any
 
 from dlrepro import registry
 from dlrepro.registry import DATASETS, MODEL_KINDS, Choices, ModelKind
 from dlrepro.studies.spec import DEFAULT_PROFILE, PROFILES
-from dlrepro.train.config import LOCATION_FIELDS, RunConfig, flag_name
+from dlrepro.train.config import LOCATION_FIELDS, RunConfig
+from dlrepro.train.settings import flag_name
 
 EXIT_USAGE = 2
 TENSORBOARD = "also write TensorBoard event files {} (pip install 'dlrepro[tensorboard]')"
@@ -72,7 +74,8 @@ def add_train_command(sub, model: str) -> argparse.ArgumentParser:
 
 
 def _add_setting(p: argparse.ArgumentParser, f: dataclasses.Field, cls: type[RunConfig], offered: set[str]) -> None:
-    checks, text = f.metadata, f.metadata["help"]
+    checks = f.metadata
+    text = re.sub(r"%(?!\(default\))", "%%", checks["help"])  # a literal % (argparse formats the help)
     if f.type == "bool":
         p.add_argument(flag_name(f.name), action="store_true", help=text)
         return
