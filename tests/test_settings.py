@@ -22,6 +22,7 @@ class WiderRNNConfig(RNNConfig):
     warm_start: bool = dataclasses.field(default=False, metadata={"help": "start from the previous weights"})
     decay: float = dataclasses.field(default=0.5, metadata={"help": "decay over 100% of the steps"})
     width: int = setting(3, "extra width", low=1, high=9)
+    shuffle: bool = dataclasses.field(default=True, metadata={"help": "shuffle the digits"})
 
 
 @pytest.fixture
@@ -43,7 +44,8 @@ def test_a_new_field_with_a_help_is_a_train_flag_with_its_type_default_and_check
     cfg = config_from_args(a)
     assert type(cfg) is WiderRNNConfig and cfg.warm_start and cfg.decay == 0.25 and cfg.width == 4 and cfg.steps == 7
     plain = config_from_args(build_parser().parse_args(["train", "rnn-wider"]))
-    assert (plain.warm_start, plain.decay, plain.width) == (False, 0.5, 3)
+    assert (plain.warm_start, plain.decay, plain.width, plain.shuffle) == (False, 0.5, 3, True)
+    assert not config_from_args(build_parser().parse_args(["train", "rnn-wider", "--no-shuffle"])).shuffle
     text = _help("rnn-wider")
     assert "--warm-start start from the previous weights" in text and "(default 0.5)" in text
     assert "decay over 100% of the steps" in text and "extra width (default 3)" in text

@@ -1,11 +1,12 @@
 """The command line's flags: `dlrepro train MODEL`'s made from the config dataclass's fields (each setting's
-help and checks are its field's metadata, dlrepro.train.config.setting), and the flag groups several
+help and checks are its field's metadata, dlrepro.train.settings.setting), and the flag groups several
 commands share (where the runs go, CIFAR-10's location, the sweep backends), each written once.
 
 A setting's flag is --NAME for field NAME, with the field's type (int, float, a comma list), default and
-choices; a bool field is a switch. The help is the field's, ending with "(default ...)" unless it places
-the default itself. Fields without a help (model, test_size, plugins) have no flag, the location fields
-(LOCATION_FIELDS) are the data flags, and `seed` goes with the run flags (beside --seeds).
+choices; a bool field is a switch (--NAME, or --no-NAME when it is on by default). The help is the
+field's, ending with "(default ...)" unless it places the default itself. Fields without a help (model,
+test_size, plugins) have no flag, the location fields (LOCATION_FIELDS) are the data flags, and `seed`
+goes with the run flags (beside --seeds).
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def add_train_command(sub, model: str) -> argparse.ArgumentParser:
 def _add_setting(p: argparse.ArgumentParser, f: dataclasses.Field, cls: type[RunConfig], offered: set[str]) -> None:
     checks = f.metadata
     text = re.sub(r"%(?!\(default\))", "%%", checks["help"])  # a literal % (argparse formats the help)
-    if f.type == "bool":
-        p.add_argument(flag_name(f.name), action="store_true", help=text)
+    if f.type == "bool":  # a switch away from the default: --name, or --no-name for a setting on by default
+        switch = "--no-" + flag_name(f.name)[2:] if f.default else flag_name(f.name)
+        p.add_argument(switch, dest=f.name, action="store_false" if f.default else "store_true", help=text)
         return
     kw: dict[str, Any] = {}
     if f.type in ("int", "float"):
