@@ -62,7 +62,7 @@ def test_built_in_trial_ids_are_those_of_the_runs_made_before_the_registries():
             CNNConfig().default_name(), CNNConfig(optimizer="adagrad").default_name(), MLPConfig().default_name(),
             MLPConfig(model="mlp-torch", dataset="cifar10").default_name()] == [
         "rnn-L10-lr0.001-0-b15ca747", "lstm-L10-lr0.001-0-b950fc87", "cnn-adam-lr0.0001-0-46d4f3ee",
-        "cnn-adagrad-lr0.0001-0-41e67b25", "mlp-numpy-moons-0-947d7dda", "mlp-torch-cifar10-0-4ea5097d"]
+        "cnn-adagrad-lr0.0001-0-41e67b25", "mlp-numpy-moons-0-947d7dda", "mlp-torch-cifar10-0-d6e61216"]
     assert not {"net", "plugins", "plugin_info"} & (set(CNNConfig().to_dict()) | set(RNNConfig().to_dict()))
 
 

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dlrepro.data.cifar10 import TEST_SIZE, TRAIN_SIZE
 from dlrepro.report.load import Evidence, Run, at, dips_below, matches, run_length, value
 from dlrepro.report.verdict import Claim, num, show, stats, stats_text
 
@@ -31,7 +32,7 @@ def _mismatch(cfg: dict, settings: dict) -> list[str]:
         if key in ("epochs", "steps") and isinstance(have, int) and isinstance(want, int):
             out.append(f"{have:,} of {want:,} {key}")
         elif key in ("subset", "test_subset"):
-            split, full = ("training", 50_000) if key == "subset" else ("test", 10_000)
+            split, full = ("training", TRAIN_SIZE) if key == "subset" else ("test", TEST_SIZE)
             out.append(f"{have or full:,} of {full:,} {split} images")
         else:
             out.append(f"{key} {show(have)} (reference {show(want)})")

@@ -19,7 +19,7 @@ from dlrepro.runs.curves import plot_curves
 from dlrepro.runs.rundir import CURVES, METRICS, TOY_DATA, RunDir, RunObserver, atomic_write_bytes, naming
 from dlrepro.runs.tensorboard import run_observers
 from dlrepro.train.build import build_population, build_task, population_kind
-from dlrepro.train.config import MLPConfig, RunConfig
+from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import Sink, fit, fit_population
 from dlrepro.train.plugins import resolve
 
@@ -47,13 +47,12 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _save_toy_data(run: RunDir, config: RunConfig) -> None:
-    """A toy-set run keeps the split it trains on (data.npz): the report plots it without scikit-learn."""
-    from dlrepro.data.toy import TOY_DATASETS, save_toy
-    from dlrepro.train.build import toy_data
+def _save_toy_data(run: RunDir, task) -> None:
+    """A toy-set run keeps the split its task trains on (data.npz): the report plots it without scikit-learn."""
+    from dlrepro.data.toy import save_toy
 
-    if isinstance(config, MLPConfig) and config.dataset in TOY_DATASETS and not run.file(TOY_DATA).exists():
-        data = toy_data(config)
+    data = getattr(task, "toy_data", None)
+    if data is not None and not run.file(TOY_DATA).exists():
         atomic_write_bytes(run.file(TOY_DATA), save_toy(data))
 
 
@@ -94,7 +93,7 @@ def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: 
             return run, done
         task = build_task(config)  # before anything is written: a missing dataset leaves no trace
         run.claim(config)
-        _save_toy_data(run, config)
+        _save_toy_data(run, task)
         try:
             outcome = fit(task, run, progress=progress, checkpoint_every_s=checkpoint_every_s,
                           desc=config.default_name())
@@ -157,7 +156,7 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
             task = build_population(cfgs)
             for run, cfg in zip(group, cfgs, strict=True):
                 run.claim(cfg)
-                _save_toy_data(run, cfg)
+                _save_toy_data(run, task)
             try:
                 sinks: list[Sink] = list(group)
                 outcomes = fit_population(task, sinks, progress=progress, checkpoint_every_s=checkpoint_every_s,
