@@ -365,3 +365,16 @@ def test_cifar_evaluation_under_the_batch_axis_softmax_goes_in_training_batches_
     metrics = task.evaluate(None)
     assert metrics["test_loss"] == pytest.approx(float(F.cross_entropy(out, y[order])), rel=1e-6)
     assert metrics["test_acc"] == pytest.approx(float((out.argmax(1) == y[order]).double().mean()), abs=1e-12)
+
+
+def test_protocol_settings_go_through_set_and_a_study_grid():
+    from dlrepro.studies.spec import load_study, parse_set
+
+    study = load_study("palindrome").with_sets(dict([parse_set("train-metrics=batch"), parse_set("outputs=softmax")]),
+                                               "smoke")
+    trials = study.trials("smoke")
+    assert trials and all((c.train_metrics, c.outputs) == ("batch", "softmax") for c in trials)
+    with pytest.raises(ConfigError, match="outputs"):
+        load_study("toy").with_sets({"outputs": "sigmoid"}, "smoke").trials("smoke")  # the NumPy MLP's too
+    grid = load_study("toy").with_sets({"model": "mlp-torch", "order": ["each", "once", "none"]}, "smoke")
+    assert {c.order for c in grid.trials("smoke")} == {"each", "once", "none"}
