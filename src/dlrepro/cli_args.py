@@ -59,16 +59,18 @@ def add_train_command(sub, model: str) -> argparse.ArgumentParser:
     p = sub.add_parser(model, help=kind.help, description=kind.description)
     torch = _uses_torch(kind)
     offered = {name for name, entry in DATASETS.items() if torch or entry.source is None}
-    data_flags = False
+    data_flags = threads = False
     for f in setting_fields(cls):
         if f.name in LOCATION_FIELDS and torch and not data_flags:
             add_data_flags(p)
             data_flags = True
+        if f.name == "device" and torch:  # --threads beside --device: both say where the run computes
+            add_threads_flag(p, kind)
+            threads = True
         if "help" in f.metadata and f.name != "seed" and (torch or f.name != "device"):
             _add_setting(p, f, cls, offered)
-    if torch:
-        add_threads_flag(p, "all cores" if kind.threads == registry.ALL_CORES else f"{kind.threads}, so that runs "
-                         "side by side do not fight over the cores; all cores for --seeds")
+    if torch and not threads:
+        add_threads_flag(p, kind)
     add_run_flags(p, {f.name: f for f in dataclasses.fields(cls)}["seed"], seeds=kind.population is not None)
     p.set_defaults(model=model)
     return p
@@ -119,7 +121,9 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     return config.with_location(data_location(a)) if "data_root" in given else config
 
 
-def add_threads_flag(p: argparse.ArgumentParser, default: str) -> None:
+def add_threads_flag(p: argparse.ArgumentParser, kind: ModelKind) -> None:
+    default = ("all cores" if kind.threads == registry.ALL_CORES else
+               f"{kind.threads}, so that runs side by side do not fight over the cores; all cores for --seeds")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help=f"torch threads (default {default}, as measured fastest in BENCHMARKS.md, \"Threads\"; "
                         "an OMP_NUM_THREADS you set is respected)")
