@@ -31,7 +31,7 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
     "outputs": (
         "what the model emits into the cross-entropy loss: logits (as stated), softmax (over the classes), "
         "softmax-batch (softmax over the batch axis: a prediction then depends on the rest of its batch, and "
-        "evaluation goes in unshuffled batches of --batch-size) or sigmoid (per output); accuracy is the argmax "
+        "evaluation goes in batches of --batch-size, in a fixed order) or sigmoid (per output); accuracy is the argmax "
         "of what it emits", OUTPUTS),
     "rnn_outputs": (
         "what the model emits into the cross-entropy loss: logits (as stated), softmax (over the classes) or "
