@@ -378,3 +378,16 @@ def test_protocol_settings_go_through_set_and_a_study_grid():
         load_study("toy").with_sets({"outputs": "sigmoid"}, "smoke").trials("smoke")  # the NumPy MLP's too
     grid = load_study("toy").with_sets({"model": "mlp-torch", "order": ["each", "once", "none"]}, "smoke")
     assert {c.order for c in grid.trials("smoke")} == {"each", "once", "none"}
+
+
+def test_numpy_population_under_the_as_run_settings_logs_its_single_runs_numbers():
+    cfgs = [MLPConfig(model="mlp-numpy", dataset="blobs", data_seed=1, split="first", init="normal-0.1",
+                      order="once", n_samples=40, epochs=3, eval_every=1, seed=s) for s in (0, 3)]
+    sinks = [MemorySink(), MemorySink()]
+    fit_population(build_population(cfgs), sinks, progress=False)
+    for cfg, sink in zip(cfgs, sinks, strict=True):
+        single = MemorySink()
+        fit(build_task(cfg), single, progress=False)
+        for a, b in zip(_rows(single), _rows(sink), strict=True):
+            assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-12) for k in a)
+    assert _rows(sinks[0]) != _rows(sinks[1])
