@@ -60,7 +60,7 @@ def toy_split(cfg: MLPConfig) -> tuple[ToyData, tuple]:
     keeps it as `toy_data`, which the run saves (data.npz) for the report."""
     from dlrepro.data.toy import make_toy
 
-    data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
+    data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed, split=cfg.split)
     return data, (data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
 
 
@@ -125,10 +125,12 @@ def _cifar_mlp_task(cfg: MLPConfig) -> Task:
     device = resolve_device(cfg.device)  # before the data loads: a bad device leaves no trace
     data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)
     dtype = getattr(torch, cfg.dtype)
-    model = seeded_mlp(32 * 32 * 3, cfg.hidden, 10, cfg.seed, dtype)
+    model = seeded_mlp(32 * 32 * 3, cfg.hidden, 10, cfg.seed, dtype, cfg.init)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     return CifarTask(model, optimizer, data, device=device, batch_size=cfg.batch_size,
-                     epochs=cfg.epochs, eval_every=cfg.eval_every, seed=cfg.seed, input_dtype=dtype)
+                     epochs=cfg.epochs, eval_every=cfg.eval_every, seed=cfg.seed, input_dtype=dtype,
+                     outputs=cfg.outputs, train_metrics=cfg.train_metrics, normalize=cfg.normalize,
+                     order=cfg.order)
 
 
 def cnn_task(cfg: CNNConfig) -> Task:
@@ -148,4 +150,5 @@ def cnn_task(cfg: CNNConfig) -> Task:
     return CifarTask(model, optimizer, data, device=device, batch_size=cfg.batch_size, epochs=cfg.epochs,
                      eval_every=cfg.eval_every, seed=cfg.seed, augment=cfg.augment, subset=cfg.subset,
                      test_subset=cfg.test_subset, precision=cfg.precision, channels_last=cfg.channels_last,
-                     compile=cfg.compile)
+                     compile=cfg.compile, outputs=cfg.outputs, train_metrics=cfg.train_metrics,
+                     normalize=cfg.normalize)

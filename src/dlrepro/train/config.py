@@ -25,6 +25,7 @@ from dlrepro.data.cifar10 import TEST_SIZE, TRAIN_SIZE
 from dlrepro.errors import ConfigError
 from dlrepro.registry import CELLS, CIFAR_MODELS, DATASETS, OPTIMIZERS
 from dlrepro.train import memory
+from dlrepro.train import protocol as P
 from dlrepro.train.settings import (
     MAX_COUNT,
     MAX_EPOCHS,
@@ -55,7 +56,7 @@ _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), 
 
 # Fields added after runs were made: left out of config.json (and so of the identity) while they hold their
 # default, so the runs made before them keep their trial ids.
-OMITTED_AT_DEFAULT = ("net", "plugins", "plugin_info")
+OMITTED_AT_DEFAULT = ("net", "plugins", "plugin_info", *P.SETTINGS)
 
 
 
@@ -176,6 +177,12 @@ class MLPConfig(RunConfig):
     verify_data: bool = True         # check CIFAR-10 against the official MD5s (off for re-encoded copies)
     cache_dir: str | None = None     # where the decoded CIFAR-10 arrays are cached (default: beside the data)
     device: str = setting("cpu", _SMALL_DEVICE, choices=DEVICES)  # mlp-torch only; not part of the identity
+    outputs: str = P.setting_of("outputs", "logits", "mlp-torch")
+    train_metrics: str = P.setting_of("train_metrics", "eval", "dataset cifar10")
+    split: str = P.setting_of("split", "stratified", "toy datasets")
+    init: str = P.setting_of("init", "uniform")
+    order: str = P.setting_of("order", "each")
+    normalize: str = P.setting_of("normalize", "channel", "dataset cifar10")
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
 
     @property
@@ -188,6 +195,7 @@ class MLPConfig(RunConfig):
             raise ConfigError("--device: the NumPy MLP runs on the CPU only; use mlp-torch for a GPU")
         if self.dataset == "cifar10" and self.model != "mlp-torch":
             raise ConfigError("--dataset cifar10 is trained by mlp-torch only")
+        P.check_mlp(self)
         if self.dataset != "cifar10" and self.n_samples < 10:
             raise ConfigError(f"--n-samples must be >= 10, got {self.n_samples}")
         memory.fits(self.memory_needs())
@@ -238,6 +246,8 @@ class RNNConfig(RunConfig):
     device: str = setting("cpu", _SMALL_DEVICE, choices=DEVICES)  # not part of the identity
     plugins: dict | None = None      # a user's classes: setting -> {"path", "sha256"} (dlrepro.train.plugins)
     plugin_info: dict | None = None  # and their module files: setting -> {"file", ...}; not in the identity
+    outputs: str = P.setting_of("rnn_outputs", "logits")
+    train_metrics: str = P.setting_of("rnn_train_metrics", "running")
     # LOCATION_FIELDS: as in older runs
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device", "plugin_info")
     PLUGGABLE: ClassVar[dict[str, dict]] = {"cell": CELLS, "optimizer": OPTIMIZERS["rnn"]}
@@ -299,6 +309,9 @@ class CNNConfig(RunConfig):
                        choices=CIFAR_MODELS)
     plugins: dict | None = None      # as RNNConfig's
     plugin_info: dict | None = None
+    outputs: str = P.setting_of("outputs", "logits")
+    train_metrics: str = P.setting_of("train_metrics", "eval")
+    normalize: str = P.setting_of("normalize", "channel")
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "plugin_info")
     PLUGGABLE: ClassVar[dict[str, dict]] = {"net": CIFAR_MODELS, "optimizer": OPTIMIZERS["cnn"]}
 
