@@ -280,6 +280,10 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
                    help="local backend: run every trial on its own. By default, trials that differ only in seed "
                         "train as one population: the batch-1 MLPs, measured faster that way on CPU (BENCHMARKS.md), "
                         "and on a GPU also the RNN (expected, not yet measured)")
+    p.add_argument("--trial-timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a trial (or seed population) that runs longer and record it as failed; its run "
+                        "stays resumable. Local backend: trials then run in worker processes even with --workers 1; "
+                        "Ray: checked at each metrics row (default: no limit)")
     p.add_argument("--trials-per-gpu", type=int, default=1, metavar="K",
                    help="trials sharing each GPU at once (ConvNet trials, and small models given --device cuda), "
                         "for trials too small to fill one (default 1); the local pool then runs K workers per GPU, "
@@ -292,10 +296,12 @@ def _options(a) -> SweepOptions:
 
     if a.workers is not None and a.workers < 1:
         raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    if a.trial_timeout is not None and not 0 < a.trial_timeout <= 10**7:  # NaN too
+        raise DlreproError(f"--trial-timeout must be a number of seconds above 0, got {a.trial_timeout}")
     _check_backend(a)
     return SweepOptions(workers=a.workers, data=_data_location(a), backend=a.backend, address=a.ray_address,
                         tensorboard=a.tensorboard, vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu,
-                        quiet=a.quiet)
+                        quiet=a.quiet, trial_timeout=a.trial_timeout)
 
 
 def _check_backend(a) -> None:

@@ -186,6 +186,8 @@ def run_ray(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log: L
                                         reuse_actors=True),  # saves a worker start (torch import) per trial
             run_config=tune.RunConfig(
                 name=name, storage_path=str(storage), verbose=0,
+                # a time limit: Tune checks it at each metrics row the trial reports
+                stop={"time_total_s": options.trial_timeout} if options.trial_timeout else None,
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # the run dir has the real one
                 callbacks=[_lines(trials, todo, results, log, max_failures)]),

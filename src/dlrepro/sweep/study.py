@@ -28,10 +28,10 @@ def study_trials(study: Study, profile: str, out: Path, data: dict | None = None
     """(config, run dir) per grid point. `data` sets the location fields (data_root, verify_data, cache_dir)
     of the configs that read a data source; they are not part of a run's identity, so trial ids do not
     change. A user's class named by import path is checked here, before any trial runs (PluginError)."""
-    from dlrepro.train.plugins import resolve
+    from dlrepro.train.plugins import resolve_all
 
     return [(cfg, Path(out) / "runs" / study.name / cfg.default_name())
-            for cfg in (resolve(c.with_location(data)) for c in study.trials(profile))]
+            for cfg in resolve_all([c.with_location(data) for c in study.trials(profile)])]
 
 
 def check_source(name: str, data: dict | None) -> tuple[str | None, str | None]:
