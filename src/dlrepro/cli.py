@@ -502,6 +502,10 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the program itself: a closed stdout or a reader that stops reading costs no result
+        from dlrepro.output import guard_streams
+
+        guard_streams()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

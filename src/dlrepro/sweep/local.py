@@ -216,5 +216,6 @@ def run_local(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log:
     log(f"{len(trials)} trials{grouped} in {time.perf_counter() - start:.1f} s on {workers} worker(s) x "
         f"{threads} thread(s){on_gpus}")
     log_elsewhere(results.values(), log)
-    sys.stdout.flush()
+    if sys.stdout is not None:
+        sys.stdout.flush()
     return [results[i] for i in range(len(trials))]

@@ -13,7 +13,7 @@ from dlrepro.errors import ConfigError, DatasetError
 from dlrepro.runs.rundir import RunDir
 from dlrepro.studies.record import write_record
 from dlrepro.studies.spec import Study, load_study
-from dlrepro.sweep.estimate import plan_estimate
+from dlrepro.sweep.estimate import calibrate, plan_estimate
 from dlrepro.sweep.progress import Progress
 from dlrepro.sweep.table import RUNS_CSV, write_runs_csv
 from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, Trial, TrialResult, already_done, quiet_log
@@ -61,15 +61,15 @@ def sweep(study: Study, profile: str, out: Path, options: SweepOptions = DEFAULT
     trials = study_trials(study, profile, out, options.data)
     study_dir = Path(out) / "runs" / study.name
     write_record(study, profile, study_dir, [Path(d).name for _, d in trials])
-    prior = None
+    prior, scale = None, None
     if not options.quiet:
         print(f"== {study.title}: {len(trials)} trial(s), {study.describe(profile)} -> {study_dir}", flush=True)
         est = plan_estimate(trials, options.workers, options.vectorize)
         if est.units:
-            prior = est.seconds
+            prior, scale = est.seconds, calibrate()  # cached: the estimate's own calibration
             print(f"   {sum(already_done(c, d) is None for c, d in trials)} to run, {est.text()} (an estimate)",
                   flush=True)
-    with Progress(trials, study.name, quiet=options.quiet, prior_s=prior,
+    with Progress(trials, study.name, quiet=options.quiet, prior_s=prior, scale=scale,
                   status_every_s=options.status_every_s) as progress:
         log = quiet_log if options.quiet else progress.log
         if options.backend == "ray":
