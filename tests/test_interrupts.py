@@ -83,7 +83,7 @@ def test_a_closed_stdout_costs_no_result_and_no_error(tmp_path):
 
 
 def test_a_dumb_terminal_gets_no_cursor_control(tmp_path):
-    pexpect = pytest.importorskip("pexpect")
+    import pexpect  # the dev extra has it: a missing one is a failure, not a silent skip
     child = pexpect.spawn(sys.executable, ["-m", "dlrepro", *SWEEP, "--set", "steps=200", "--out", str(tmp_path)],
                           env=env(TERM="dumb", DLREPRO_STATUS_EVERY_S="0.5"), encoding="utf-8", timeout=600,
                           dimensions=(40, 120))
@@ -92,3 +92,48 @@ def test_a_dumb_terminal_gets_no_cursor_control(tmp_path):
     assert child.exitstatus == 0, child.before[-2000:]
     assert "\x1b[" not in child.before
     assert "[2/2] completed" in child.before and "[status] palindrome:" in child.before
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie waiting for a reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_without_the_parent_death_signal_the_fallback_watcher_ends_the_whole_orphaned_worker(tmp_path):
+    """A platform without Linux's PR_SET_PDEATHSIG (sys.platform patched in the worker) relies on the watcher
+    thread alone: when the sweep's process dies by SIGKILL, the worker process must end, not just the thread."""
+    worker = (
+        "import sys, time\n"
+        "sys.platform = 'darwin'  # no parent-death signal: the fallback watcher is the only guard\n"
+        "from dlrepro.sweep.local import exit_with_parent\n"
+        "exit_with_parent(every_s=0.05)\n"
+        f"open({str(tmp_path / 'ready')!r}, 'w').close()\n"
+        "while True:\n"
+        "    sum(range(10_000))  # training, in the main thread\n")
+    parent = ("import subprocess, sys, time\n"
+              f"child = subprocess.Popen([sys.executable, '-c', {worker!r}])\n"
+              f"open({str(tmp_path / 'pid')!r}, 'w').write(str(child.pid))\n"
+              "time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", parent], env=env())
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "ready").exists():
+            assert time.time() < deadline and proc.poll() is None, "the worker did not start"
+            time.sleep(0.05)
+        pid = int((tmp_path / "pid").read_text())
+        assert _alive(pid)
+        proc.kill()  # the sweep dies without running any cleanup
+        proc.wait()
+        deadline = time.time() + 60
+        while _alive(pid) and time.time() < deadline:
+            time.sleep(0.05)
+        orphan = _alive(pid)
+        if orphan:
+            os.kill(pid, signal.SIGKILL)
+        assert not orphan, "the orphaned worker kept running"
+    finally:
+        proc.kill()

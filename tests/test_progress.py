@@ -34,7 +34,7 @@ def screen_lines(raw: str) -> list[str]:
 
 
 def test_a_sweep_on_a_terminal_shows_an_overall_line_and_a_line_per_running_trial_that_advance(tmp_path):
-    pexpect = pytest.importorskip("pexpect")
+    import pexpect  # the dev extra has it: a missing one is a failure, not a silent skip
     child = pexpect.spawn(sys.executable, ["-m", "dlrepro", *SMOKE_SWEEP, "--out", str(tmp_path)],
                           env=cli_env(), encoding="utf-8", timeout=600, dimensions=(40, 120))
     child.expect(pexpect.EOF)
