@@ -171,6 +171,14 @@ def test_a_plugin_that_exits_is_killed_or_hangs_while_checked_is_one_line_exit_2
     assert not (tmp_path / "run").exists()
 
 
+def test_an_optimizer_whose_step_hangs_is_one_line_exit_2(pkg, tmp_path):
+    (pkg / "stuck_opt.py").write_text("import time\nimport torch\n\n\nclass Stuck(torch.optim.SGD):\n"
+                                      "    def step(self, closure=None):\n        time.sleep(600)\n")
+    proc = cli(["train", "rnn", "--optimizer", "stuck_opt:Stuck", *TINY, "--out", str(tmp_path / "run")], pkg,
+               tmp_path, DLREPRO_PLUGIN_CHECK_S="10")
+    one_error_line(proc, "stuck_opt:Stuck: its check did not finish within 10 s")
+
+
 def test_a_cell_that_refuses_small_hidden_sizes_is_sized_and_trains(pkg, tmp_path, capsys):
     path = write_cell(pkg, "big_only", init="assert hidden_dim >= 4, 'hidden_dim must be at least 4'")
     assert main(["train", "rnn", "--cell", path, *TINY, "--out", str(tmp_path / "run")]) == 0

@@ -5,6 +5,11 @@ resumes from its checkpoint, a failed one is retried. A trial that raises is rec
 others go on; a diverged trial is a result, not a failure. A trial whose run directory another process is
 writing (another sweep on the same folder) is left to it: "running elsewhere", not a failure either.
 
+Several workers, trials naming a user's class, or a trial time limit (`options.trial_timeout`) run in
+worker processes of `dlrepro.sweep.pool`, one unit of work each at a time: a worker that dies (os._exit, a
+signal) or runs past the limit fails that unit only, with one line, and Ctrl-C starts nothing queued. One
+worker with built-in trials and no limit trains in this process.
+
 Trials that differ only in their seed train as one population (one standard run directory per seed) when
 their model kind is in VECTORIZE, unless `vectorize=False` (`--no-vectorize`). The rule is a measurement:
 `benchmarks/population.py` on the 2-core CPU, recorded in BENCHMARKS.md ("Seed populations"): the batch-1
