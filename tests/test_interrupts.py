@@ -137,3 +137,30 @@ def test_without_the_parent_death_signal_the_fallback_watcher_ends_the_whole_orp
         assert not orphan, "the orphaned worker kept running"
     finally:
         proc.kill()
+
+
+def _unit(kind: str) -> str:
+    """A unit of work for the pool test: it returns, raises, exits or hangs as `kind` says."""
+    if kind == "os._exit":
+        os._exit(0)
+    if kind == "raise":
+        raise ValueError("boom\nsecond line")
+    if kind == "sys.exit":
+        sys.exit(3)
+    if kind == "signal":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if kind == "hang":
+        time.sleep(600)
+    return kind * 2
+
+
+def test_the_pool_fails_only_the_unit_that_crashed_raised_or_ran_past_its_limit():
+    from dlrepro.sweep.pool import run_pool
+
+    results: dict[int, tuple] = {}
+    units = ["a", "os._exit", "raise", "sys.exit", "signal", "hang", "b"]
+    run_pool(units, _unit, 2, lambda i, value, error: results.__setitem__(i, (value, error)), limit_s=30)
+    assert results == {0: ("aa", None), 1: (None, "the worker process ended (exit code 0)"),
+                       2: (None, "ValueError: boom second line"), 3: (None, "called sys.exit(3)"),
+                       4: (None, "the worker process ended (killed by signal SIGSEGV)"),
+                       5: (None, "did not finish within the trial time limit (30 s); stopped"), 6: ("bb", None)}

@@ -61,7 +61,9 @@ class _Slot:
 
     def __init__(self, ctx, fn: Callable, initializer: Callable | None, initargs: tuple) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, fn, initializer, initargs), daemon=True,
+        # not a daemon: a trial may start processes of its own (a user's class, a data loader); the pool
+        # always stops and joins its workers, and they exit with the sweep (dlrepro.sweep.local.exit_with_parent)
+        self.proc = ctx.Process(target=_worker, args=(child, fn, initializer, initargs), daemon=False,
                                 name="dlrepro-worker")
         self.proc.start()
         child.close()
