@@ -12,7 +12,7 @@ import dlrepro
 ROOT = Path(dlrepro.__file__).parent
 
 # Bottom first. A module may import its own package, the leaves, and any layer below its own.
-LEAVES = {"dlrepro", "errors", "files", "readfile", "seeds", "registry", "plotting", "run_format", "text"}
+LEAVES = {"dlrepro", "errors", "files", "readfile", "seeds", "registry", "plotting", "run_format", "text", "output"}
 LAYERS = [{"data"}, {"numpy_nn", "models"}, {"train"}, {"runs"}, {"claims"}, {"studies"}, {"sweep"}, {"report"},
           {"reproduce"}, {"cli_args"}, {"cli"}, {"__main__"}]
 

@@ -150,7 +150,9 @@ def test_a_plugin_cell_and_a_plugin_optimizer_run_end_to_end_from_outside_the_tr
     assert not any(name in plan.stdout for name in before if name.startswith("mgu"))
     report = run_cli(["report", str(out)], [], cwd=tmp_path)  # the plugin is not importable here
     assert report.returncode == 0, report.stderr
-    assert "MGU" in (out / "report.md").read_text() or "my_cell:MGU" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    mgu_run = runs[-1].parent.name
+    assert any(mgu_run in line and "my_cell:MGU" in line and "completed" in line for line in md.splitlines()), md
 
 
 BAD = {
@@ -241,12 +243,14 @@ def test_a_broadcasting_plugin_cell_trains_as_a_population_equal_to_its_single_r
         for a, b in zip(run_p.metrics(), run_s.metrics(), strict=True):
             for k in ("train_loss", "test_loss", "test_acc"):
                 assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
-    # without `broadcasts = True`, a user's cell trains as single runs
-    (user_package / "plain_cell.py").write_text((user_package / "my_cell.py").read_text()
-                                               .replace("    broadcasts = True", "    pass"))
-    assert population_kind(resolve(RNNConfig(cell="plain_cell:MGU", hidden=8))) is None
+    # a user's cell that says `broadcasts = False` (or anything but True) trains as single runs
+    for value in ("False", "1", '"yes"'):
+        name = f"plain_cell_{value.strip(chr(34))}"
+        (user_package / f"{name}.py").write_text((user_package / "my_cell.py").read_text()
+                                                 .replace("    broadcasts = True", f"    broadcasts = {value}"))
+        assert population_kind(resolve(RNNConfig(cell=f"{name}:MGU", hidden=8))) is None, value
+        sys.modules.pop(name, None)
     sys.modules.pop("my_cell", None)
-    sys.modules.pop("plain_cell", None)
 
 
 def test_the_documented_extension_examples_pass_the_checks_and_the_cell_trains(tmp_path, monkeypatch):

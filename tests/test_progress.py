@@ -34,7 +34,7 @@ def screen_lines(raw: str) -> list[str]:
 
 
 def test_a_sweep_on_a_terminal_shows_an_overall_line_and_a_line_per_running_trial_that_advance(tmp_path):
-    pexpect = pytest.importorskip("pexpect")
+    import pexpect  # the dev extra has it: a missing one is a failure, not a silent skip
     child = pexpect.spawn(sys.executable, ["-m", "dlrepro", *SMOKE_SWEEP, "--out", str(tmp_path)],
                           env=cli_env(), encoding="utf-8", timeout=600, dimensions=(40, 120))
     child.expect(pexpect.EOF)
@@ -120,26 +120,102 @@ def test_progress_reads_running_trials_from_their_lock_and_the_last_metrics_row(
     assert progress.views[1].line(100) == "  t1  step 0/300"
 
 
-def test_the_time_left_comes_from_the_sweeps_own_progress_weighted_by_trial_cost(tmp_path):
+def test_the_time_left_comes_from_the_started_trials_own_measured_rate_weighted_by_trial_cost(tmp_path):
     trials = _trials(tmp_path, steps=(100, 300))  # the second costs 3x the first
     progress = Progress(trials, "study", live=False, prior_s=50.0)
     assert progress.seconds_left(now=progress.start + 10) == pytest.approx(40.0)  # nothing measured: the prior
     assert progress.seconds_left(now=progress.start + 60) is None                 # past the prior: unknown
-    _write_rows(tmp_path / "t0", {"step": 100})
+    _write_rows(tmp_path / "t0", {"step": 50})
     progress.poll()
-    progress.first_running = progress.start + 2.0  # the workers took 2 s to start
-    # a quarter of the work (t0, weight 1 of 4) done in 10 s since the first trial started: 30 s left
-    assert progress.seconds_left(now=progress.start + 12.0) == pytest.approx(30.0)
-    assert "about 30 s left" in progress.overall() or "left" in progress.overall()
+    now = time.time()
+    progress.views[0].started = now - 10.0  # t0 started 10 s ago (after the workers' start-up)
+    # half of t0 (cost 1 of 4) in 10 s: 20 s per unit of t0's cost; left: half of t0 and all of t1 (3.5)
+    assert progress.seconds_left(now=now) == pytest.approx(70.0)
+    assert "about 70 s left" in progress.overall()
+    _write_rows(tmp_path / "t1", {"step": 100})
+    progress.poll()
+    progress.views[1].started = now - 10.0  # both ran side by side for 10 s; t1 did a third of its 3 units
+    # 20 s spent for 1.5 units: 13.3 s per unit; 2.5 units left, shared by 2 trials at once: 16.7 s
+    assert progress.seconds_left(now=now) == pytest.approx(20 / 1.5 * 2.5 / 2)
 
 
 def test_trials_done_before_the_sweep_count_as_done_but_not_in_its_speed(tmp_path):
     cfg, done_dir = _finished_run(tmp_path)
     trials = [(cfg, done_dir), (RNNConfig(input_length=5, steps=100, seed=1), tmp_path / "t1")]
     progress = Progress(trials, "study", live=False)
+    _write_rows(tmp_path / "t1", {"step": 50})
     progress.poll()
-    assert progress.counts() == (1, 0, 1)
-    assert progress.seconds_left() is None  # the skipped trial's work says nothing about this sweep's speed
+    assert progress.counts() == (1, 1, 0)
+    now = time.time()
+    progress.views[1].started = now - 10.0
+    # half of t1 in 10 s: 10 s left (the skipped trial's work, counted as done by this sweep, would say less)
+    assert progress.seconds_left(now=now) == pytest.approx(10.0)
+
+
+def test_the_status_says_when_trials_run_slower_than_the_calibration_predicts(tmp_path):
+    trials = _trials(tmp_path, steps=(20_000, 30_000))
+    cost = trial_seconds(trials[0][0])
+    progress = Progress(trials, "study", live=False, scale=Scale(overhead=1.0, compute=4.0))  # RNN: 2x expected
+    _write_rows(tmp_path / "t0", {"step": 10_000})
+    progress.poll()
+    progress.views[0].started = time.time() - 3 * cost  # half of t0 took 3x its cost: 6x, 3x what was expected
+    assert progress.busier() == pytest.approx(3.0, rel=0.02)
+    assert "(trials run 3.0x slower than calibrated: the machine is busier)" in progress.overall()
+    progress.views[0].started = time.time() - 1.2 * cost  # 2.4x: 1.2x what was expected, within the noise
+    assert progress.busier() is None and "busier" not in progress.overall()
+
+
+BAD_ROWS = {
+    "a text step": '{"step": "x", "test_acc": 0.5}',
+    "a list step": '{"step": [1], "test_acc": 0.5}',
+    "a bool step": '{"step": true, "test_acc": 0.5}',
+    "an infinite step": '{"step": 1e999, "test_acc": 0.5}',
+    "a text accuracy": '{"step": 20, "test_acc": "high"}',
+    "a nested accuracy": '{"step": 20, "test_acc": {"a": 1}}',
+    "not an object": '[1, 2, 3]',
+    "deeply nested": "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("case", BAD_ROWS)
+def test_the_live_view_shrugs_off_a_bad_metrics_row(case, tmp_path):
+    import io
+
+    trials = _trials(tmp_path)
+    _write_rows(tmp_path / "t0", {"step": 10, "test_acc": 0.25})
+    with open(tmp_path / "t0" / "metrics.jsonl", "a") as f:
+        f.write(BAD_ROWS[case] + "\n")
+    stream = io.StringIO()
+    progress = Progress(trials, "study", live=True, stream=stream)
+    progress.refresh()  # what the display thread does: it must not raise
+    line = progress.views[0].line(100)
+    assert re.fullmatch(r"  t0  (starting|step \d+/100)(  test_acc \d\.\d{4})?", line), line
+    assert 0 <= progress.views[0].fraction <= 1
+    progress.overall()
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo", "folder", "regular file elsewhere"])
+def test_the_live_view_reads_no_link_no_fifo_and_no_device(target, tmp_path):
+    """A metrics.jsonl that is a link (to /dev/zero, to a file) or a FIFO is not read, and nothing blocks."""
+    run = tmp_path / "t0"
+    run.mkdir()
+    (run / ".lock").write_text("pid 1\n")
+    path = run / "metrics.jsonl"
+    if target == "fifo":
+        os.mkfifo(path)
+    elif target == "folder":
+        path.mkdir()
+    elif target == "regular file elsewhere":
+        (tmp_path / "elsewhere.jsonl").write_text('{"step": 50, "test_acc": 0.5}\n')
+        path.symlink_to(tmp_path / "elsewhere.jsonl")
+    else:
+        path.symlink_to(target)
+    start = time.monotonic()
+    assert last_row(path) is None
+    progress = Progress(_trials(tmp_path), "study", live=False)
+    progress.poll()
+    assert progress.views[0].row is None and progress.views[0].fraction == 0
+    assert time.monotonic() - start < 5
 
 
 def test_last_row_reads_the_tail_and_skips_a_torn_last_line(tmp_path):
@@ -167,6 +243,22 @@ def test_the_live_block_is_redrawn_in_place_and_finished_lines_stay_above_it(tmp
 
 
 # --- the estimate --------------------------------------------------------------------------------------------
+
+
+def test_each_kind_of_trial_is_scaled_by_its_own_part_of_the_calibration():
+    """Unequal scales: the batch-1 MLPs by the per-call overhead, the ConvNet and the CIFAR-10 MLP by the
+    arithmetic, the RNN by their geometric mean; swapping any two kinds' scales changes an estimate."""
+    scale = Scale(overhead=2.0, compute=5.0)
+    kinds = {"toy mlp": (MLPConfig(model="mlp-numpy", dataset="moons", epochs=10), 2.0),
+             "cifar mlp": (MLPConfig(model="mlp-torch", dataset="cifar10", epochs=1), 5.0),
+             "convnet": (CNNConfig(epochs=1, subset=200, test_subset=100), 5.0),
+             "rnn": (RNNConfig(steps=1000), 10 ** 0.5)}
+    for name, (cfg, factor) in kinds.items():
+        base = estimate.unit_seconds([cfg]) - estimate.UNIT_OVERHEAD_S
+        assert estimate.unit_seconds([cfg], scale) - estimate.UNIT_OVERHEAD_S == pytest.approx(base * factor), name
+    start = estimate.estimate_units([[kinds["rnn"][0]]], 1, scale).seconds - estimate.unit_seconds([kinds["rnn"][0]],
+                                                                                                    scale)
+    assert start == pytest.approx(estimate.POOL_START_S * 2.0)  # starting workers: per-call overhead
 
 
 def test_makespan_hands_the_longest_units_to_the_least_loaded_worker():

@@ -132,3 +132,20 @@ def test_a_ray_sweep_shows_progress_read_from_the_run_directories(ray_2cpus, tmp
     states = {re.search(r"(\d)/2 trials done, (\d) running", line).groups() for line in status}
     assert len(states) >= 2, status  # it advanced
     assert any(re.search(r", [12] running,", line) for line in status), status  # Ray's trials seen running
+
+
+def test_a_trial_past_the_trial_timeout_is_stopped_by_ray_and_recorded_failed(ray_2cpus, tmp_path):
+    """Tune checks the limit at each metrics row: a long trial is stopped there and fails with one line."""
+    from dlrepro.sweep.ray_backend import run_ray
+    from dlrepro.sweep.trials import SweepOptions
+    from dlrepro.train.config import RNNConfig
+
+    configs = [RNNConfig(hidden=8, steps=1_000_000, eval_every=10, input_length=4),
+               RNNConfig(hidden=8, steps=20, eval_every=10, input_length=4, cell="gru")]
+    trials = [(cfg, tmp_path / "runs" / "s" / cfg.default_name()) for cfg in configs]
+    results = run_ray(trials, SweepOptions(workers=2, trial_timeout=20.0), log=lambda line: None, max_failures=0)
+    assert [r.status for r in results] == ["failed", "completed"], [r.error for r in results]
+    assert results[0].error == "did not finish within the trial time limit (20 s); stopped"
+    from dlrepro.sweep.study import trial_state
+
+    assert trial_state(trials[0][1]) in ("failed", "interrupted")  # the next sweep retries it

@@ -74,6 +74,8 @@ def _options(a) -> SweepOptions:
 
     if a.workers is not None and a.workers < 1:
         raise DlreproError(f"--workers must be >= 1, got {a.workers}")
+    if a.trial_timeout is not None and not 0 < a.trial_timeout <= 10**7:  # NaN too
+        raise DlreproError(f"--trial-timeout must be a number of seconds above 0, got {a.trial_timeout}")
     if a.trials_per_gpu < 1:
         raise DlreproError(f"--trials-per-gpu must be >= 1, got {a.trials_per_gpu}")
     if a.ray_address is not None and a.backend != "ray":
@@ -84,7 +86,7 @@ def _options(a) -> SweepOptions:
         require_ray()  # before anything runs: without Ray, one line saying how to install it
     return SweepOptions(workers=a.workers, data=data_location(a), backend=a.backend, address=a.ray_address,
                         tensorboard=a.tensorboard, vectorize=not a.no_vectorize, trials_per_gpu=a.trials_per_gpu,
-                        quiet=a.quiet)
+                        quiet=a.quiet, trial_timeout=a.trial_timeout)
 
 
 def _sets(a) -> dict:
@@ -244,6 +246,10 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the program itself: a closed stdout or a reader that stops reading costs no result
+        from dlrepro.output import guard_streams
+
+        guard_streams()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -67,6 +67,9 @@ def add_train_command(sub, model: str) -> argparse.ArgumentParser:
         if f.name == "device" and torch:  # --threads beside --device: both say where the run computes
             add_threads_flag(p, kind)
             threads = True
+        what, value = f.metadata.get("applies", (None, None))
+        if (what == "model" and value != model) or (what == "dataset" and value not in offered):
+            continue  # a setting no run of this command means anything for
         if "help" in f.metadata and f.name != "seed" and (torch or f.name != "device"):
             _add_setting(p, f, cls, offered)
     if torch and not threads:
@@ -183,6 +186,10 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
                    help="local backend: run every trial on its own. By default, trials that differ only in seed "
                         "train as one population: the batch-1 MLPs, measured faster that way on CPU (BENCHMARKS.md), "
                         "and on a GPU also the RNN (expected, not yet measured)")
+    p.add_argument("--trial-timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a trial (or seed population) that runs longer and record it as failed; its run "
+                        "stays resumable. Local backend: trials then run in worker processes even with --workers 1; "
+                        "Ray: checked at each metrics row (default: no limit)")
     p.add_argument("--trials-per-gpu", type=int, default=1, metavar="K",
                    help="trials sharing each GPU at once (ConvNet trials, and small models given --device cuda), "
                         "for trials too small to fill one (default 1); the local pool then runs K workers per GPU, "

@@ -3,7 +3,8 @@
 A FIFO blocks whoever opens it for reading until a writer comes, and /dev/zero never ends; both are
 refused here without blocking (the file is opened non-blocking and checked with fstat, so it cannot be
 swapped between a check and the read). Used for the inputs a user hands over: study files, CIFAR-10 files,
-the files of a run being resumed.
+the files of a run being resumed. `read_tail` reads only the end of such a file (a running trial's
+metrics.jsonl, for the live progress).
 """
 
 from __future__ import annotations
@@ -59,5 +60,20 @@ def read_regular(path: str | os.PathLike, limit: int, what: str = "file", follow
         if size > limit:
             raise FileRefused(path, f"grew past the {limit:,} bytes a {what} can be; not read", what)
         return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_tail(path: str | os.PathLike, tail: int) -> tuple[bytes, bool]:
+    """The last `tail` bytes of the regular file at `path` (no link followed, nothing blocks), and whether
+    that is less than the whole file. FileRefused for anything but a regular file; OSError passes through
+    (a link is ELOOP)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRefused(path, f"is {file_kind(st.st_mode)}, not a regular file; not read")
+        start = max(0, st.st_size - tail)
+        return os.pread(fd, min(tail, st.st_size), start), start > 0
     finally:
         os.close(fd)

@@ -10,9 +10,17 @@ from the same NumPy state as its weights (`default_rng(seed)` equals `default_rn
     ORDER    the sample order of each epoch (`train.batches.epoch_permutation`), NumPy and PyTorch twins alike
     DATA     the palindromes a recurrent net trains on
     AUGMENT  the ConvNet's random crops and flips
+
+`seed_globals` seeds the generators a model may draw from without being handed one (Python's `random`,
+NumPy's global, torch's global): a run calls it with its seed before building any model, so that a user's
+class with an `nn.Linear` inside gives the same numbers on every run of the same config. The built-in models
+draw nothing from them (their draws come from the generators above), so their numbers do not change.
 """
 
 from __future__ import annotations
+
+import random
+import sys
 
 import numpy as np
 
@@ -37,3 +45,13 @@ def torch_generator(seed: int, purpose: int, device="cpu"):
     import torch
 
     return torch.Generator(device=device).manual_seed(torch_seed(seed, purpose))
+
+
+def seed_globals(seed: int) -> None:
+    """Seed Python's `random`, NumPy's global generator and, when torch is loaded, torch's global generator
+    (which also seeds every GPU's) from `seed`. A NumPy-only run does not import torch for this."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)

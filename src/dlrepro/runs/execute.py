@@ -20,10 +20,11 @@ from dlrepro.run_format import CURVES, METRICS, TOY_DATA, too_large
 from dlrepro.runs.curves import plot_curves
 from dlrepro.runs.rundir import RunDir, RunObserver
 from dlrepro.runs.tensorboard import run_observers
+from dlrepro.seeds import seed_globals
 from dlrepro.train.build import build_population, build_task, population_kind
 from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import Sink, fit, fit_population
-from dlrepro.train.plugins import resolve
+from dlrepro.train.plugins import PluginFailed, blame, resolve, resolve_all
 
 
 def default_run_dir(config: RunConfig, root: str | os.PathLike = "runs") -> Path:
@@ -43,10 +44,27 @@ def _check(run: RunDir, config: RunConfig, resume: bool) -> dict | None:
 
 
 def error_text(exc: BaseException) -> str:
-    """One line for a failed run: 'PATH: reason' for an I/O error (a full disk), else 'Type: message'."""
+    """One line for a failed run: 'PATH: reason' for an I/O error (a full disk), the line of a user's class
+    that failed (PluginFailed), else 'Type: message'."""
     if isinstance(exc, OSError) and exc.filename is not None:
         return os_error_text(exc)
+    if isinstance(exc, PluginFailed):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def _user_code(config: RunConfig):
+    """What a user's class raises while its run is built or trained (or a sys.exit() in it) leaves as one
+    PluginFailed line (`dlrepro.train.plugins.blame`); anything else passes through."""
+    try:
+        yield
+    except (Exception, SystemExit) as exc:
+        text = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else error_text(exc)
+        failed = blame(config, exc, text)
+        if failed is None:
+            raise
+        raise failed from exc
 
 
 def _save_toy_data(run: RunDir, task) -> None:
@@ -61,7 +79,7 @@ def _save_toy_data(run: RunDir, task) -> None:
             atomic_write_bytes(run.file(TOY_DATA), blob)
 
 
-def _fail(run: RunDir, exc: Exception) -> None:
+def _fail(run: RunDir, exc: BaseException) -> None:
     """Record the failure in summary.json if the disk still lets us (on a full one it may not: then the
     run has no summary, which reads as unfinished, and --resume continues it all the same)."""
     with contextlib.suppress(OSError):
@@ -96,18 +114,21 @@ def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: 
         done = _check(run, config, resume)  # again, now that nobody else can write it
         if done is not None:
             return run, done
-        task = build_task(config)  # before anything is written: a missing dataset leaves no trace
+        seed_globals(config.seed)  # before any model is built: a user's class may draw from them
+        with _user_code(config):
+            task = build_task(config)  # before anything is written: a missing dataset leaves no trace
         run.set_up(config)
         _save_toy_data(run, task)
-        try:
-            outcome = fit(task, run, progress=progress, checkpoint_every_s=checkpoint_every_s,
-                          desc=config.default_name())
-            return run, _finish(run, config, outcome)
-        except KeyboardInterrupt:
-            raise  # left resumable: no summary, the last checkpoint stays
-        except Exception as exc:
-            _fail(run, exc)
-            raise
+        with _user_code(config):
+            try:
+                outcome = fit(task, run, progress=progress, checkpoint_every_s=checkpoint_every_s,
+                              desc=config.default_name())
+                return run, _finish(run, config, outcome)
+            except KeyboardInterrupt:
+                raise  # left resumable: no summary, the last checkpoint stays
+            except (Exception, SystemExit) as exc:  # SystemExit: a sys.exit() in a user's class
+                _fail(run, exc)
+                raise
 
 
 def execute_population(configs: list[RunConfig], outs: list | None = None, *, resume: bool = False,
@@ -158,23 +179,26 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
             groups.setdefault(None if checkpoint is None else checkpoint["step"], []).append(i)
         for members in groups.values():
             cfgs, group = [configs[i] for i in members], [runs[i] for i in members]
-            task = build_population(cfgs)
+            seed_globals(cfgs[0].seed)  # each member's model is built after seeding with its own seed
+            with _user_code(cfgs[0]):
+                task = build_population(cfgs)
             for run, cfg in zip(group, cfgs, strict=True):
                 run.set_up(cfg)
                 _save_toy_data(run, task)
-            try:
-                sinks: list[Sink] = list(group)
-                outcomes = fit_population(task, sinks, progress=progress, checkpoint_every_s=checkpoint_every_s,
-                                          desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} seeds)")
-                for i, run, cfg, outcome in zip(members, group, cfgs, outcomes, strict=True):
-                    results[i] = (run, _finish(run, cfg, outcome))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                for i, run in zip(members, group, strict=True):
-                    if results[i] is None:
-                        _fail(run, exc)
-                raise
+            with _user_code(cfgs[0]):
+                try:
+                    sinks: list[Sink] = list(group)
+                    outcomes = fit_population(task, sinks, progress=progress, checkpoint_every_s=checkpoint_every_s,
+                                              desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} seeds)")
+                    for i, run, cfg, outcome in zip(members, group, cfgs, outcomes, strict=True):
+                        results[i] = (run, _finish(run, cfg, outcome))
+                except KeyboardInterrupt:
+                    raise
+                except (Exception, SystemExit) as exc:
+                    for i, run in zip(members, group, strict=True):
+                        if results[i] is None:
+                            _fail(run, exc)
+                    raise
     return results
 
 
@@ -190,7 +214,7 @@ def execute_seeds(configs: list[RunConfig], outs: list | None = None, *, vectori
     left open) and closes them when done. A run another process is writing raises RunBusy, or with
     `skip_busy` is left alone and gets summary None. Returns (run dir, summary) per config, in order.
     """
-    configs = [resolve(c) for c in configs]  # a user's class: its hash is part of the default run dir's name
+    configs = resolve_all(configs)  # a user's class: its hash is part of the default run dir's name
     outs = outs or [None] * len(configs)
     extra = observers or [[] for _ in configs]
     opened: list[list[RunObserver]] = []

@@ -35,6 +35,7 @@ from dlrepro.claims.spec import ClaimSpec, parse_claims
 from dlrepro.errors import ConfigError
 from dlrepro.studies import schema
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
+from dlrepro.train.plugins import RECORDED
 
 PROFILES = ("smoke", "quick", "full")
 DEFAULT_PROFILE = "quick"  # what `sweep` and `reproduce` run unless told
@@ -122,6 +123,7 @@ class Study:
     def with_sets(self, sets: dict, profile: str) -> Study:
         """This study with `--set` overrides (key -> value, see `parse_set`), checked under `profile`:
         an unknown key or a bad value raises ConfigError."""
+        _refuse_recorded("--set", sets)
         known = self.keys(profile)
         for key, value in sets.items():
             if key not in known:
@@ -198,8 +200,18 @@ def _joined_fields(axis: str) -> list[str]:
 
 
 def _fields_of(model) -> set[str]:
+    """The settings a study or --set may write for `model`: its config's fields, less those dlrepro records
+    itself (a user's classes, `dlrepro.train.plugins.RECORDED`: set only after their check)."""
     cls = CONFIG_TYPES.get(model) if isinstance(model, str) else None
-    return {f.name for f in fields(cls)} if cls else set()
+    return {f.name for f in fields(cls)} - set(RECORDED) if cls else set()
+
+
+def _refuse_recorded(where: str, keys) -> None:
+    """A key naming a field dlrepro records itself (alone or in a joined axis): one ConfigError line."""
+    for key in keys:
+        if any(key == n or key.startswith(n + "_") or key.endswith("_" + n) or f"_{n}_" in key for n in RECORDED):
+            raise ConfigError(f"{where}: {key!r}: plugins and plugin_info are recorded by dlrepro when it checks "
+                              "a class of your own, not settings; name the class in cell, net or optimizer")
 
 
 def _axis_assignment(path, axis: str, value) -> dict:
@@ -289,6 +301,7 @@ def parse_study(text: str, path: Path, builtin: bool = False) -> Study:
 
 
 def _check_keys(path, profile, fixed, grid) -> None:
+    _refuse_recorded(f"{path} (profile {profile})", [*fixed, *grid])
     models = grid.get("model", [fixed.get("model")])
     models = models if isinstance(models, list) else [models]
     for model in models:

@@ -5,6 +5,11 @@ resumes from its checkpoint, a failed one is retried. A trial that raises is rec
 others go on; a diverged trial is a result, not a failure. A trial whose run directory another process is
 writing (another sweep on the same folder) is left to it: "running elsewhere", not a failure either.
 
+Several workers, trials naming a user's class, or a trial time limit (`options.trial_timeout`) run in
+worker processes of `dlrepro.sweep.pool`, one unit of work each at a time: a worker that dies (os._exit, a
+signal) or runs past the limit fails that unit only, with one line, and Ctrl-C starts nothing queued. One
+worker with built-in trials and no limit trains in this process.
+
 Trials that differ only in their seed train as one population (one standard run directory per seed) when
 their model kind says so (dlrepro.registry.MODEL_KINDS: `vectorize`), unless `vectorize=False`
 (`--no-vectorize`). The rule is a measurement:
@@ -24,10 +29,10 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from dlrepro.registry import MODEL_KINDS
+from dlrepro.sweep.pool import run_pool
 from dlrepro.sweep.trials import (
     DEFAULT_OPTIONS,
     RUNNING_ELSEWHERE,
@@ -40,6 +45,7 @@ from dlrepro.sweep.trials import (
     trial_line,
 )
 from dlrepro.train.config import RunConfig
+from dlrepro.train.plugins import user_fields
 
 
 def gpu_ids() -> list[str]:
@@ -108,7 +114,7 @@ def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool
     try:
         results = execute_seeds(configs, run_dirs, tensorboard=tensorboard, skip_busy=True, resume=True,
                                 progress=False)
-    except Exception as exc:  # recorded, never fatal for the sweep
+    except (Exception, SystemExit) as exc:  # recorded, never fatal for the sweep (SystemExit: a user's class)
         return [TrialResult(d.name, d, "failed", summary_of(d), error=error_text(exc)) for d in run_dirs]
     return [TrialResult(d.name, d, RUNNING_ELSEWHERE, None, error=f"run {d} is being written by another process")
             if summary is None else
@@ -119,6 +125,21 @@ def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool
 
 def _run_unit(unit: list[Trial], tensorboard: bool) -> list[TrialResult]:
     return run_trials([c for c, _ in unit], [Path(d) for _, d in unit], tensorboard)
+
+
+def _run_packed(job: tuple[list[Trial], bool]) -> list[TrialResult]:
+    return _run_unit(*job)
+
+
+def _failed(run_dir: Path, error: str) -> TrialResult:
+    """A trial whose worker did not report back: failed, with its run directory's summary if any."""
+    from dlrepro.runs.rundir import RunDir
+
+    try:
+        summary = RunDir(run_dir).summary()
+    except Exception:
+        summary = None
+    return TrialResult(run_dir.name, run_dir, "failed", summary, error=error)
 
 
 def pool_shape(trials: list[Trial], n_units: int, workers: int | None = None,
@@ -175,30 +196,31 @@ def run_local(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log:
     workers, threads, gpus = pool_shape([trials[i] for i in todo], len(units), options.workers,
                                         options.trials_per_gpu)
 
-    if workers == 1:
+    isolate = options.trial_timeout is not None or any(user_fields(trials[i][0]) for i in todo)
+    if workers == 1 and not isolate:
         init_worker(threads)  # one trial at a time: it sees every GPU and picks the first
         for unit in units:
             done(unit, _run_unit([trials[i] for i in unit], tensorboard))
     else:
-        # spawn, not fork: the parent has imported torch, whose thread pools must not be forked
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
-                                 initargs=(threads, ctx.Value("i", 0), gpus, os.getpid())) as pool:
-            futures = {pool.submit(_run_unit, [trials[i] for i in unit], tensorboard): unit for unit in units}
-            for fut in as_completed(futures):
-                unit = futures[fut]
-                try:
-                    unit_results = fut.result()
-                except Exception as exc:  # a worker that died (killed, out of memory) fails its trials only
-                    dirs = [Path(trials[i][1]) for i in unit]
-                    unit_results = [TrialResult(d.name, d, "failed", None, error=f"{type(exc).__name__}: {exc}")
-                                    for d in dirs]
-                done(unit, unit_results)
+        # a process per worker, one unit at a time (dlrepro.sweep.pool): a crash, a hang past the time limit
+        # or a Ctrl-C costs the units it stops, nothing queued
+        counter = mp.get_context("spawn").Value("i", 0)
+
+        def ended(k: int, unit_results: list[TrialResult] | None, error: str | None) -> None:
+            unit = units[k]
+            if unit_results is None:  # the worker died, ran past the limit, or the unit raised
+                unit_results = [_failed(Path(trials[i][1]), error or "failed") for i in unit]
+            done(unit, unit_results)
+
+        run_pool([([trials[i] for i in unit], tensorboard) for unit in units], _run_packed, workers, ended,
+                 initializer=init_worker, initargs=(threads, counter, gpus, os.getpid()),
+                 limit_s=options.trial_timeout)
     populations = sum(len(u) > 1 for u in units)
     grouped = f" ({populations} seed population(s))" if populations else ""
     on_gpus = f", sharing {len(gpus)} GPU(s)" if gpus and workers > 1 else ""
     log(f"{len(trials)} trials{grouped} in {time.perf_counter() - start:.1f} s on {workers} worker(s) x "
         f"{threads} thread(s){on_gpus}")
     log_elsewhere(results.values(), log)
-    sys.stdout.flush()
+    if sys.stdout is not None:
+        sys.stdout.flush()
     return [results[i] for i in range(len(trials))]

@@ -16,6 +16,7 @@ it took; before that it is the plan's estimate.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -25,16 +26,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from dlrepro.errors import DlreproError
+from dlrepro.readfile import read_tail
 from dlrepro.run_format import LOCK, METRICS, SUMMARY
-from dlrepro.sweep.estimate import clock, duration, trial_seconds
+from dlrepro.sweep.estimate import Scale, clock, duration, kind_scale, trial_seconds
 from dlrepro.sweep.trials import Trial, already_done
 from dlrepro.train.config import RNNConfig, RunConfig
 
 REFRESH_S = 0.25        # the terminal block's redraw interval
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (ValueError, OSError, AttributeError):
+        return False
+
 # without a terminal: one status line this often (DLREPRO_STATUS_EVERY_S: for the tests, not documented)
 STATUS_EVERY_S = float(os.environ.get("DLREPRO_STATUS_EVERY_S") or 30.0)
 MIN_MEASURED_S = 5.0    # the time left comes from the sweep's own progress once it has run this long
 MIN_MEASURED_WORK = 0.03  # ... and done this fraction of its work (the first rows come after the start-up)
+BUSY_FACTOR = 1.5       # trials this much slower than the calibration predicts: the line says the machine is busier
 
 
 def total_of(cfg: RunConfig) -> tuple[str, int]:
@@ -44,20 +56,26 @@ def total_of(cfg: RunConfig) -> tuple[str, int]:
     return "epoch", int(getattr(cfg, "epochs", 0) or getattr(cfg, "steps", 0) or 1)
 
 
-def last_row(path: Path, tail: int = 4096) -> dict | None:
-    """The last complete JSON row of a metrics.jsonl (reading only its tail), or None."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - tail))
-            lines = f.read().split(b"\n")
-    except OSError:
+def number(value) -> float | None:
+    """`value` as a finite float when it is a number (not a bool), else None: a row is read, not trusted."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    for line in reversed(lines[1:] if size > tail else lines):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def last_row(path: Path, tail: int = 4096) -> dict | None:
+    """The last complete JSON row of a metrics.jsonl (reading only its tail, through
+    `dlrepro.readfile.read_tail`: a regular file only, no link followed, nothing that blocks), or None."""
+    try:
+        data, cut = read_tail(path, tail)
+    except (OSError, DlreproError):
+        return None
+    lines = data.split(b"\n")
+    for line in reversed(lines[1:] if cut else lines):
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(row, dict):
             return row
@@ -70,18 +88,22 @@ class TrialView:
     run_dir: Path
     unit: str            # "step" or "epoch"
     total: int
-    cost: float          # its estimated seconds (a weight for the time left)
+    cost: float          # its estimated seconds on the project's machine (a weight for the time left)
     skipped: bool        # finished before this sweep
+    cfg: RunConfig | None = None
     fraction: float = 0.0
     row: dict | None = None
     running: bool = False
     finished: bool = False
 
+    started: float | None = None   # when it was first seen running
+    ended: float | None = None     # when it was first seen finished
+
     def line(self, width: int) -> str:
         row = self.row or {}
-        at = row.get(self.unit) if self.unit == "epoch" else row.get("step")
+        at = number(row.get(self.unit))
         pos = "starting" if at is None else f"{self.unit} {at:g}/{self.total}"
-        acc = row.get("test_acc")
+        acc = number(row.get("test_acc"))
         acc_text = "" if acc is None else f"  test_acc {acc:.4f}"
         return f"  {self.name[:max(8, width - 40)]}  {pos}{acc_text}"
 
@@ -92,20 +114,23 @@ class Progress:
 
     def __init__(self, trials: list[Trial], title: str, *, quiet: bool = False, stream: TextIO | None = None,
                  live: bool | None = None, prior_s: float | None = None, status_every_s: float | None = None,
-                 refresh_s: float = REFRESH_S) -> None:
-        self.stream = stream or sys.stdout
+                 refresh_s: float = REFRESH_S, scale: Scale | None = None) -> None:
+        self.stream = stream or sys.stdout or open(os.devnull, "w")  # noqa: SIM115 - a closed stdout: None
         self.quiet = quiet
-        self.live = (not quiet) and (self.stream.isatty() if live is None else live)
-        self.title, self.prior_s = title, prior_s
+        if live is None:  # a terminal that understands cursor movement (not TERM=dumb)
+            live = _isatty(self.stream) and os.environ.get("TERM", "") not in ("dumb", "")
+        self.live = (not quiet) and live
+        self.title, self.prior_s, self.scale = title, prior_s, scale  # scale: the calibration, if one ran
         self.status_every_s = status_every_s or STATUS_EVERY_S
         self.refresh_s = refresh_s
         self.views = []
         for cfg, d in trials:
             unit, total = total_of(cfg)
             self.views.append(TrialView(Path(d).name, Path(d), unit, total, trial_seconds(cfg) or 1.0,
-                                        skipped=already_done(cfg, Path(d)) is not None))
+                                        skipped=already_done(cfg, Path(d)) is not None, cfg=cfg))
         self.start = time.time()
         self.first_running: float | None = None  # when a trial was first seen running (after the start-up)
+        self.peak = 0  # the most trials seen running at once: the sweep's parallelism
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,16 +147,21 @@ class Progress:
             except OSError:
                 v.finished = False
             v.running = not v.finished and (v.run_dir / LOCK).exists()
+            now = time.time()
             if v.running and self.first_running is None:
-                self.first_running = time.time()
+                self.first_running = now
+            if v.running and v.started is None:
+                v.started = now
             if v.running or v.finished:
                 row = last_row(v.run_dir / METRICS)
-                if row is not None:
+                at = None if row is None else number(row.get(v.unit))
+                if at is not None:  # a row without a readable position is not shown
                     v.row = row
-                    at = row.get("epoch") if v.unit == "epoch" else row.get("step")
-                    v.fraction = min(1.0, (at or 0) / max(1, v.total))
+                    v.fraction = min(1.0, max(0.0, at / max(1, v.total)))
             if v.finished:
                 v.fraction = 1.0
+                v.ended = now
+        self.peak = max(self.peak, sum(v.running for v in self.views))
 
     def counts(self) -> tuple[int, int, int]:
         """(done, running, left) trials."""
@@ -139,29 +169,55 @@ class Progress:
         running = sum(v.running for v in self.views)
         return done, running, len(self.views) - done - running
 
-    def seconds_left(self, now: float | None = None) -> float | None:
-        """The estimated time left: measured from this sweep's progress since its first trial started, else
-        what is left of the prior estimate; None when neither says (0 when every trial is done)."""
+    def slowdown(self, now: float | None = None) -> float | None:
+        """Seconds this sweep's trials take per second of their estimated cost, measured on the trials it has
+        started (each from when it was first seen running to now or its end, against the cost of the part it
+        has done); None until they have run `MIN_MEASURED_S` and done `MIN_MEASURED_WORK` of their cost."""
         now = now or time.time()
-        todo = [v for v in self.views if not v.skipped]
-        done_work = sum(v.cost * v.fraction for v in todo)
-        left_work = sum(v.cost * (1 - v.fraction) for v in todo)
+        started = [v for v in self.views if not v.skipped and v.started is not None]
+        spent = sum((v.ended or now) - v.started for v in started if v.started is not None)
+        done = sum(v.cost * v.fraction for v in started)
+        if spent < MIN_MEASURED_S or done <= 0 or done < MIN_MEASURED_WORK * sum(v.cost for v in started):
+            return None
+        return spent / done
+
+    def seconds_left(self, now: float | None = None) -> float | None:
+        """The estimated time left: once trials have run, the work left at their own measured rate
+        (`slowdown`), shared by as many trials as have run at once; before, what is left of the prior
+        estimate; None when neither says (0 when every trial is done)."""
+        now = now or time.time()
+        left_work = sum(v.cost * (1 - v.fraction) for v in self.views if not v.skipped)
         if left_work <= 0:
             return 0.0
-        measured = now - self.first_running if self.first_running is not None else 0.0
-        if measured >= MIN_MEASURED_S and done_work >= MIN_MEASURED_WORK * (done_work + left_work):
-            return measured * left_work / done_work
+        rate = self.slowdown(now)
+        if rate is not None:
+            return rate * left_work / max(1, self.peak)
         if self.prior_s is not None and self.prior_s > now - self.start:
             return self.prior_s - (now - self.start)
         return None
+
+    def busier(self, now: float | None = None) -> float | None:
+        """How many times slower the trials run than the calibration (`scale`) predicted, when that is more
+        than BUSY_FACTOR: the machine is busier than when it was calibrated. None otherwise."""
+        rate = self.slowdown(now)
+        started = [v for v in self.views if not v.skipped and v.started is not None and v.fraction > 0]
+        if rate is None or self.scale is None or not started:
+            return None
+        done = sum(v.cost * v.fraction for v in started)
+        expected = sum(v.cost * v.fraction * (1.0 if v.cfg is None else kind_scale(v.cfg, self.scale))
+                       for v in started) / done
+        factor = rate / expected
+        return factor if factor > BUSY_FACTOR else None
 
     def overall(self) -> str:
         done, running, left = self.counts()
         eta = self.seconds_left()
         eta_text = ("estimating the time left" if eta is None else "finishing" if eta == 0
                     else f"about {duration(eta)} left")
+        busy = self.busier() if eta else None
+        busy_text = "" if busy is None else f" (trials run {busy:.1f}x slower than calibrated: the machine is busier)"
         return (f"{self.title}: {done}/{len(self.views)} trials done, {running} running, {left} to start, "
-                f"elapsed {clock(time.time() - self.start)}, {eta_text}")
+                f"elapsed {clock(time.time() - self.start)}, {eta_text}{busy_text}")
 
     def status_line(self) -> str:
         return f"[status] {self.overall()}"

@@ -186,9 +186,11 @@ def run_ray(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log: L
                                         reuse_actors=True),  # saves a worker start (torch import) per trial
             run_config=tune.RunConfig(
                 name=name, storage_path=str(storage), verbose=0,
+                # a time limit: Tune checks it at each metrics row the trial reports
+                stop={"time_total_s": options.trial_timeout} if options.trial_timeout else None,
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # the run dir has the real one
-                callbacks=[_lines(trials, todo, results, log, max_failures)]),
+                callbacks=[_lines(trials, todo, results, log, max_failures, options.trial_timeout)]),
         )
         tuner.fit()
     for i in todo:  # a trial Tune did not finish: failed for now, resumed by the next sweep
@@ -200,7 +202,7 @@ def run_ray(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log: L
     return [results[i] for i in range(len(trials))]
 
 
-def _lines(ours, todo: list[int], results: dict, log, max_failures: int):
+def _lines(ours, todo: list[int], results: dict, log, max_failures: int, limit_s: float | None = None):
     """A Tune callback on the driver: a line per finished trial, its result read back from its run dir.
     ours: every (config, run dir) of the sweep; todo: the indices in `ours` of Tune's trials, in grid order."""
     from ray import tune
@@ -219,7 +221,10 @@ def _lines(ours, todo: list[int], results: dict, log, max_failures: int):
             elif error is None and summary is not None:
                 results[i] = TrialResult(d.name, d, summary["status"], summary)
             else:
-                results[i] = TrialResult(d.name, d, "failed", summary, error=error or "no summary written")
+                stopped = limit_s is not None and (trial.last_result or {}).get("time_total_s", 0) >= limit_s
+                reason = (f"did not finish within the trial time limit ({limit_s:g} s); stopped" if stopped
+                          else "no summary written")
+                results[i] = TrialResult(d.name, d, "failed", summary, error=error or reason)
             log(trial_line(len(results), len(ours), results[i]))
 
         def on_trial_complete(self, iteration, trials, trial, **info):

@@ -14,7 +14,7 @@ from dlrepro.run_format import finished
 from dlrepro.runs.rundir import RunDir
 from dlrepro.studies.record import write_study_record
 from dlrepro.studies.spec import Study, load_study
-from dlrepro.sweep.estimate import plan_estimate
+from dlrepro.sweep.estimate import calibrate, plan_estimate
 from dlrepro.sweep.progress import Progress
 from dlrepro.sweep.table import RUNS_CSV, write_runs_csv
 from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, Trial, TrialResult, already_done, quiet_log
@@ -29,10 +29,10 @@ def study_trials(study: Study, profile: str, out: Path, data: dict | None = None
     """(config, run dir) per grid point. `data` sets the location fields (data_root, verify_data, cache_dir)
     of the configs that read a data source; they are not part of a run's identity, so trial ids do not
     change. A user's class named by import path is checked here, before any trial runs (PluginError)."""
-    from dlrepro.train.plugins import resolve
+    from dlrepro.train.plugins import resolve_all
 
     return [(cfg, Path(out) / "runs" / study.name / cfg.default_name())
-            for cfg in (resolve(c.with_location(data)) for c in study.trials(profile))]
+            for cfg in resolve_all([c.with_location(data) for c in study.trials(profile)])]
 
 
 def check_source(name: str, data: dict | None) -> tuple[str | None, str | None]:
@@ -62,15 +62,15 @@ def sweep(study: Study, profile: str, out: Path, options: SweepOptions = DEFAULT
     trials = study_trials(study, profile, out, options.data)
     study_dir = Path(out) / "runs" / study.name
     write_study_record(study, profile, study_dir, [Path(d).name for _, d in trials])
-    prior = None
+    prior, scale = None, None
     if not options.quiet:
         print(f"== {study.title}: {len(trials)} trial(s), {study.describe(profile)} -> {study_dir}", flush=True)
         est = plan_estimate(trials, options.workers, options.vectorize)
         if est.units:
-            prior = est.seconds
+            prior, scale = est.seconds, calibrate()  # cached: the estimate's own calibration
             print(f"   {sum(already_done(c, d) is None for c, d in trials)} to run, {est.text()} (an estimate)",
                   flush=True)
-    with Progress(trials, study.name, quiet=options.quiet, prior_s=prior,
+    with Progress(trials, study.name, quiet=options.quiet, prior_s=prior, scale=scale,
                   status_every_s=options.status_every_s) as progress:
         log = quiet_log if options.quiet else progress.log
         if options.backend == "ray":

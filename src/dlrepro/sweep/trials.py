@@ -35,6 +35,7 @@ class SweepOptions:
     quiet: bool = False            # print only failed trials and the closing lines
     status_every_s: float | None = None  # without a terminal: a status line this often (None: every 30 s,
                                          # dlrepro.sweep.progress.STATUS_EVERY_S)
+    trial_timeout: float | None = None  # a trial (or seed population) running longer is stopped and failed
 
 
 DEFAULT_OPTIONS = SweepOptions()

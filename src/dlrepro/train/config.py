@@ -177,12 +177,12 @@ class MLPConfig(RunConfig):
     verify_data: bool = True         # check CIFAR-10 against the official MD5s (off for re-encoded copies)
     cache_dir: str | None = None     # where the decoded CIFAR-10 arrays are cached (default: beside the data)
     device: str = setting("cpu", _SMALL_DEVICE, choices=DEVICES)  # mlp-torch only; not part of the identity
-    outputs: str = P.setting_of("outputs", "logits", "mlp-torch")
-    train_metrics: str = P.setting_of("train_metrics", "eval", "dataset cifar10")
+    outputs: str = P.setting_of("outputs", "logits", "mlp-torch", ("model", "mlp-torch"))
+    train_metrics: str = P.setting_of("train_metrics", "eval", "dataset cifar10", ("dataset", "cifar10"))
     split: str = P.setting_of("split", "stratified", "toy datasets")
     init: str = P.setting_of("init", "uniform")
     order: str = P.setting_of("order", "each")
-    normalize: str = P.setting_of("normalize", "channel", "dataset cifar10")
+    normalize: str = P.setting_of("normalize", "channel", "dataset cifar10", ("dataset", "cifar10"))
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
 
     @property

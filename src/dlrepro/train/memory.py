@@ -51,10 +51,19 @@ def fits(needs: list[tuple[str, float, str]]) -> None:
 @functools.cache
 def cell_size(target: str, input_dim: int, num_classes: int = 10) -> tuple[int, int, int]:
     """(a, b, c) such that the cell class at `target` has a*h^2 + b*h + c parameters at hidden size h,
-    counted on instances of the class at h = 1, 2, 3. `a` is its number of h x h matrices, its gates:
-    1 for the vanilla RNN, 3 for the GRU, 4 for the LSTM. Imports torch (and the class)."""
+    counted on instances of the class at h = k, 2k, 3k for the first k in 1, 2, 4, ..., 64 the class accepts
+    (a user's cell may refuse small sizes). `a` is its number of h x h matrices, its gates: 1 for the vanilla
+    RNN, 3 for the GRU, 4 for the LSTM. Imports torch (and the class); the last refusal is raised."""
     cls = registry.load(target)
-    p1, p2, p3 = (sum(t.numel() for t in cls(input_dim, h, num_classes).parameters()) for h in (1, 2, 3))
-    a = (p3 - 2 * p2 + p1) // 2
-    b = p2 - p1 - 3 * a
-    return a, b, p1 - a - b
+    for k in (1, 2, 4, 8, 16, 32, 64):
+        try:
+            p1, p2, p3 = (sum(t.numel() for t in cls(input_dim, h, num_classes).parameters())
+                          for h in (k, 2 * k, 3 * k))
+            break
+        except Exception:
+            if k == 64:
+                raise
+    # p(k) = a k^2 + b k + c: the second difference over steps of k is 2 a k^2
+    a = (p3 - 2 * p2 + p1) // (2 * k * k)
+    b = (p2 - p1 - 3 * a * k * k) // k
+    return a, b, p1 - a * k * k - b * k

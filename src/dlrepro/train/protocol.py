@@ -58,11 +58,13 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def setting_of(key: str, default: str, only: str | None = None):
+def setting_of(key: str, default: str, only: str | None = None, applies: tuple[str, str] | None = None):
     """The config field of protocol setting `key` (HELP): its help (with `only`: the runs it applies to) and
-    its values, as `dlrepro.train.settings.setting` declares a setting (its values are checked there)."""
+    its values, as `dlrepro.train.settings.setting` declares a setting (its values are checked there).
+    `applies`: ("model" or "dataset", value), the runs a `train` command must be able to make to offer it."""
     text, values = HELP[key]
-    return setting(default, f"{text} ({only} only)" if only else text, choices=values)
+    extra = {"applies": applies} if applies else {}
+    return setting(default, f"{text} ({only} only)" if only else text, choices=values, **extra)
 
 
 def check_mlp(cfg) -> None:

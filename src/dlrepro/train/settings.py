@@ -42,6 +42,8 @@ def setting(default: Any, help: str, **checks: Any) -> Any:
       parse       the function that reads the flag's text (a comma list)
       required    the `dlrepro train` flag must be given
       choice_help {choice: text}: added to the help when the flag offers that choice
+      applies     ("model" or "dataset", value): the only runs the setting means something for; a `train`
+                  command that cannot make such a run offers no flag for it
     """
     if "by_dataset" in checks:
         checks["by_dataset"] = {"*": default, **checks["by_dataset"]}
