@@ -346,7 +346,7 @@ def _cmd_report(a) -> int:
 
     if not Path(a.dir).is_dir():
         raise DlreproError(f"report: {a.dir} is not a directory")
-    report = build_report(a.dir)
+    report = build_report(a.dir, echo=not a.quiet)
     print(f"report: {report} and {Path(a.dir) / 'report.html'}")
     return 0
 
@@ -406,9 +406,9 @@ def _cmd_sweep(a) -> int:
 
 def _add_study_run_flags(p: argparse.ArgumentParser) -> None:
     """--profile, --out, --workers, --set, --dry-run and --quiet, shared by sweep and reproduce."""
-    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
-                   help="smoke: seconds; quick: minutes on 2 CPU cores; full: the reference settings "
-                        "(default %(default)s)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE,
+                   help=f"{', '.join(PROFILES)} or a profile the study file defines ([profiles.NAME]); smoke: "
+                        "seconds; quick: minutes on 2 CPU cores; full: the reference settings (default %(default)s)")
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default %(default)s)")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel worker processes (default: number of CPU cores)")
@@ -484,6 +484,7 @@ def build_parser() -> Parser:
                         description="Rebuild DIR/report.md, DIR/report.html, DIR/claims.json and DIR/figures/ "
                                     "from the runs under DIR/runs, without training.")
     rp.add_argument("dir", help="a directory written by dlrepro reproduce (e.g. results)")
+    rp.add_argument("--quiet", action="store_true", help="print only where the report was written, not its tables")
     rp.set_defaults(func=_cmd_report)
 
     st = sub.add_parser("studies", help="list the built-in studies",

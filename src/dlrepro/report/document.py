@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,25 @@ from dlrepro.report.tables import markdown_table
 # verdict -> (symbol, colour): the claims table shows verdicts at a glance
 VERDICT_STYLE = {"reproduced": ("\u2714", "#1a7f37"), "differs": ("\u2718", "#c62828"),
                  "not comparable": ("\u2248", "#b26a00"), "not run": ("\u2013", "#777777")}
+
+
+def md_text(text: object) -> str:
+    """Text from a results folder (a claim's sentence or reason, a study's title or note) as one line of plain
+    Markdown text: its newlines cannot start a block of their own (a heading, a list, a code fence), a block
+    marker at its start is escaped, '[' opens no link and '<' no HTML tag."""
+    line = " ".join(str(text).split()).replace("<", "&lt;").replace("[", "\\[")
+    numbered = re.match(r"(\d+)([.)])", line)
+    if numbered:
+        return f"{numbered[1]}\\{line[len(numbered[1]):]}"
+    return "\\" + line if line[:1] in BLOCK_MARKERS else line
+
+
+def md_paragraphs(text: str) -> str:
+    """Text of several paragraphs (blank lines between them), each as `md_text`."""
+    return "\n\n".join(md_text(p) for p in re.split(r"\n\s*\n", str(text).strip()) if p.strip())
+
+
+BLOCK_MARKERS = set("#>*+-=|~`")
 
 
 def verdict_badge(verdict: str) -> str:
@@ -77,15 +97,15 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
     def markdown(self, root: Path) -> str:
-        parts = [f"## {self.title}", self.description.strip()]
-        parts += self.notes
+        parts = [f"## {md_text(self.title)}", md_paragraphs(self.description)]
+        parts += [md_text(n) for n in self.notes]
         if self.setup is not None:
             parts += ["### Setup (from the configs that were run)", self.setup.markdown()]
         if self.figures:
             parts.append("### Figures")
             for f in self.figures:
                 png, svg = f.path.relative_to(root).as_posix(), f.svg.relative_to(root).as_posix()
-                parts.append(f"![{f.caption}]({png})\n\n{f.caption} ([SVG]({svg}))")
+                parts.append(f"![{f.caption}]({png})" + (f"\n\n{f.caption} ([SVG]({svg}))" if f.with_svg else ""))
         if self.tables:
             parts += ["### Results"] + [t.markdown() for t in self.tables]
         return "\n\n".join(p for p in parts if p) + "\n"
@@ -117,7 +137,7 @@ def render_markdown(title: str, intro: list[str], sections: Sequence[Section], r
                     summary: Sequence[str] = (), glance: Table | None = None) -> str:
     """`glance`: a table shown right after the summary (the verdict of every claim); its links are defined
     at the end of the document."""
-    top = ["## Summary", "\n".join(f"- {p}" for p in summary)] if summary else []
+    top = ["## Summary", "\n".join(f"- {md_text(p)}" for p in summary)] if summary else []
     if glance is not None:
         top += ["## Verdicts at a glance", glance.markdown()]
     links = sorted({c for t in ([glance] if glance else []) for r in t.rows for c in r if isinstance(c, Link)},

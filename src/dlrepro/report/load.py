@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dlrepro.errors import ConfigError, one_line
 from dlrepro.report.document import Table
+from dlrepro.report.tables import setting_text
 from dlrepro.runs.folder import MB, Folder, Unreadable
 from dlrepro.runs.rundir import CONFIG, METRICS, SUMMARY, TOY_DATA
 from dlrepro.train.config import CONFIG_TYPES, LOCATION_FIELDS, config_from_dict
@@ -285,7 +286,7 @@ def evidence(study_dir: Path, profile: str, trials: dict[str, dict] | None, not_
 
 def setup_table(runs: list[Run]) -> Table:
     """Every setting of the runs: its value when shared, the values it took when it varied (a grid axis)."""
-    keys = [k for k in runs[0].cfg if k not in LOCATION_FIELDS] if runs else []
+    keys = list(dict.fromkeys(k for r in runs for k in r.cfg if k not in (*LOCATION_FIELDS, "plugin_info")))
     rows = []
     for key in keys:
         values = []
@@ -293,7 +294,7 @@ def setup_table(runs: list[Run]) -> Table:
             v = r.cfg.get(key)
             if v not in values:
                 values.append(v)
-        text = ", ".join(str(v) for v in values)
+        text = ", ".join(setting_text(key, v) for v in values)
         rows.append([key, text, "varied" if len(values) > 1 else ""])
     return Table(["setting", "value(s)", ""], rows, caption=f"{len(runs)} run(s).")
 
