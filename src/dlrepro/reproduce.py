@@ -14,9 +14,9 @@ import dlrepro
 from dlrepro.errors import DatasetError
 from dlrepro.registry import DATA_SOURCES
 from dlrepro.report.build import build_report, read_status
-from dlrepro.report.judge import check_claims
 from dlrepro.report.registry import STUDIES
 from dlrepro.runs.rundir import atomic_write_json
+from dlrepro.studies.claim_checks import check_claims
 from dlrepro.studies.record import hardware
 from dlrepro.studies.spec import Study
 from dlrepro.sweep.study import check_source, select_studies, source_given, sources, study_trials, sweep

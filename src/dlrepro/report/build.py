@@ -21,25 +21,28 @@ from collections import defaultdict
 from pathlib import Path
 
 import dlrepro
+from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
+from dlrepro.claims.judge import judge_claims
+from dlrepro.claims.verdict import SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.errors import ConfigError
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
-from dlrepro.report.judge import judge_claims
-from dlrepro.report.load import Evidence, evidence, reproduce_record, stored_config, unreadable_note
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
-from dlrepro.report.verdict import SCHEMA_VERSION, VERDICTS, Claim, ClaimDetails, counts, glance_table
+from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
+from dlrepro.runs.load import stored_config
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-from dlrepro.studies.record import ran_with, read_recorded_study, study_info
+from dlrepro.studies.record import ran_with, read_recorded_study, reproduce_record, study_info
 from dlrepro.studies.spec import Study, load_study
 from dlrepro.train.config import config_from_dict
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
 
-RULES = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed run at "
-         "the claim's settings; 'differs' when it does not; 'not comparable' when the profile ran other settings "
-         "than the claim's (a claim about 200 epochs cannot be judged from 2); 'not run' when the profile has no "
-         "such run or a run did not complete all its steps. Only the runs of the recorded profile are read.")
+HOW_JUDGED = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed "
+              "run at the claim's settings; 'differs' when it does not; 'not comparable' when the profile ran other "
+              "settings than the claim's (a claim about 200 epochs cannot be judged from 2); 'not run' when the "
+              "profile has no such run or a run did not complete all its steps. Only the runs of the recorded "
+              "profile are read.")
 
 REPRODUCIBILITY = ("Reproducibility: the same command and seed give the same numbers on the same CPU (every run "
                    "seeds its weights, data and sample order). Across CPUs the BLAS kernels differ in their last "
@@ -280,11 +283,11 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
             claims += mine
             title = " ".join(section.title.split())
             sections.append(ClaimDetails(f"Claims of {title}", f"The claims of study {theirs.name}'s file, judged "
-                                         f"from its runs. {RULES}", claims=mine))
+                                         f"from its runs. {HOW_JUDGED}", claims=mine))
     if builtins:
         sections.append(ClaimDetails("Claims of the reference report", "Each claim of the reference report, the "
                                      "settings it is about, and our measurement (mean +- std over seeds where there "
-                                     f"are several). {RULES}", claims=reference))
+                                     f"are several). {HOW_JUDGED}", claims=reference))
     status = folder_status(status, infos)
     title = "dlrepro: reproducing the course study"
     summary = summary_lines(claims, status, evidences, trends)

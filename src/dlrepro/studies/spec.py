@@ -10,7 +10,7 @@ importlib.resources, so an installed wheel has them); `load_study` takes such a 
     [profiles.<name>]  `fixed = {...}` and `grid = {...}` overrides: smoke (seconds), quick (minutes on
                2 CPU cores), full (the reference settings). A joined axis in a profile replaces the
                base axes of the fields it sets.
-    [[claims]] the claims the report judges from the study's runs (read by dlrepro.studies.claims).
+    [[claims]] the claims the report judges from the study's runs (read by dlrepro.claims.spec).
 
 A file is checked completely before anything runs: unknown tables or keys, an unknown model, an empty
 axis or a bad value raise ConfigError naming the file, the key and the reason.
@@ -31,9 +31,9 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
+from dlrepro.claims.spec import ClaimSpec, parse_claims
 from dlrepro.errors import ConfigError
 from dlrepro.studies import schema
-from dlrepro.studies.claims import ClaimSpec, parse_claims
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 
 PROFILES = ("smoke", "quick", "full")

@@ -1,19 +1,18 @@
-"""Judging a study's claims (dlrepro.studies.claims) with the rule kinds of dlrepro.report.claims: each claim's
+"""Judging a study's claims (dlrepro.claims.spec) with the rule kinds of dlrepro.claims.rules: each claim's
 parameters checked against its rule kind, the runs it is judged from selected, the rule applied. The same
-checks run before a sweep (`check_claims`: one line naming the claim, exit code 2) and `--dry-run` lists the
-trials each claim will be judged from (`claim_plan`)."""
+checks run before a sweep (dlrepro.studies.claim_checks: one line naming the claim, exit code 2), and
+`--dry-run` lists the trials each claim will be judged from."""
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import string
 
-from dlrepro.errors import ConfigError
-from dlrepro.report.claims import RULES, _m, _mismatch, _what, select
-from dlrepro.report.load import STATISTICS, Evidence, matches
-from dlrepro.report.verdict import Claim, num, show
-from dlrepro.studies.claims import ClaimSpec
-from dlrepro.studies.spec import Study, load_study
+from dlrepro.claims.evidence import STATISTICS, Evidence, matches
+from dlrepro.claims.rules import RULES, metric_words, statistic_words
+from dlrepro.claims.spec import ClaimSpec
+from dlrepro.claims.verdict import Claim, num, show
+from dlrepro.runs.load import Run
 from dlrepro.train.engine import METRIC_KEYS
 
 NUMBERS = {"value", "tolerance", "window", "threshold", "low", "high", "at_least", "since", "best_below",
@@ -66,20 +65,71 @@ def describe(spec: ClaimSpec) -> tuple[str, str]:
     percent = (spec.rule in ("at_least", "at_most", "within") and p["metric"].endswith("_acc") and not timed
                and "minus" not in p)
     names = list(p.get("groups", {}))
-    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "metric": _m(p.get("metric", "")),
+    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "metric": metric_words(p.get("metric", "")),
             "statistic": p.get("statistic", "final"), "lo": num(lo), "hi": num(hi),
             "value": f"{ref * 100:.4g}%" if percent else num(ref),
             "tolerance": f"{tol * 100:.4g}%" if percent else show(tol), "window": f"{w:.0%}",
             "ref": f"{ref * 100:.4g}%" if percent else f"{unit} {num(ref)}".strip() if timed else num(ref),
-            "what": _what(p).replace("evaluation", unit or "evaluation") if "metric" in p else "",
+            "what": statistic_words(p).replace("evaluation", unit or "evaluation") if "metric" in p else "",
             "after": num(p.get("after", 0)), "over": "every seed's" if p.get("over") == "all" else "the mean",
             "since": f"{p.get('since', 0.0):.0%}" if p.get("since") else "the start",
             "best_below": f"; every seed's best below {show(p['best_below'])}" if "best_below" in p else "",
             "at_least": show(p.get("at_least", 1)), "fraction_at_most": f"{p.get('fraction_at_most', 0.1):.0%}",
             "groups": " vs ".join(names), "names": ", ".join(names), "lower": " < ".join(names),
             "versus": " vs ".join(map(num, p.get("values", []))) or " vs ".join(names),
-            "metrics": ", ".join(map(_m, p.get("metrics", [])))}
+            "metrics": ", ".join(map(metric_words, p.get("metrics", [])))}
     return rule.text.format(**fill), rule.reference.format(**fill)
+
+
+def mismatch(cfg: dict, settings: dict) -> list[str]:
+    """Where a trial's config departs from a claim's settings, in words ('2 of 200 epochs'); [] when it does not."""
+    out = []
+    for key, want in settings.items():
+        have = cfg.get(key)
+        have, want = (list(v) if isinstance(v, tuple) else v for v in (have, want))
+        if have == want or (isinstance(have, float | int) and isinstance(want, float | int)
+                            and math.isclose(have, want, rel_tol=1e-9)):
+            continue
+        if key in ("epochs", "steps") and isinstance(have, int) and isinstance(want, int):
+            out.append(f"{have:,} of {want:,} {key}")
+        elif key in ("subset", "test_subset"):
+            split, full = ("training", 50_000) if key == "subset" else ("test", 10_000)
+            out.append(f"{have or full:,} of {full:,} {split} images")
+        else:
+            out.append(f"{key} {show(have)} (reference {show(want)})")
+    return out
+
+
+def triage(spec: ClaimSpec, trials: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """(the trials at the claim's `match`, those of them at its settings), trial ids in the order given: the
+    claim is judged from the second; none at `match` is 'not run', none at its settings 'not comparable'."""
+    hit = [tid for tid, cfg in trials.items() if matches(cfg, spec.match)]
+    return hit, [tid for tid in hit if not mismatch(trials[tid], spec.settings)]
+
+
+def select(claim: Claim, spec: ClaimSpec, ev: Evidence) -> list[Run] | None:
+    """The runs `claim` is judged from, or None with claim.verdict / claim.reason set to why there are none."""
+    if ev.not_run:
+        claim.not_run(ev.not_run)
+        return None
+    hit, at_settings = triage(spec, ev.trials)
+    if not hit:
+        what = ", ".join(f"{k} {show(v) if not isinstance(v, tuple) else ' and '.join(map(show, v))}"
+                         for k, v in spec.match.items())
+        claim.not_run(f"profile {ev.profile} has no run with {what}")
+        return None
+    if not at_settings:
+        claim.verdict = "not comparable"
+        claim.reason = f"profile {ev.profile} ran " + ", ".join(mismatch(ev.trials[hit[0]], spec.settings))
+        return None
+    bad = [(tid, why) for tid, why in ((tid, ev.problem(tid)) for tid in at_settings) if why]
+    if bad:
+        claim.not_run(f"{len(bad)} of {len(at_settings)} run(s) unusable: "
+                      + "; ".join(f"{t} {w}" for t, w in bad[:3]))
+        return None
+    runs = sorted((ev.runs[tid] for tid in at_settings), key=lambda r: r.cfg["seed"])
+    claim.runs = [r.path.name for r in runs]
+    return runs
 
 
 def judged(spec: ClaimSpec, ev: Evidence) -> Claim:
@@ -91,7 +141,7 @@ def judged(spec: ClaimSpec, ev: Evidence) -> Claim:
     if problem_:
         claim.not_run(f"the claim cannot be judged: {problem_}")
         return claim
-    runs = select(claim, ev, spec.match)
+    runs = select(claim, spec, ev)
     if runs is not None:
         RULES[spec.rule].judge(claim, runs, {**spec.params, "reason": spec.reason})
         if claim.verdict == "reproduced":
@@ -102,54 +152,5 @@ def judged(spec: ClaimSpec, ev: Evidence) -> Claim:
     return claim
 
 
-def study_claims(study: str) -> tuple[ClaimSpec, ...]:
-    """The claims of a built-in study (by name) or of a study file (by path): ids, rules and reference values."""
-    return load_study(study).claims
-
-
 def judge_claims(specs: tuple[ClaimSpec, ...], ev: Evidence) -> list[Claim]:
     return [judged(spec, ev) for spec in specs]
-
-
-def check_claims(study: Study) -> None:
-    """Before anything runs: a claim with an unknown rule or parameter, a metric no trial logs (metrics.jsonl
-    holds the same keys for every model), or a match (or group) that selects no trial at any profile raises
-    ConfigError naming the claim."""
-    as_written = dataclasses.replace(study, sets={})   # --set overrides make a claim not comparable, not wrong
-    trials = [cfg.to_dict() for profile in study.profiles for cfg in as_written.trials(profile)]
-    for spec in study.claims:
-        where = f"{study.path}: claim {spec.id}"
-        problem = check_params(spec)
-        if problem:
-            raise ConfigError(f"{where}: {problem}")
-        hit = [cfg for cfg in trials if matches(cfg, spec.match)]
-        if not hit:
-            raise ConfigError(f"{where}: match {_match_text(spec.match)} selects no trial of any profile")
-        for name, group in (spec.params.get("groups") or {}).items():
-            if not any(matches(cfg, _tuples(group)) for cfg in hit):
-                raise ConfigError(f"{where}: group {name} {_match_text(group)} selects none of the claim's trials")
-
-
-def claim_plan(study: Study, profile: str) -> list[str]:
-    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged). A
-    trial naming a user's class has that class checked and its module's sha256 in its id, as the sweep runs it."""
-    from dlrepro.train.plugins import resolve
-
-    trials = {cfg.default_name(): cfg.to_dict() for cfg in map(resolve, study.trials(profile))}
-    lines = [f"   {len(study.claims)} claim(s):"] if study.claims else []
-    for spec in study.claims:
-        hit = [(tid, cfg) for tid, cfg in trials.items() if matches(cfg, spec.match)]
-        ids = [tid for tid, cfg in hit if not _mismatch(cfg, spec.settings)]
-        lines.append(f"   claim {spec.id} ({spec.rule}): " + (
-            f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
-            f"not comparable, profile {profile} runs " + ", ".join(_mismatch(hit[0][1], spec.settings)) if hit else
-            f"not run, profile {profile} has no trial with {_match_text(spec.match)}"))
-    return lines
-
-
-def _tuples(match: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
-
-
-def _match_text(match: dict) -> str:
-    return "{" + ", ".join(f"{k} = {show(v)}" for k, v in match.items()) + "}"
