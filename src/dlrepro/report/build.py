@@ -16,6 +16,7 @@ package's study of the same name. A user's study gets its claims judged in its o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -31,7 +32,7 @@ from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
 from dlrepro.runs.load import stored_config
-from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
+from dlrepro.runs.rundir import atomic_write_bytes
 from dlrepro.studies.record import ran_with, read_recorded_study, reproduce_record, study_info
 from dlrepro.studies.spec import Study, load_study
 from dlrepro.train.config import config_from_dict
@@ -310,7 +311,8 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     for stale in figures.glob("*.*"):
         if stale.suffix in (".png", ".svg") and stale not in drawn and not stale.is_dir():  # of an earlier build
             stale.unlink()
-    atomic_write_json(out / "claims.json", claims_document(claims, status, evidences, unread))
+    document = json.dumps(claims_document(claims, status, evidences, unread), indent=2, allow_nan=False)  # strict
+    atomic_write_bytes(out / "claims.json", (document + "\n").encode())
     atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary, glance).encode())
     atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary, glance).encode())
     return out / "report.md"

@@ -23,7 +23,7 @@ def md_text(text: object) -> str:
     """Text from a results folder (a claim's sentence or reason, a study's title or note) as one line of plain
     Markdown text: its newlines cannot start a block of their own (a heading, a list, a code fence), a block
     marker at its start is escaped, '[' opens no link and '<' no HTML tag."""
-    line = " ".join(str(text).split()).replace("<", "&lt;").replace("[", "\\[")
+    line = HTML_TAG.sub("&lt;", " ".join(str(text).split())).replace("[", "\\[")
     numbered = re.match(r"(\d+)([.)])", line)
     if numbered:
         return f"{numbered[1]}\\{line[len(numbered[1]):]}"
@@ -36,6 +36,7 @@ def md_paragraphs(text: str) -> str:
 
 
 BLOCK_MARKERS = set("#>*+-=|~`")
+HTML_TAG = re.compile(r"<(?=[A-Za-z/!?])")   # a '<' that would open an HTML tag or comment in Markdown
 
 
 def verdict_badge(verdict: str) -> str:
@@ -50,13 +51,14 @@ def verdict_legend_html() -> str:
 
 @dataclass(frozen=True)
 class Link:
-    """A table cell linking to an anchor further down: Markdown shows `[text]` (a shortcut reference link,
-    defined at the end of the document, so a table stays narrow), HTML an <a href>."""
+    """A table cell linking to an anchor further down: Markdown shows `[text][anchor]` (a reference link whose
+    target is defined at the end of the document, so a table stays narrow), HTML an <a href>. The anchor is
+    made of letters, digits, '.' and '-' (a claim's id)."""
     text: str
     anchor: str
 
     def __str__(self) -> str:
-        return f"[{self.text}]"
+        return f"[{md_text(self.text).replace(']', chr(92) + ']')}][{self.anchor}]"
 
     def html(self) -> str:
         return f"<a href='#{html.escape(self.anchor)}'>{html.escape(self.text)}</a>"
@@ -74,7 +76,8 @@ class Table:
 
     def markdown(self) -> str:
         verdict = self.header.index("verdict") if "verdict" in self.header else -1
-        rows = [[f"{VERDICT_STYLE[c][0]} {c}" if i == verdict and c in VERDICT_STYLE else c for i, c in enumerate(r)]
+        rows = [[f"{VERDICT_STYLE[c][0]} {c}" if i == verdict and c in VERDICT_STYLE else
+                 HTML_TAG.sub("&lt;", c) if isinstance(c, str) else c for i, c in enumerate(r)]
                 for r in self.rows]
         text = markdown_table(self.header, rows)
         return f"{text}\n\n{self.caption}\n" if self.caption else text + "\n"
@@ -142,9 +145,8 @@ def render_markdown(title: str, intro: list[str], sections: Sequence[Section], r
     top = ["## Summary", "\n".join(f"- {md_text(p)}" for p in summary)] if summary else []
     if glance is not None:
         top += ["## Verdicts at a glance", glance.markdown()]
-    links = sorted({c for t in ([glance] if glance else []) for r in t.rows for c in r if isinstance(c, Link)},
-                   key=lambda c: c.text)
-    refs = ["\n".join(f"[{c.text}]: #{c.anchor}" for c in links)] if links else []
+    links = sorted({c.anchor for t in ([glance] if glance else []) for r in t.rows for c in r if isinstance(c, Link)})
+    refs = ["\n".join(f"[{a}]: #{a}" for a in links)] if links else []
     return "\n\n".join([f"# {title}", *top, *intro, *(s.markdown(root) for s in sections), *refs]) + (
         "\n" if links else "")
 
