@@ -148,3 +148,16 @@ def test_the_kept_reproduce_folder_still_judges_the_same(tmp_path):
         for key, number in was["measured"].items():
             assert now["measured"][key] == pytest.approx(number, rel=1e-9) if isinstance(number, float) \
                 else now["measured"][key] == number, (cid, key)
+
+
+@pytest.mark.parametrize("text, needle", [
+    (claim(text="x" * 1001), "claim 'c': text must be at most 1,000 characters"),
+    (claim(reason="r" * 1001), "claim 'c': reason must be at most 1,000 characters"),
+    (claim().replace('id = "c"', 'id = "' + "c" * 81 + '"'), "id must be lower-case letters, digits, '.' or '-'"),
+    (claim() + claim(), "claim 'c': id is used twice"),
+    ("claims = 5\n", "claims must be [[claims]] tables"),
+])
+def test_a_claims_table_too_large_or_malformed_is_one_line_before_a_sweep_runs(tmp_path, capsys, text, needle):
+    study = tmp_path / "mine.toml"
+    study.write_text(text + STUDY if text.startswith("claims") else STUDY + text)
+    assert_usage_error(["sweep", str(study), "--dry-run", "--out", str(tmp_path / "out")], needle, capsys)
