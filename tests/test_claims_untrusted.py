@@ -100,7 +100,7 @@ def test_a_claims_text_and_reason_are_text_in_report_md(tmp_path):
     build_report(out, echo=False)
     md = (out / "report.md").read_text()
     lines = md.splitlines()
-    assert [line for line in lines if line.startswith("# ")] == ["# dlrepro: reproducing the course study"]
+    assert [line for line in lines if line.startswith("# ")] == ["# dlrepro: Mine"]
     assert not any(line.startswith(("- and a list", "| a | table", "#", "<script")) for line in lines
                    if not line.startswith(("# dlrepro", "## ", "### ")))
     assert "<script>" not in md and "&lt;script>" in md

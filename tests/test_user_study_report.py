@@ -121,7 +121,7 @@ def test_a_folder_of_a_users_study_reports_that_study_only(swept, capsys):
     assert [c["id"] for c in doc["claims"]] == ["mine-learns"] and doc["claims"][0]["verdict"] == "reproduced"
     md = (swept / "report.md").read_text()
     assert "Part 1" not in md and "Claims of the reference report" not in md and "toy-" not in md
-    assert "1 claims: 1 reproduced" in md or "1 claim: 1 reproduced" in md
+    assert "1 claim: 1 reproduced" in md and md.startswith("# dlrepro: My own MLP study\n")
 
 
 def test_a_sweep_records_its_profile_and_machine_for_the_report(swept, capsys):
@@ -227,6 +227,7 @@ def test_a_recorded_title_or_profile_cannot_inject_markdown_blocks(tmp_path):
     record.write_text(json.dumps(doc))
     build_report(out, echo=False)
     md = (out / "report.md").read_text()
-    assert [line for line in md.splitlines() if line.startswith("# ")] == ["# dlrepro: reproducing the course study"]
+    assert [line for line in md.splitlines() if line.startswith("# ")] == [
+        "# dlrepro: Mine # Verdict: all claims reproduced"]   # a user's study only: the page is named after it
     assert not any(line.startswith(("- injected", "```")) for line in md.splitlines())
     assert "Mine # Verdict: all claims reproduced" in md

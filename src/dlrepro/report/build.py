@@ -169,7 +169,8 @@ def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Eviden
     """The summary: counts, profile, data, hardware, and a line per part (with the early trends of `trends`,
     part -> texts, where none of the part's claims could be judged)."""
     n = counts(claims)
-    lines = [f"{len(claims)} claims: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + ".",
+    lines = [f"{len(claims)} claim{'' if len(claims) == 1 else 's'}: "
+             + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + ".",
              f"Profile: {status.get('profile', 'unknown')}; runs by dlrepro "
              f"{status.get('dlrepro_version', dlrepro.__version__)}, report by dlrepro {dlrepro.__version__}.",
              data_line(status, evidences), hardware_line(status)]
@@ -290,13 +291,15 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
                                      "settings it is about, and our measurement (mean +- std over seeds where there "
                                      f"are several). {HOW_JUDGED}", claims=reference))
     status = folder_status(status, infos)
-    title = "dlrepro: reproducing the course study"
+    title = ("dlrepro: reproducing the course study" if builtins else
+             "dlrepro: " + "; ".join(" ".join(s.title.split()) for s in sections if not isinstance(s, ClaimDetails)))
     summary = summary_lines(claims, status, evidences, trends)
     summary[1:1] = [f"The claims of study {u['study']} were not judged: its study file cannot be read "
                     f"({u['problem']})." for u in unread]
     glance = glance_table(claims)
     intro = ["Every number below is read from the run directories under runs/ (paths are relative to this "
-             "folder); `dlrepro report` on this folder rebuilds this page without training.", REPRODUCIBILITY]
+             "folder); `dlrepro report` on this folder rebuilds this page without training.",
+             *([REPRODUCIBILITY] if builtins else [])]
     if echo:
         for line in summary:
             print(line)
