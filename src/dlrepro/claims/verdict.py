@@ -7,6 +7,8 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 
+from dlrepro.text import show
+
 VERDICTS = ("reproduced", "differs", "not comparable", "not run")
 SCHEMA_VERSION = 2
 
@@ -51,18 +53,6 @@ def json_safe(value, instead=str):
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2 ** 53:
         return instead(value) if instead is not str or value.bit_length() < 200 else "a very long integer"
     return value
-
-
-def show(v) -> str:
-    if isinstance(v, list | tuple):
-        return "-".join(map(str, v))
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
-        return f"{v:,}"
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def num(x: float) -> str:
-    return "never" if math.isinf(x) else f"{x:,.0f}" if float(x).is_integer() else f"{x:,g}"
 
 
 def stats(values) -> dict:

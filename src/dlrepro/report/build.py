@@ -26,14 +26,14 @@ from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
 from dlrepro.claims.judge import judge_claims
 from dlrepro.claims.verdict import SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.errors import ConfigError
+from dlrepro.files import atomic_write_bytes
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
 from dlrepro.runs.load import stored_config
-from dlrepro.runs.rundir import atomic_write_bytes
-from dlrepro.studies.record import ran_with, read_recorded_study, reproduce_record, study_info
+from dlrepro.studies.record import ran_with, read_recorded_study, read_reproduce_record, read_study_record
 from dlrepro.studies.spec import Study, load_study
 from dlrepro.train.config import config_from_dict
 
@@ -63,10 +63,6 @@ def other_studies(out: Path) -> list[Path]:
     folders = [p for p in folder.subdirs(runs) if p.name not in REGISTRY]
     return [p for p in folders if folder.outside(p) is not None  # its section says why it is not read
             or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
-
-
-def read_status(out: Path) -> dict:
-    return reproduce_record(Folder(out))
 
 
 def profile_trials(study_dir: Path, study: Study, profile: str, recorded: list | None = None) -> dict[str, dict]:
@@ -224,10 +220,11 @@ def folder_status(status: dict, infos: list[dict]) -> dict:
     return merged
 
 
-def build_report(out: str | Path, echo: bool = True) -> Path:
-    """Write the report files; with `echo`, also print each section's results tables."""
+def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, int]]:
+    """Write the report files; with `echo`, also print each section's results tables. Returns report.md's path
+    and the number of claims of each verdict (as claims.json counts them)."""
     out = Path(out)
-    status = read_status(out)
+    status = read_reproduce_record(out)
     not_run = status.get("not_run", {})
     figures = Folder(out).own_dir(out / "figures")  # a real folder, never a link to another one
     sections: list[Section] = []
@@ -240,7 +237,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     builtins = has_builtin_studies(out, status, others)
     for name in STUDIES if builtins else ():
         study_dir = out / "runs" / name
-        info = study_info(study_dir)
+        info = read_study_record(study_dir)
         infos.append(info)
         recorded, problem = read_recorded_study(study_dir, info)
         if problem:
@@ -270,7 +267,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         sections.append(section)
     reference = list(claims)
     for study_dir in others:
-        info = study_info(study_dir)
+        info = read_study_record(study_dir)
         infos.append(info)
         section = generic_section(study_dir, figures, info)
         theirs, problem = read_recorded_study(study_dir, info)
@@ -318,4 +315,4 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     atomic_write_bytes(out / "claims.json", (document + "\n").encode())
     atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary, glance).encode())
     atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary, glance).encode())
-    return out / "report.md"
+    return out / "report.md", counts(claims)

@@ -1,12 +1,16 @@
-"""What a results folder keeps about each study that ran into it, so its report rebuilds from the folder alone.
+"""What a results folder keeps about the studies that ran into it, so its report rebuilds from the folder alone.
 
     OUT/runs/<study>/study.toml   the study file as it was read (rerun it with `dlrepro sweep` on this path)
-    OUT/runs/<study>/study.json   name, title, description, whether it is built in, the profile and the --set
-                                  overrides that ran, the trial ids of that sweep and the machine (hardware)
+    OUT/runs/<study>/study.json   the study record: name, title, description, whether it is built in, the
+                                  profile and the --set overrides that ran, the trial ids of that sweep, and
+                                  the machine it ran on (hardware, as reproduce.json has it)
+    OUT/reproduce.json            the reproduce record (`dlrepro reproduce`): the profile, the CIFAR-10 copy
+                                  used, the dlrepro version, the hardware, and why a study was not run
 
-Both are written when a sweep starts (an interrupted sweep still leaves them) and replaced by the next one.
-The report reads them as untrusted input (`dlrepro.runs.folder`): a study.json that is not what this module
-writes is one error naming it; its trial ids are plain folder names, never paths.
+The study's files are written when a sweep starts (an interrupted sweep still leaves them) and replaced by
+the next one; reproduce.json when `dlrepro reproduce` has run its studies. The report reads them as untrusted
+input (`dlrepro.runs.folder`): a record that is not what this module writes is one error naming it; a study
+record's trial ids are plain folder names, never paths.
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ from pathlib import Path
 
 import dlrepro
 from dlrepro.errors import ConfigError, one_line
+from dlrepro.files import atomic_write_bytes, atomic_write_json
+from dlrepro.run_format import short
 from dlrepro.runs.folder import MB, Folder, Unreadable
-from dlrepro.runs.load import short
 from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
 
 RECORD, SOURCE = "study.json", "study.toml"
 RECORD_LIMIT, SOURCE_LIMIT = 64 * MB, 4 * MB  # a record lists up to a grid's worth of trial ids
 RECORD_FIELDS = {"name": str, "title": str, "description": str, "builtin": bool, "file": str, "profile": str,
-          "sets": dict, "trials": list, "dlrepro": str, "hardware": dict}
+                 "sets": dict, "trials": list, "dlrepro": str, "hardware": dict}
+REPRODUCE, REPRODUCE_LIMIT = "reproduce.json", 1 * MB
+REPRODUCE_FIELDS = {"profile": str, "cifar_verified": bool, "cifar_source": str, "dlrepro_version": str,
+                    "hardware": dict, "not_run": dict}
 
 
 def hardware() -> dict:
@@ -52,9 +60,7 @@ def hardware() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform()}
 
 
-def write_record(study: Study, profile: str, study_dir: Path, trial_ids: list[str]) -> None:
-    from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-
+def write_study_record(study: Study, profile: str, study_dir: Path, trial_ids: list[str]) -> None:
     study_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(study_dir / SOURCE, study.source.encode())
     atomic_write_json(study_dir / RECORD, {
@@ -70,9 +76,9 @@ def is_plain_name(name) -> bool:
             and not any(c in name for c in "/\\\0"))
 
 
-def read_record(study_dir: Path) -> dict | None:
+def _stored_study_record(study_dir: Path) -> dict | None:
     """study.json of a study folder (OUT/runs/<study>), None when there is none; Unreadable naming it when it
-    leads out of OUT, is no regular file, or does not hold what `write_record` writes."""
+    leads out of OUT, is no regular file, or does not hold what `write_study_record` writes."""
     path = Path(study_dir) / RECORD
     folder = Folder(Path(study_dir).parent.parent)
     if not folder.exists(path):
@@ -94,13 +100,13 @@ def read_record(study_dir: Path) -> dict | None:
     return record
 
 
-def study_info(study_dir: Path) -> dict:
+def read_study_record(study_dir: Path) -> dict:
     """name, title, description (and profile, sets, trials when recorded) of the study in `study_dir`:
     from its study.json; for a built-in study that never ran into this folder (or ran before study.json
     existed), from the package; otherwise the folder's name stands for the title."""
     name = Path(study_dir).name
     inside = Folder(Path(study_dir).parent.parent).outside(Path(study_dir)) is None
-    record = read_record(study_dir) if inside else None  # a study folder that is a link out is not read
+    record = _stored_study_record(study_dir) if inside else None  # a study folder that is a link out is not read
     if record is not None:
         return {"name": name, "title": name, "description": "", **record}
     if name in builtin_names():
@@ -109,25 +115,25 @@ def study_info(study_dir: Path) -> dict:
     return {"name": name, "title": name, "description": ""}
 
 
-def recorded_study(study_dir: Path, info: dict) -> Study | None:
+def recorded_study(study_dir: Path, record: dict) -> Study | None:
     """The study as its last sweep ran it: the folder's study.toml with the recorded --set overrides; None when
     the folder holds no record of it or it cannot be read (`read_recorded_study` says why)."""
-    return read_recorded_study(study_dir, info)[0]
+    return read_recorded_study(study_dir, record)[0]
 
 
-def read_recorded_study(study_dir: Path, info: dict) -> tuple[Study | None, str | None]:
+def read_recorded_study(study_dir: Path, record: dict) -> tuple[Study | None, str | None]:
     """(the study as its last sweep ran it, None) -- or (None, None) when the folder records no sweep of it, or
     (None, why) naming the file and the problem when its study.toml cannot be read: not a regular file inside
     the folder, too large, not a study file (its TOML, a setting, a claim's id or shape)."""
     source = Path(study_dir) / SOURCE
     folder = Folder(Path(study_dir).parent.parent)
-    if "profile" not in info or not folder.exists(source):
+    if "profile" not in record or not folder.exists(source):
         return None, None
     where = source.relative_to(folder.root).as_posix() if source.is_relative_to(folder.root) else str(source)
     try:
-        study = parse_study(folder.read_text(source, SOURCE_LIMIT), Path(where), bool(info.get("builtin")))
-        sets = info.get("sets") or {}
-        return (study.with_sets(sets, info["profile"]) if sets else study), None
+        study = parse_study(folder.read_text(source, SOURCE_LIMIT), Path(where), bool(record.get("builtin")))
+        sets = record.get("sets") or {}
+        return (study.with_sets(sets, record["profile"]) if sets else study), None
     except Unreadable as exc:
         return None, exc.short
     except ConfigError as exc:
@@ -136,38 +142,41 @@ def read_recorded_study(study_dir: Path, info: dict) -> tuple[Study | None, str 
         return None, f"{where}: not a study file ({type(exc).__name__})"
 
 
-def ran_with(info: dict) -> str:
+def ran_with(record: dict) -> str:
     """'Ran with profile smoke.' / 'Ran with profile smoke and --set steps=100.' ('' when not recorded)."""
-    if "profile" not in info:
+    if "profile" not in record:
         return ""
-    sets = " ".join(f"{k}={json.dumps(v)}" for k, v in (info.get("sets") or {}).items())
-    return f"Ran with profile {info['profile']}" + (f" and --set {sets}." if sets else ".")
+    sets = " ".join(f"{k}={json.dumps(v)}" for k, v in (record.get("sets") or {}).items())
+    return f"Ran with profile {record['profile']}" + (f" and --set {sets}." if sets else ".")
 
 
-def study_runs(study_dir: Path, info: dict) -> tuple[list[Path], str]:
+def study_runs(study_dir: Path, record: dict) -> tuple[list[Path], str]:
     """The run folders of the study's last sweep (the trials its record lists, in grid order; every run folder
     when nothing is recorded) and a note on the folders of earlier sweeps left out ('' when none)."""
     study_dir = Path(study_dir)
     folders = Folder(study_dir.parent.parent).subdirs(study_dir)
-    if "trials" not in info:
+    if "trials" not in record:
         return folders, ""
-    listed = set(info["trials"])
+    listed = set(record["trials"])
     present = {p.name for p in folders}
-    ours = [study_dir / t for t in info["trials"] if is_plain_name(t) and t in present]
+    ours = [study_dir / t for t in record["trials"] if is_plain_name(t) and t in present]
     others = [p for p in folders if p.name not in listed and (p / "config.json").exists()]
     note = (f"{len(others)} other run folder(s) under {study_dir}, from earlier sweeps with other settings, "
             "are not shown." if others else "")
     return ours, note
 
 
-REPRODUCE, REPRODUCE_LIMIT = "reproduce.json", 1 * MB
-REPRODUCE_FIELDS = {"profile": str, "cifar_verified": bool, "cifar_source": str, "dlrepro_version": str,
-                    "hardware": dict, "not_run": dict}
+
+def write_reproduce_record(out: Path, record: dict) -> None:
+    """OUT/reproduce.json: REPRODUCE_FIELDS, each of its type (what `read_reproduce_record` accepts); keys an
+    earlier record held that this version does not know are kept as they were."""
+    atomic_write_json(Path(out) / REPRODUCE, record)
 
 
-def reproduce_record(folder: Folder) -> dict:
+def read_reproduce_record(out: Path) -> dict:
     """OUT/reproduce.json ({} when there is none), or Unreadable naming it when it is not what `dlrepro
     reproduce` writes (the report then stops: the record is about the whole folder)."""
+    folder = Folder(out)
     path = folder.root / REPRODUCE
     if not folder.exists(path):
         return {}
