@@ -97,9 +97,9 @@ def _shown_verdicts(tables: list[list[list[str]]], claims: dict[str, dict]) -> d
     by_name = {name: cid for cid, c in claims.items() for name in (cid, c["text"])}
     assert len(by_name) == 2 * len(claims), "two claims share a text"
 
-    def claim_of(cell: str) -> str | None:  # a claim's text, or its id (also as [id] or [id](#link))
+    def claim_of(cell: str) -> str | None:  # a claim's text or id (also as [text], [text](#link) or [text][ref])
         cell = cell.strip()
-        link = re.fullmatch(r"\[([^\]]+)\](?:\(.*\))?", cell)
+        link = re.fullmatch(r"\[([^\]]+)\](?:\(.*\)|\[[^\]]*\])?", cell)
         return by_name.get(link.group(1) if link else cell)
     shown: dict[str, set[str]] = {}
     for header, *rows in tables:

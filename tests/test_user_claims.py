@@ -92,12 +92,14 @@ def test_a_user_studys_claims_are_judged_both_ways_in_its_section_and_in_claims_
     rnn = mine["rnn-len25-within-2000"]
     assert rnn["verdict"] == "differs" and rnn["measured"]["never"] == 3 and len(rnn["runs"]) == 3
     assert rnn["reason"] == "mean never is above the accepted maximum 2,000"
-    assert len(doc["claims"]) == 36 and doc["counts"]["reproduced"] == 1 and doc["counts"]["differs"] == 1
+    # a folder of a user's study reports that study only: no built-in claims, no reference section
+    assert len(doc["claims"]) == 2 and doc["counts"]["reproduced"] == 1 and doc["counts"]["differs"] == 1
     md = (out / "report.md").read_text()
-    section = md[md.index("## Claims of Example: an LSTM remembers 12 digits"):md.index("## Claims of the reference")]
+    assert "## Claims of the reference" not in md and "Part 1" not in md
+    section = md[md.index("## Claims of Example: an LSTM remembers 12 digits"):]
     assert "rnn-len25-within-2000: \u2718 differs" in section and "lstm-len12-within-2000: \u2714 reproduced" in section
     summary = md.split("## Summary", 1)[1].split("## ", 1)[0]
-    assert "36 claims: 1 reproduced, 1 differs" in summary and "Study palindrome_claims: 1 reproduced, 1 differs" \
+    assert "2 claims: 1 reproduced, 1 differs" in summary and "Study palindrome_claims: 1 reproduced, 1 differs" \
         in summary
 
 
@@ -116,21 +118,28 @@ def test_a_set_that_changes_a_claims_setting_makes_it_not_comparable(tmp_path, c
 
 
 def test_the_report_opens_with_every_verdict_at_a_glance_linking_to_the_details(tmp_path):
+    from html import escape as html_escape
+
+    from dlrepro.studies.claim_checks import study_claims
+
     out = tmp_path / "results"
     write_study_folder(out, EXAMPLE.read_text(), "quick", example_test, name="palindrome_claims")
+    (out / "runs" / "toy").mkdir()   # a built-in study's folder: the reference's claims are reported too
     build_report(out, echo=False)
     md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert md.index("## Summary") < md.index("## Verdicts at a glance") < md.index("## Part 1")
     glance = md[md.index("## Verdicts at a glance"):md.index("Every number below")]
     rows = [line for line in glance.splitlines() if line.startswith("| ")][1:]
-    assert len(rows) == 36 and max(len(line) for line in glance.splitlines()) <= 120   # readable in a terminal
-    lstm = next(r for r in rows if "[lstm-len12-within-2000]" in r)
-    assert [c.strip() for c in lstm.split("|")[1:-1]] == ["palindrome_claims", "[lstm-len12-within-2000]",
-                                                            "<= step 2,000", "1,500", "\u2714 reproduced"]
+    assert len(rows) == 36   # each claim by its sentence, linked to its details by its id
+    texts = {c.id: c.text for c in study_claims(str(EXAMPLE)) + study_claims("toy")}
+    lstm = next(r for r in rows if "[claim-lstm-len12-within-2000]" in r)
+    assert [c.strip() for c in lstm.split("|")[1:-1]] == [
+        "palindrome_claims", f"[{texts['lstm-len12-within-2000']}][claim-lstm-len12-within-2000]", "<= step 2,000",
+        "1,500", "\u2714 reproduced"]
     assert "\u2714 reproduced" in glance and "\u2718 differs" in glance and "\u2013 not run" in glance
     for cid in ("lstm-len12-within-2000", "toy-faster-moons"):
-        assert f"[{cid}]: #claim-{cid}" in md and f'<a id="claim-{cid}"></a>{cid}' in md   # link and its target
-        assert f"<a href='#claim-{cid}'>{cid}</a>" in html and f"<h3 id='claim-{cid}'>" in html
+        assert f"[claim-{cid}]: #claim-{cid}" in md and f'<a id="claim-{cid}"></a>{cid}' in md   # link and target
+        assert f"<a href='#claim-{cid}'>{html_escape(texts[cid])}</a>" in html and f"<h3 id='claim-{cid}'>" in html
     top = html[:html.index("<h2>Part 1")]
     assert "Verdicts at a glance" in top and "v-reproduced" in top and "v-differs" in top
 

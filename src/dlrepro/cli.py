@@ -122,7 +122,7 @@ def _cmd_report(a) -> int:
 
     if not Path(a.dir).is_dir():
         raise DlreproError(f"report: {a.dir} is not a directory")
-    report, _ = build_report(a.dir)
+    report, _ = build_report(a.dir, echo=not a.quiet)
     print(f"report: {report} and {Path(a.dir) / 'report.html'}")
     return 0
 
@@ -234,6 +234,7 @@ def build_parser() -> Parser:
                         description="Rebuild DIR/report.md, DIR/report.html, DIR/claims.json and DIR/figures/ "
                                     "from the runs under DIR/runs, without training.")
     rp.add_argument("dir", help="a directory written by dlrepro reproduce (e.g. results)")
+    rp.add_argument("--quiet", action="store_true", help="print only where the report was written, not its tables")
     rp.set_defaults(func=_cmd_report)
 
     st = sub.add_parser("studies", help="list the built-in studies",

@@ -199,9 +199,9 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
 def add_study_run_flags(p: argparse.ArgumentParser) -> None:
     """--profile, --out, --workers, --set, --dry-run and --quiet, shared by sweep and reproduce, then the data
     and backend flags."""
-    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
-                   help="smoke: seconds; quick: minutes on 2 CPU cores; full: the reference settings "
-                        "(default %(default)s)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE,
+                   help=f"{', '.join(PROFILES)} or a profile the study file defines ([profiles.NAME]); smoke: "
+                        "seconds; quick: minutes on 2 CPU cores; full: the reference settings (default %(default)s)")
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default %(default)s)")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel worker processes (default: number of CPU cores)")

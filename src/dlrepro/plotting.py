@@ -36,10 +36,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class Saved:
-    """A figure written for the report: the PNG (an SVG lies beside it), its caption, the matplotlib Figure."""
+    """A figure written for the report: the PNG, its caption, the matplotlib Figure, and whether an SVG of it
+    lies beside the PNG (`svg`)."""
     path: Path
     caption: str
     figure: Figure
+    with_svg: bool = False
 
     @property
     def svg(self) -> Path:
@@ -91,7 +93,7 @@ def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str =
     fmt = path.suffix.lstrip(".") or "png"
     key = fingerprint(fig, fmt) if fmt == "png" else None
     if key is not None and png_text(path).get(FINGERPRINT) == key and (not svg or path.with_suffix(".svg").exists()):
-        return Saved(path, caption, fig)
+        return Saved(path, caption, fig, svg)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     paths = (path, path.with_suffix(".svg")) if svg else (path,)
@@ -100,7 +102,7 @@ def save(fig: Figure, path: str | os.PathLike, svg: bool = False, caption: str =
         with atomic_file(p) as f:
             fig.savefig(f, dpi=DPI, format=kind, bbox_inches="tight",
                         metadata={FINGERPRINT: key} if key and kind == "png" else None)
-    return Saved(path, caption, fig)
+    return Saved(path, caption, fig, svg)
 
 
 class _Pickler(pickle.Pickler):

@@ -4,9 +4,6 @@ build the report from the runs (dlrepro.report.build)."""
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
-import sys
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -17,32 +14,10 @@ from dlrepro.registry import DATA_SOURCES
 from dlrepro.report.build import build_report
 from dlrepro.report.registry import STUDIES
 from dlrepro.studies.claim_checks import check_claims, claim_plan
-from dlrepro.studies.record import read_reproduce_record, write_reproduce_record
+from dlrepro.studies.record import hardware, read_reproduce_record, write_reproduce_record
 from dlrepro.studies.spec import Study
 from dlrepro.sweep.study import check_source, plan, select_studies, source_given, sources, study_trials, sweep
 from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, already_done
-
-
-def hardware() -> dict:
-    """The machine the runs are made on, for the report: CPU model, cores, GPU. Imports no torch (a rerun with
-    nothing left to train never does): the GPU model comes from the NVIDIA driver's /proc entry, or from torch
-    only when a trial already imported it."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    gpu = None
-    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
-        with contextlib.suppress(OSError):
-            gpu = next((line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
-                        if line.startswith("Model:")), None)
-        break
-    torch = sys.modules.get("torch")
-    if gpu is None and torch is not None and torch.cuda.is_available():
-        gpu = torch.cuda.get_device_name(0)
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform()}
 
 
 def plan_lines(studies: list[Study], profile: str, out: Path, options: SweepOptions = DEFAULT_OPTIONS) -> list[str]:

@@ -6,11 +6,10 @@ checks run before a sweep (dlrepro.studies.claim_checks: one line naming the cla
 from __future__ import annotations
 
 import math
-import string
 
 from dlrepro.claims.evidence import STATISTICS, Evidence, matches
 from dlrepro.claims.rules import RULES, metric_words, statistic_words
-from dlrepro.claims.spec import ClaimSpec
+from dlrepro.claims.spec import LONGEST, ClaimSpec, bad_number, reason_parts
 from dlrepro.claims.verdict import Claim
 from dlrepro.data.cifar10 import TEST_SIZE, TRAIN_SIZE
 from dlrepro.run_format import METRIC_KEYS
@@ -32,11 +31,13 @@ def check_params(spec: ClaimSpec) -> str | None:
                 f"rule {spec.rule} has no parameter {key!r}; it takes {', '.join(rule.required + rule.optional)}")
     for key, v in p.items():
         if key in NUMBERS and (not isinstance(v, int | float) or isinstance(v, bool)):
-            return f"{key} must be a number, not {v!r}"
+            return f"{key} must be a number, not {short(v)}"
         if key in ("values", "metrics") and (not isinstance(v, list) or not v):
-            return f"{key} must be a non-empty list, not {v!r}"
-        if key in ("axis", "best") and not isinstance(v, str):
-            return f"{key} must be a string, not {v!r}"
+            return f"{key} must be a non-empty list, not {short(v)}"
+        if key == "values" and not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v):
+            return f"values must be numbers, not {short(v)}"
+        if key in ("axis", "best") and (not isinstance(v, str) or len(v) > LONGEST["id"]):
+            return f"{key} must be a string of at most {LONGEST['id']} characters, not {short(v)}"
         for item in v if key == "metrics" and isinstance(v, list) else [v] if key in CHOICES else []:
             if item not in CHOICES.get(key, METRIC_KEYS):
                 return f"{key} {item!r} is not one of {', '.join(CHOICES.get(key, METRIC_KEYS))}"
@@ -48,10 +49,24 @@ def check_params(spec: ClaimSpec) -> str | None:
         return f"groups must be {'two' if spec.rule != 'best' else 'two or more'} named match tables"
     if "best" in p and p["best"] not in groups:
         return f"best {p['best']!r} is not one of the groups ({', '.join(groups)})"
-    fields = {f for _, f, _, _ in string.Formatter().parse(spec.reason) if f is not None} - {"lo", "hi", "mean"}
-    if fields:
-        return f"reason: unknown placeholder {{{fields.pop()}}}; it may use {{lo}}, {{hi}} and {{mean}}"
+    if any(not isinstance(name, str) or len(name) > LONGEST["id"] for name in groups):
+        return f"group names must be at most {LONGEST['id']} characters"
+    for what, table in (("", p), ("settings ", spec.settings), ("match ", spec.match)):
+        for key, v in table.items():
+            bad = bad_number(v)
+            if bad is not None:
+                return f"{what}{key} {bad} is not a finite number of at most 1e12 in size"
+    try:
+        reason_parts(spec.reason)
+    except ValueError as exc:
+        return str(exc)
     return None
+
+
+def short(value) -> str:
+    """A parameter's value as an error line shows it: its repr, cut to 40 characters."""
+    text = repr(value) if not (isinstance(value, int) and value.bit_length() > 200) else "a very long integer"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def describe(spec: ClaimSpec) -> tuple[str, str]:

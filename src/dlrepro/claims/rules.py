@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlrepro.claims.evidence import at, dips_below, matches, run_length, value
-from dlrepro.claims.spec import as_match
+from dlrepro.claims.spec import as_match, fill_reason
 from dlrepro.claims.verdict import Claim, stats, stats_text
 from dlrepro.runs.load import Run
 from dlrepro.text import num
@@ -59,7 +58,7 @@ def _group(runs: list[Run], match: dict) -> list[Run]:
 
 def _verdict(c: Claim, ok: bool, p: dict, why: str, **fill) -> None:
     c.verdict = "reproduced" if ok else "differs"   # a claim's own wording: {lo}, {hi} ("around"), {mean} (bounds)
-    c.reason = p["reason"].format_map(defaultdict(lambda: "?", fill)) if p.get("reason") else why
+    c.reason = fill_reason(p["reason"], fill) if p.get("reason") else why
 
 
 # --- the rule kinds ------------------------------------------------------------------------------------
@@ -144,7 +143,8 @@ def dips(c: Claim, runs: list[Run], p: dict) -> None:
     counted = [dips_below(r.rows, key, t) or (0, 0) for r in runs]     # (0, 0): never reached
     below, after = [d for d, _ in counted], [n for _, n in counted]
     c.measured = {**stats(below), "evaluations_after": after, "never": sum(n == 0 for n in after)}
-    c.measured_text = f"evaluations after first {t:g} below it: {below} of {after}"
+    c.measured_text = f"evaluations after first {t:g} below it, per seed: " + ", ".join(
+        f"{d} of {n}" if n else "never reaches it" for d, n in counted)
     if any(n == 0 for n in after):
         return _verdict(c, False, {}, f"a seed never reaches {t:g}")
     n, lo = sum(below), p.get("at_least", 1)
@@ -163,7 +163,9 @@ def increases(c: Claim, runs: list[Run], p: dict) -> None:
             return c.not_run(f"no run with {metric_words(p['metric'])} at {axis} {v}")
         by[v] = vals
     means = {k: statistics.mean(v) for k, v in by.items()}   # inf when a seed never gets there
-    c.measured = {**stats(list(means.values())), f"by_{axis}": {str(k): stats(v) for k, v in by.items()}}
+    never = {str(k): sum(map(math.isinf, v)) for k, v in by.items() if any(map(math.isinf, v))}
+    c.measured = {**stats(list(means.values())), f"by_{axis}": {str(k): stats(v) for k, v in by.items()},
+                  **({f"never_by_{axis}": never} if never else {})}
     c.measured_text = "mean: " + ", ".join(f"{axis} {k} {num(m)}" for k, m in means.items())
     order = list(means.values())
     _verdict(c, all(a < b for a, b in zip(order, order[1:], strict=False)), p,
@@ -199,15 +201,22 @@ def earlier(c: Claim, runs: list[Run], p: dict) -> None:
     if any(v is None for by_seed in found.values() for v in by_seed.values()):
         return c.not_run(f"a run has no {statistic_words(p)}")
     xa, xb = ([float(found[g][s] or 0.0) for s in seeds] for g in (a, b))   # None is ruled out above
-    diff, unit = [x - y for x, y in zip(xa, xb, strict=True)], _unit(runs)
-    c.measured = {**stats(diff), "seeds": seeds, f"{a}_{unit}": stats(xa), f"{b}_{unit}": stats(xb)}
-    c.measured_text = f"per seed {seeds}: {a} {[num(x) for x in xa]}, {b} {[num(x) for x in xb]}"
-    lo, hi = min(xa + xb), max(xa + xb)
-    spread = (f"across seeds it moves between {unit}s {lo:g} and {hi:g}: the seed, not the group, changes it"
-              if lo != hi else f"every seed reaches it at {unit} {lo:g}")
+    # never (inf) is later than any step; two nevers are a tie, neither earlier
+    diff = [0.0 if x == y else x - y for x, y in zip(xa, xb, strict=True)]
+    unit = _unit(runs)
+    never = {g: sum(map(math.isinf, xs)) for g, xs in ((a, xa), (b, xb)) if any(map(math.isinf, xs))}
+    c.measured = {**stats(diff), "seeds": seeds, f"{a}_{unit}": stats(xa), f"{b}_{unit}": stats(xb),
+                  **({"never": never} if never else {})}
+    c.measured_text = (f"{unit} per seed ({', '.join(map(str, seeds))}): {a} {', '.join(map(num, xa))}; "
+                       f"{b} {', '.join(map(num, xb))}")
+    c.per_seed = f"{a} {', '.join(map(num, xa))} vs {b} {', '.join(map(num, xb))} ({unit}s)"
+    lo, hi = (f"{x:g}" if math.isfinite(x) else "never" for x in (min(xa + xb), max(xa + xb)))
+    spread = (f"across seeds it moves between {unit}s {lo} and {hi}: the seed, not the group, changes it"
+              if lo != hi else f"every seed reaches it at {unit} {lo}")
     why = (f"{a} and {b} get there at the same {unit} for every seed; {spread}" if all(d == 0 for d in diff)
-           else f"{a} minus {b} per seed: {[num(d) for d in diff]}; {spread}")
-    _verdict(c, statistics.mean(diff) < 0, p, why)
+           else f"{a} minus {b} per seed: {', '.join(num(d) if d >= 0 else '-' + num(-d) for d in diff)}; {spread}")
+    mean = math.nan if math.inf in diff and -math.inf in diff else statistics.mean(diff)
+    _verdict(c, mean < 0, p, why)
 
 
 def best(c: Claim, runs: list[Run], p: dict) -> None:

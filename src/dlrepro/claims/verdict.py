@@ -24,18 +24,35 @@ class Claim:
     reference_text: str = ""
     measured: dict = field(default_factory=dict)   # {"mean", "std", "values", "n"} (+ named extras)
     measured_text: str = "-"
+    per_seed: str = ""       # a claim comparing groups seed by seed: each seed's number, in the claim's unit
     verdict: str = "not run"
     reason: str = ""
     runs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As claims.json holds it: strict JSON, so a number a claim's file gave that JSON cannot hold (nan, inf)
+        or that no reader takes as a number (an integer of hundreds of digits) is its text; a measured one, null."""
+        d = asdict(self)
+        return {**json_safe(d), "measured": json_safe(d["measured"], lambda x: None)}
 
     def not_run(self, reason: str) -> None:
         self.verdict, self.reason = "not run", reason
 
     def settings_text(self) -> str:
         return ", ".join(f"{k} {show(v)}" for k, v in self.settings.items())
+
+
+def json_safe(value, instead=str):
+    """`value` with every float that is not finite and every integer beyond 2**53 replaced by `instead(it)`."""
+    if isinstance(value, dict):
+        return {k: json_safe(v, instead) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, instead) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return instead(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2 ** 53:
+        return instead(value) if instead is not str or value.bit_length() < 200 else "a very long integer"
+    return value
 
 
 def stats(values) -> dict:

@@ -15,6 +15,9 @@ package's study of the same name. A user's study gets its claims judged in its o
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,14 +25,17 @@ import dlrepro
 from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
 from dlrepro.claims.judge import judge_claims
 from dlrepro.claims.verdict import SCHEMA_VERSION, VERDICTS, Claim, counts
-from dlrepro.files import atomic_write_bytes, atomic_write_json
+from dlrepro.errors import ConfigError
+from dlrepro.files import atomic_write_bytes
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
-from dlrepro.studies.record import ran_with, read_reproduce_record, read_study_record, recorded_study
+from dlrepro.runs.load import stored_config
+from dlrepro.studies.record import ran_with, read_recorded_study, read_reproduce_record, read_study_record
 from dlrepro.studies.spec import Study, load_study
+from dlrepro.train.config import config_from_dict
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
 
@@ -59,11 +65,38 @@ def other_studies(out: Path) -> list[Path]:
             or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
 
 
-def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None) -> Evidence:
+def profile_trials(study_dir: Path, study: Study, profile: str, recorded: list | None = None) -> dict[str, dict]:
+    """Trial id -> config of the profile's trials. The id of a trial naming a user's class holds its module's
+    sha256, which only its run knows (the report imports no plugin): such a trial is the run folder whose
+    config is the trial's with its plugins recorded (the one the last sweep listed in `recorded` when an edited
+    plugin left several)."""
+    configs = study.trials(profile)
+    plugged = {cfg.default_name() for cfg in configs
+               if any(getattr(cfg, f) not in table for f, table in cfg.PLUGGABLE.items())}
+    runs: dict[str, list[tuple[str, dict]]] = defaultdict(list)   # the plugin-free id -> (run id, config)
+    folder = Folder(Path(study_dir).parent.parent)
+    if plugged and folder.outside(Path(study_dir)) is None:
+        for d in folder.subdirs(Path(study_dir)):
+            stored = stored_config(d, folder)
+            if stored and stored.get("plugins"):
+                bare = {k: v for k, v in stored.items() if k not in ("plugins", "plugin_info")}
+                with contextlib.suppress(ConfigError, TypeError, ValueError):
+                    runs[config_from_dict(bare).default_name()].append((d.name, stored))
+    listed = set(recorded or ())
+    trials = {}
+    for cfg in configs:
+        found = sorted(runs.get(cfg.default_name(), []), key=lambda r: (r[0] not in listed, r[0]))
+        tid, stored = found[0] if found else (cfg.default_name(), cfg.to_dict())
+        trials[tid] = stored
+    return trials
+
+
+def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None,
+                   recorded: list | None = None) -> Evidence:
     """The runs of the profile's trials under study_dir (every run found there when the profile is unknown)."""
     trials = None
     if profile is not None and profile in study.profiles:
-        trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
+        trials = profile_trials(study_dir, study, profile, recorded)
     ev = evidence(study_dir, profile or "unknown", trials, not_run)
     if not ev.runs and not ev.not_run:
         readable = "readable " if ev.unreadable else ""
@@ -107,6 +140,8 @@ def _values(vs: list) -> str:
 
 
 def data_line(status: dict, evidences: dict[str, Evidence]) -> str:
+    if not evidences:   # a user's studies only
+        return "Data: as each study's setup names it."
     cifar = [n for n in studies_reading("cifar10") if n in evidences and evidences[n].runs]
     if not cifar:
         reasons = {evidences[n].not_run or "" for n in studies_reading("cifar10") if n in evidences} - {""}
@@ -130,14 +165,16 @@ def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Eviden
     """The summary: counts, profile, data, hardware, and a line per part (with the early trends of `trends`,
     part -> texts, where none of the part's claims could be judged)."""
     n = counts(claims)
-    lines = [f"{len(claims)} claims: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + ".",
+    lines = [f"{len(claims)} claim{'' if len(claims) == 1 else 's'}: "
+             + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + ".",
              f"Profile: {status.get('profile', 'unknown')}; runs by dlrepro "
              f"{status.get('dlrepro_version', dlrepro.__version__)}, report by dlrepro {dlrepro.__version__}.",
              data_line(status, evidences), hardware_line(status)]
     by_part = defaultdict(list)
     for c in claims:
         by_part[c.part].append(c)
-    for part, title in {**PARTS, **{p: f"Study {p}" for p in by_part if p not in PARTS}}.items():
+    parts = PARTS if evidences else {}   # the reference's parts when the folder holds its studies
+    for part, title in {**parts, **{p: f"Study {p}" for p in by_part if p not in parts}}.items():
         pc = by_part.get(part, [])
         m = counts(pc)
         text = f"{title}: " + ", ".join(f"{m[v]} {v}" for v in VERDICTS if m[v]) if pc else f"{title}: no claims"
@@ -150,14 +187,37 @@ def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Eviden
     return lines
 
 
-def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evidence]) -> dict:
+def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evidence],
+                    unread: list[dict] | None = None) -> dict:
+    """claims.json; `unread`: the studies whose claims could not be read (study, file, problem)."""
     return {"schema_version": SCHEMA_VERSION, "dlrepro_version": dlrepro.__version__,
             "runs_dlrepro_version": status.get("dlrepro_version"), "profile": status.get("profile", "unknown"),
             "data_source": {"cifar10": ("re-encoded" if status.get("cifar_verified") is False else "official")
                             if any(evidences[n].runs for n in studies_reading("cifar10") if n in evidences)
                             else None, "note": data_line(status, evidences)},
             "hardware": status.get("hardware"), "counts": counts(claims),
-            "claims": [c.to_dict() for c in claims]}
+            "claims": [c.to_dict() for c in claims], "unreadable_studies": list(unread or [])}
+
+
+def has_builtin_studies(out: Path, status: dict, others: list[Path]) -> bool:
+    """Whether the report is about the reference's studies: `dlrepro reproduce` ran into the folder (it records
+    every study, run or not), a built-in study's folder is there, or no study is (every claim: not run). A
+    folder of a user's studies (`others`) reports those only."""
+    return bool(status) or not others or any(os.path.lexists(Path(out) / "runs" / name) for name in STUDIES)
+
+
+def folder_status(status: dict, infos: list[dict]) -> dict:
+    """reproduce.json's record; where `reproduce` did not run, the profile(s), machine and dlrepro version the
+    studies' sweeps recorded (study.json)."""
+    merged = dict(status)
+    profiles = list(dict.fromkeys(i["profile"] for i in infos if isinstance(i.get("profile"), str)))
+    if "profile" not in merged and profiles:
+        merged["profile"] = ", ".join(profiles)
+    if not merged.get("hardware"):
+        merged["hardware"] = next((i["hardware"] for i in infos if i.get("hardware")), None)
+    if "dlrepro_version" not in merged:
+        merged["dlrepro_version"] = next((i["dlrepro"] for i in infos if i.get("dlrepro")), dlrepro.__version__)
+    return merged
 
 
 def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, int]]:
@@ -171,12 +231,20 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
     claims: list[Claim] = []
     evidences: dict[str, Evidence] = {}
     trends: dict[str, list[str]] = defaultdict(list)
-    for name in STUDIES:
+    infos: list[dict] = []
+    unread: list[dict] = []   # the studies whose study.toml cannot be read: study, file, problem
+    others = other_studies(out)
+    builtins = has_builtin_studies(out, status, others)
+    for name in STUDIES if builtins else ():
         study_dir = out / "runs" / name
         info = read_study_record(study_dir)
-        study = recorded_study(study_dir, info) or load_study(name)
+        infos.append(info)
+        recorded, problem = read_recorded_study(study_dir, info)
+        if problem:
+            unread.append({"study": name, "file": f"runs/{name}/study.toml", "problem": problem})
+        study = recorded or load_study(name)
         ev = evidences[name] = study_evidence(study_dir, study, info.get("profile", status.get("profile")),
-                                              not_run.get(name))
+                                              not_run.get(name), info.get("trials"))
         mine = judge_claims(study.claims or load_study(name).claims, ev)
         claims += mine
         runs = list(ev.runs.values())
@@ -185,36 +253,50 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
         if trend:
             for part in dict.fromkeys(c.part for c in mine):
                 trends[part].append(trend)
+        unreadable = f"Its study.toml cannot be read ({problem}); the package's study file stands for it." \
+            if problem else ""
         if not runs:
-            missing = (f"Not run: {ev.not_run}.", unreadable_note(ev.unreadable))
+            missing = (f"Not run: {ev.not_run}.", unreadable, unreadable_note(ev.unreadable))
             sections.append(Section(info["title"], info["description"], notes=[n for n in missing if n]))
             continue
         section = REGISTRY[name].section(runs, figures)
         section.title, section.description = info["title"], info["description"]
-        notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev),
+        notes = (ran_with(info), unreadable, profile_note(study, ev.profile), left_out_note(study_dir, ev),
                  unreadable_note(ev.unreadable))
         section.notes = [n for n in (*notes, *section.notes) if n]
         sections.append(section)
     reference = list(claims)
-    for study_dir in other_studies(out):
+    for study_dir in others:
         info = read_study_record(study_dir)
+        infos.append(info)
         section = generic_section(study_dir, figures, info)
-        section.notes = [n for n in (ran_with(info), *section.notes) if n]
+        theirs, problem = read_recorded_study(study_dir, info)
+        if problem:
+            unread.append({"study": study_dir.name, "file": f"runs/{study_dir.name}/study.toml", "problem": problem})
+        section.notes = [n for n in (ran_with(info), problem and "The claims of this study were not judged: its study "
+                                                    f"file cannot be read ({problem}).", *section.notes) if n]
         sections.append(section)
-        theirs = recorded_study(study_dir, info)
         if theirs is not None and theirs.claims:
-            mine = judge_claims(theirs.claims, study_evidence(study_dir, theirs, info.get("profile"), None))
+            mine = judge_claims(theirs.claims, study_evidence(study_dir, theirs, info.get("profile"), None,
+                                                              info.get("trials")))
             claims += mine
-            sections.append(ClaimDetails(f"Claims of {section.title}", f"The claims of study {theirs.name}'s file, "
-                                         f"judged from its runs. {HOW_JUDGED}", claims=mine))
-    sections.append(ClaimDetails("Claims of the reference report", "Each claim of the reference report, the "
-                                 "settings it is about, and our measurement (mean +- std over seeds where there are "
-                                 f"several). {HOW_JUDGED}", claims=reference))
-    title = "dlrepro: reproducing the course study"
+            title = " ".join(section.title.split())
+            sections.append(ClaimDetails(f"Claims of {title}", f"The claims of study {theirs.name}'s file, judged "
+                                         f"from its runs. {HOW_JUDGED}", claims=mine))
+    if builtins:
+        sections.append(ClaimDetails("Claims of the reference report", "Each claim of the reference report, the "
+                                     "settings it is about, and our measurement (mean +- std over seeds where there "
+                                     f"are several). {HOW_JUDGED}", claims=reference))
+    status = folder_status(status, infos)
+    title = ("dlrepro: reproducing the course study" if builtins else
+             "dlrepro: " + "; ".join(" ".join(s.title.split()) for s in sections if not isinstance(s, ClaimDetails)))
     summary = summary_lines(claims, status, evidences, trends)
+    summary[1:1] = [f"The claims of study {u['study']} were not judged: its study file cannot be read "
+                    f"({u['problem']})." for u in unread]
     glance = glance_table(claims)
     intro = ["Every number below is read from the run directories under runs/ (paths are relative to this "
-             "folder); `dlrepro report` on this folder rebuilds this page without training.", REPRODUCIBILITY]
+             "folder); `dlrepro report` on this folder rebuilds this page without training.",
+             *([REPRODUCIBILITY] if builtins else [])]
     if echo:
         for line in summary:
             print(line)
@@ -225,11 +307,12 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
                 print(note)
             for table in section.tables:
                 print(table.markdown())
-    drawn = {p for s in sections for f in s.figures for p in (f.path, f.svg)}
+    drawn = {p for s in sections for f in s.figures for p in ((f.path, f.svg) if f.with_svg else (f.path,))}
     for stale in figures.glob("*.*"):
         if stale.suffix in (".png", ".svg") and stale not in drawn and not stale.is_dir():  # of an earlier build
             stale.unlink()
-    atomic_write_json(out / "claims.json", claims_document(claims, status, evidences))
+    document = json.dumps(claims_document(claims, status, evidences, unread), indent=2, allow_nan=False)  # strict
+    atomic_write_bytes(out / "claims.json", (document + "\n").encode())
     atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary, glance).encode())
     atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary, glance).encode())
     return out / "report.md", counts(claims)

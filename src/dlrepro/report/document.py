@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlrepro.plotting import Saved
-from dlrepro.report.tables import markdown_table
+from dlrepro.report.tables import markdown_table, setting_text
 from dlrepro.runs.load import Run
 from dlrepro.train.config import LOCATION_FIELDS
 
 # verdict -> (symbol, colour): the claims table shows verdicts at a glance
 VERDICT_STYLE = {"reproduced": ("\u2714", "#1a7f37"), "differs": ("\u2718", "#c62828"),
                  "not comparable": ("\u2248", "#b26a00"), "not run": ("\u2013", "#777777")}
+
+
+def md_text(text: object) -> str:
+    """Text from a results folder (a claim's sentence or reason, a study's title or note) as one line of plain
+    Markdown text: its newlines cannot start a block of their own (a heading, a list, a code fence), a block
+    marker at its start is escaped, '[' opens no link and '<' no HTML tag."""
+    line = HTML_TAG.sub("&lt;", " ".join(str(text).split())).replace("[", "\\[")
+    numbered = re.match(r"(\d+)([.)])", line)
+    if numbered:
+        return f"{numbered[1]}\\{line[len(numbered[1]):]}"
+    return "\\" + line if line[:1] in BLOCK_MARKERS else line
+
+
+def md_paragraphs(text: str) -> str:
+    """Text of several paragraphs (blank lines between them), each as `md_text`."""
+    return "\n\n".join(md_text(p) for p in re.split(r"\n\s*\n", str(text).strip()) if p.strip())
+
+
+BLOCK_MARKERS = set("#>*+-=|~`")
+HTML_TAG = re.compile(r"<(?=[A-Za-z/!?])")   # a '<' that would open an HTML tag or comment in Markdown
 
 
 def verdict_badge(verdict: str) -> str:
@@ -30,13 +51,14 @@ def verdict_legend_html() -> str:
 
 @dataclass(frozen=True)
 class Link:
-    """A table cell linking to an anchor further down: Markdown shows `[text]` (a shortcut reference link,
-    defined at the end of the document, so a table stays narrow), HTML an <a href>."""
+    """A table cell linking to an anchor further down: Markdown shows `[text][anchor]` (a reference link whose
+    target is defined at the end of the document, so a table stays narrow), HTML an <a href>. The anchor is
+    made of letters, digits, '.' and '-' (a claim's id)."""
     text: str
     anchor: str
 
     def __str__(self) -> str:
-        return f"[{self.text}]"
+        return f"[{md_text(self.text).replace(']', chr(92) + ']')}][{self.anchor}]"
 
     def html(self) -> str:
         return f"<a href='#{html.escape(self.anchor)}'>{html.escape(self.text)}</a>"
@@ -54,7 +76,8 @@ class Table:
 
     def markdown(self) -> str:
         verdict = self.header.index("verdict") if "verdict" in self.header else -1
-        rows = [[f"{VERDICT_STYLE[c][0]} {c}" if i == verdict and c in VERDICT_STYLE else c for i, c in enumerate(r)]
+        rows = [[f"{VERDICT_STYLE[c][0]} {c}" if i == verdict and c in VERDICT_STYLE else
+                 HTML_TAG.sub("&lt;", c) if isinstance(c, str) else c for i, c in enumerate(r)]
                 for r in self.rows]
         text = markdown_table(self.header, rows)
         return f"{text}\n\n{self.caption}\n" if self.caption else text + "\n"
@@ -79,15 +102,15 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
     def markdown(self, root: Path) -> str:
-        parts = [f"## {self.title}", self.description.strip()]
-        parts += self.notes
+        parts = [f"## {md_text(self.title)}", md_paragraphs(self.description)]
+        parts += [md_text(n) for n in self.notes]
         if self.setup is not None:
             parts += ["### Setup (from the configs that were run)", self.setup.markdown()]
         if self.figures:
             parts.append("### Figures")
             for f in self.figures:
                 png, svg = f.path.relative_to(root).as_posix(), f.svg.relative_to(root).as_posix()
-                parts.append(f"![{f.caption}]({png})\n\n{f.caption} ([SVG]({svg}))")
+                parts.append(f"![{f.caption}]({png})" + (f"\n\n{f.caption} ([SVG]({svg}))" if f.with_svg else ""))
         if self.tables:
             parts += ["### Results"] + [t.markdown() for t in self.tables]
         return "\n\n".join(p for p in parts if p) + "\n"
@@ -119,12 +142,11 @@ def render_markdown(title: str, intro: list[str], sections: Sequence[Section], r
                     summary: Sequence[str] = (), glance: Table | None = None) -> str:
     """`glance`: a table shown right after the summary (the verdict of every claim); its links are defined
     at the end of the document."""
-    top = ["## Summary", "\n".join(f"- {p}" for p in summary)] if summary else []
+    top = ["## Summary", "\n".join(f"- {md_text(p)}" for p in summary)] if summary else []
     if glance is not None:
         top += ["## Verdicts at a glance", glance.markdown()]
-    links = sorted({c for t in ([glance] if glance else []) for r in t.rows for c in r if isinstance(c, Link)},
-                   key=lambda c: c.text)
-    refs = ["\n".join(f"[{c.text}]: #{c.anchor}" for c in links)] if links else []
+    links = sorted({c.anchor for t in ([glance] if glance else []) for r in t.rows for c in r if isinstance(c, Link)})
+    refs = ["\n".join(f"[{a}]: #{a}" for a in links)] if links else []
     return "\n\n".join([f"# {title}", *top, *intro, *(s.markdown(root) for s in sections), *refs]) + (
         "\n" if links else "")
 
@@ -144,7 +166,7 @@ def render_html(title: str, intro: list[str], sections: Sequence[Section], summa
 
 def setup_table(runs: list[Run]) -> Table:
     """Every setting of the runs: its value when shared, the values it took when it varied (a grid axis)."""
-    keys = [k for k in runs[0].cfg if k not in LOCATION_FIELDS] if runs else []
+    keys = list(dict.fromkeys(k for r in runs for k in r.cfg if k not in (*LOCATION_FIELDS, "plugin_info")))
     rows = []
     for key in keys:
         values = []
@@ -152,6 +174,6 @@ def setup_table(runs: list[Run]) -> Table:
             v = r.cfg.get(key)
             if v not in values:
                 values.append(v)
-        text = ", ".join(str(v) for v in values)
+        text = ", ".join(setting_text(key, v) for v in values)
         rows.append([key, text, "varied" if len(values) > 1 else ""])
     return Table(["setting", "value(s)", ""], rows, caption=f"{len(runs)} run(s).")

@@ -11,6 +11,7 @@ from pathlib import Path
 from dlrepro import plotting
 from dlrepro.claims.evidence import unreadable_note
 from dlrepro.report.document import Section, Table, setup_table
+from dlrepro.report.tables import setting_text
 from dlrepro.runs.folder import Folder
 from dlrepro.runs.load import Run, read_runs
 from dlrepro.studies.record import study_runs
@@ -22,12 +23,12 @@ MAX_LEGEND = 16  # more runs than this: no legend (the table names them)
 
 def varied_keys(runs: list[Run]) -> list[str]:
     """The settings whose value differs between runs (the grid axes), in config order."""
-    keys = list(dict.fromkeys(k for r in runs for k in r.cfg if k not in LOCATION_FIELDS))
+    keys = list(dict.fromkeys(k for r in runs for k in r.cfg if k not in (*LOCATION_FIELDS, "plugin_info")))
     return [k for k in keys if len({json.dumps(r.cfg.get(k)) for r in runs}) > 1]
 
 
 def label(run: Run, keys: list[str]) -> str:
-    return " ".join(f"{k}={run.cfg.get(k)}" for k in keys) or run.path.name
+    return " ".join(f"{k}={setting_text(k, run.cfg.get(k))}" for k in keys) or run.path.name
 
 
 def curves_figure(name: str, runs: list[Run], keys: list[str], path: Path) -> plotting.Saved:
@@ -50,7 +51,8 @@ def curves_figure(name: str, runs: list[Run], keys: list[str], path: Path) -> pl
 def results_tables(runs: list[Run], keys: list[str]) -> list[Table]:
     per_run = Table(["trial", *keys, "status", "steps", "final train loss", "final train acc", "final test loss",
                      "final test acc", "best test acc"],
-                    [[r.path.name, *(r.cfg.get(k) for k in keys), r.summary["status"], r.summary.get("steps"),
+                    [[r.path.name, *(setting_text(k, r.cfg.get(k)) for k in keys), r.summary["status"],
+                      r.summary.get("steps"),
                       *(fmt(r.summary["final"].get(m)) for m in ("train_loss", "train_acc", "test_loss")),
                       fmt(r.final_test_acc), fmt(r.summary.get("best_test_acc"))] for r in runs],
                     caption="Final = the last evaluation of each run.")
@@ -61,8 +63,9 @@ def results_tables(runs: list[Run], keys: list[str]) -> list[Table]:
     for r in runs:
         groups[tuple(json.dumps(r.cfg.get(k)) for k in others)].append(r)
     over_seeds = Table([*others, "seeds", "final test acc (mean +- std over seeds)", "best test acc"],
-                       [[*(g[0].cfg.get(k) for k in others), len(g), mean_std([r.final_test_acc for r in g]),
-                         mean_std([r.summary.get("best_test_acc") for r in g])] for g in groups.values()])
+                       [[*(setting_text(k, g[0].cfg.get(k)) for k in others), len(g),
+                         mean_std([r.final_test_acc for r in g]), mean_std([r.summary.get("best_test_acc") for r in g])]
+                        for g in groups.values()])
     return [over_seeds, per_run]
 
 

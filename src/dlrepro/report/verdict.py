@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dlrepro.claims.verdict import Claim
-from dlrepro.report.document import VERDICT_STYLE, Link, Section, Table, verdict_badge
+from dlrepro.report.document import VERDICT_STYLE, Link, Section, Table, md_paragraphs, md_text, verdict_badge
 
 
 def anchor(claim: Claim) -> str:
@@ -14,7 +14,9 @@ def anchor(claim: Claim) -> str:
 
 
 def ours(claim: Claim) -> str:
-    """The measured number in short (the mean over seeds, +- their std): the glance table's 'ours'."""
+    """The measured number in short, in the claim's unit: the mean over seeds (+- their std), each seed's epoch
+    or step for a claim comparing two groups seed by seed, the mean at each value of a grid axis; a seed that
+    never gets there is said, and makes its mean 'never'."""
     m = claim.measured
     if not m or not m.get("n"):
         return "never" if m.get("never") else "-"
@@ -22,20 +24,25 @@ def ours(claim: Claim) -> str:
 
     def short(x: float) -> str:
         return f"{x:,.0f}" if big else f"{x:.3f}"
-    by = next((v for k, v in m.items() if k.startswith("by_") and k != "by_setting"), None)
-    if by:   # a statistic along a grid axis: its mean at each value
-        return " / ".join(f"{s['mean']:,.0f}" if s["n"] else "never" for s in by.values())
+    axis = next((k for k in m if k.startswith("by_") and k != "by_setting"), None)
+    if axis:   # a statistic along a grid axis: its mean at each value (never when a seed never got there)
+        never = m.get(f"never_{axis}") or {}
+        return " / ".join("never" if never.get(k) or not s["n"] else f"{s['mean']:,.0f}" for k, s in m[axis].items())
     if "evaluations_after" in m:
-        return f"{sum(m['values']):.0f} dips"
-    text = short(m["mean"]) + (f" +- {short(m['std'])}" if m.get("std") else "")
-    return text + (f", {m['never']} never" if m.get("never") else "")
+        return f"{sum(m['values']):.0f} dips" + (f", {m['never']} seed(s) never got there" if m.get("never") else "")
+    if claim.per_seed:
+        return claim.per_seed
+    never = m.get("never") if isinstance(m.get("never"), int) else 0
+    if never:
+        return f"never ({never} of {m['n'] + never} seeds; the others {short(m['mean'])})"
+    return short(m["mean"]) + (f" +- {short(m['std'])}" if m.get("std") else "")
 
 
 def glance_table(claims: list[Claim]) -> Table:
     return Table(["part", "claim", "reference", "ours", "verdict"],
-                 [[c.part, Link(c.id, anchor(c)), c.reference_text, ours(c), c.verdict] for c in claims],
-                 caption="Each claim links to its details (settings, rule, reason, runs) further down.\n'ours': "
-                         "the mean over seeds (+- their std).")
+                 [[c.part, Link(c.text, anchor(c)), c.reference_text, ours(c), c.verdict] for c in claims],
+                 caption="Each claim links to its details (id, settings, rule, reason, runs) further down.\n'ours': "
+                         "the mean over seeds (+- their std), or each seed's where the claim compares seeds.")
 
 
 @dataclass
@@ -48,11 +55,11 @@ class ClaimDetails(Section):
                 ("ours", c.measured_text), ("reason", c.reason or "-"), ("runs", ", ".join(c.runs) or "-")]
 
     def markdown(self, root=None) -> str:
-        parts = [f"## {self.title}", self.description]
-        for c in self.claims:
+        parts = [f"## {md_text(self.title)}", md_paragraphs(self.description)]
+        for c in self.claims:   # the claim's sentence and reason are a results folder's text: rendered as text
             symbol = VERDICT_STYLE.get(c.verdict, ("",))[0]
-            parts += [f"### <a id=\"{anchor(c)}\"></a>{c.id}: {symbol} {c.verdict}", c.text,
-                      "\n".join(f"- {k}: {v}" for k, v in self._fields(c))]
+            parts += [f"### <a id=\"{anchor(c)}\"></a>{c.id}: {symbol} {c.verdict}", md_text(c.text),
+                      "\n".join(f"- {k}: {md_text(v)}" for k, v in self._fields(c))]
         return "\n\n".join(p for p in parts if p) + "\n"
 
     def html(self) -> str:

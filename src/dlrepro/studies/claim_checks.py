@@ -39,8 +39,11 @@ def check_claims(study: Study) -> None:
 
 
 def claim_plan(study: Study, profile: str) -> list[str]:
-    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged)."""
-    trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
+    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged). A
+    trial naming a user's class has that class checked and its module's sha256 in its id, as the sweep runs it."""
+    from dlrepro.train.plugins import resolve
+
+    trials = {cfg.default_name(): cfg.to_dict() for cfg in map(resolve, study.trials(profile))}
     lines = [f"   {len(study.claims)} claim(s):"] if study.claims else []
     for spec in study.claims:
         hit, ids = triage(spec, trials)

@@ -2,7 +2,8 @@
 
     OUT/runs/<study>/study.toml   the study file as it was read (rerun it with `dlrepro sweep` on this path)
     OUT/runs/<study>/study.json   the study record: name, title, description, whether it is built in, the
-                                  profile and the --set overrides that ran, and the trial ids of that sweep
+                                  profile and the --set overrides that ran, the trial ids of that sweep, and
+                                  the machine it ran on (hardware, as reproduce.json has it)
     OUT/reproduce.json            the reproduce record (`dlrepro reproduce`): the profile, the CIFAR-10 copy
                                   used, the dlrepro version, the hardware, and why a study was not run
 
@@ -14,11 +15,15 @@ record's trial ids are plain folder names, never paths.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import platform
+import sys
 from pathlib import Path
 
 import dlrepro
-from dlrepro.errors import ConfigError
+from dlrepro.errors import ConfigError, one_line
 from dlrepro.files import atomic_write_bytes, atomic_write_json
 from dlrepro.run_format import short
 from dlrepro.runs.folder import MB, Folder, Unreadable
@@ -27,10 +32,32 @@ from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
 RECORD, SOURCE = "study.json", "study.toml"
 RECORD_LIMIT, SOURCE_LIMIT = 64 * MB, 4 * MB  # a record lists up to a grid's worth of trial ids
 RECORD_FIELDS = {"name": str, "title": str, "description": str, "builtin": bool, "file": str, "profile": str,
-                 "sets": dict, "trials": list, "dlrepro": str}
+                 "sets": dict, "trials": list, "dlrepro": str, "hardware": dict}
 REPRODUCE, REPRODUCE_LIMIT = "reproduce.json", 1 * MB
 REPRODUCE_FIELDS = {"profile": str, "cifar_verified": bool, "cifar_source": str, "dlrepro_version": str,
                     "hardware": dict, "not_run": dict}
+
+
+def hardware() -> dict:
+    """The machine the runs are made on, for the report: CPU model, cores, GPU. Imports no torch (a rerun with
+    nothing left to train never does): the GPU model comes from the NVIDIA driver's /proc entry, or from torch
+    only when a trial already imported it."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = None
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        with contextlib.suppress(OSError):
+            gpu = next((line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                        if line.startswith("Model:")), None)
+        break
+    torch = sys.modules.get("torch")
+    if gpu is None and torch is not None and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform()}
 
 
 def write_study_record(study: Study, profile: str, study_dir: Path, trial_ids: list[str]) -> None:
@@ -39,7 +66,7 @@ def write_study_record(study: Study, profile: str, study_dir: Path, trial_ids: l
     atomic_write_json(study_dir / RECORD, {
         "name": study.name, "title": study.title, "description": study.description, "builtin": study.builtin,
         "file": study.path.name if study.builtin else str(study.path), "profile": profile, "sets": study.sets,
-        "trials": trial_ids, "dlrepro": dlrepro.__version__,
+        "trials": trial_ids, "dlrepro": dlrepro.__version__, "hardware": hardware(),
     })
 
 
@@ -64,6 +91,8 @@ def _stored_study_record(study_dir: Path) -> dict | None:
         if key in record and not isinstance(record[key], kind):
             raise folder.error(path, f"{key} {json.dumps(record[key])[:40]} is not a {kind.__name__}; delete "
                                      "the file or rerun the study's sweep")
+    if any(v is not None and not isinstance(v, str | int) for v in (record.get("hardware") or {}).values()):
+        raise folder.error(path, "hardware holds texts and numbers only; delete the file or rerun the study's sweep")
     bad = next((t for t in record.get("trials", []) if not is_plain_name(t)), None)
     if bad is not None:
         raise folder.error(path, f"trial id {json.dumps(bad)[:60]} is not a plain folder name; the report reads "
@@ -88,17 +117,29 @@ def read_study_record(study_dir: Path) -> dict:
 
 def recorded_study(study_dir: Path, record: dict) -> Study | None:
     """The study as its last sweep ran it: the folder's study.toml with the recorded --set overrides; None when
-    the folder holds no readable record of it."""
+    the folder holds no record of it or it cannot be read (`read_recorded_study` says why)."""
+    return read_recorded_study(study_dir, record)[0]
+
+
+def read_recorded_study(study_dir: Path, record: dict) -> tuple[Study | None, str | None]:
+    """(the study as its last sweep ran it, None) -- or (None, None) when the folder records no sweep of it, or
+    (None, why) naming the file and the problem when its study.toml cannot be read: not a regular file inside
+    the folder, too large, not a study file (its TOML, a setting, a claim's id or shape)."""
     source = Path(study_dir) / SOURCE
     folder = Folder(Path(study_dir).parent.parent)
     if "profile" not in record or not folder.exists(source):
-        return None
+        return None, None
+    where = source.relative_to(folder.root).as_posix() if source.is_relative_to(folder.root) else str(source)
     try:
-        study = parse_study(folder.read_text(source, SOURCE_LIMIT), source, bool(record.get("builtin")))
+        study = parse_study(folder.read_text(source, SOURCE_LIMIT), Path(where), bool(record.get("builtin")))
         sets = record.get("sets") or {}
-        return study.with_sets(sets, record["profile"]) if sets else study
-    except (ConfigError, Unreadable, RecursionError, TypeError, AttributeError, KeyError):
-        return None  # the package's own study file stands for it (a built-in study)
+        return (study.with_sets(sets, record["profile"]) if sets else study), None
+    except Unreadable as exc:
+        return None, exc.short
+    except ConfigError as exc:
+        return None, one_line(exc, limit=300)
+    except (RecursionError, TypeError, AttributeError, KeyError, ValueError) as exc:
+        return None, f"{where}: not a study file ({type(exc).__name__})"
 
 
 def ran_with(record: dict) -> str:

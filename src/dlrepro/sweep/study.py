@@ -121,6 +121,8 @@ def select_studies(names: list[str], profile: str, sets: dict | None = None) -> 
     """The built-in studies `names`, each with the --set overrides it has a setting or axis for; a key no
     study has is a ConfigError (before anything runs)."""
     studies = [load_study(name) for name in names]
+    for study in studies:
+        study.settings(profile)   # a profile the study does not define: one line naming its profiles
     sets = sets or {}
     used: set[str] = set()
     for i, study in enumerate(studies):
