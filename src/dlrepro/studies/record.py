@@ -2,7 +2,9 @@
 
     OUT/runs/<study>/study.toml   the study file as it was read (rerun it with `dlrepro sweep` on this path)
     OUT/runs/<study>/study.json   name, title, description, whether it is built in, the profile and the --set
-                                  overrides that ran, and the trial ids of that sweep
+                                  overrides that ran, the trial ids of that sweep, and (version 2) which of
+                                  them each protocol ran ("protocols": name -> trial ids; a record without
+                                  it ran the stated protocol only)
 
 Both are written when a sweep starts (an interrupted sweep still leaves them) and replaced by the next one.
 The report reads them as untrusted input (`dlrepro.runs.folder`): a study.json that is not what this module
@@ -17,12 +19,14 @@ from pathlib import Path
 import dlrepro
 from dlrepro.errors import ConfigError
 from dlrepro.runs.folder import MB, Folder, Unreadable
+from dlrepro.studies.protocols import STATED
 from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
 
 RECORD, SOURCE = "study.json", "study.toml"
 RECORD_LIMIT, SOURCE_LIMIT = 64 * MB, 4 * MB  # a record lists up to a grid's worth of trial ids
+RECORD_VERSION = 2  # 2: "protocols"
 RECORD_FIELDS = {"name": str, "title": str, "description": str, "builtin": bool, "file": str, "profile": str,
-          "sets": dict, "trials": list, "dlrepro": str}
+          "sets": dict, "trials": list, "dlrepro": str, "version": int, "protocols": dict}
 
 
 def write_record(study: Study, profile: str, study_dir: Path, trial_ids: list[str]) -> None:
@@ -30,11 +34,18 @@ def write_record(study: Study, profile: str, study_dir: Path, trial_ids: list[st
 
     study_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(study_dir / SOURCE, study.source.encode())
+    protocols = {name: [c.default_name() for c in trials] for name, trials in study.protocol_trials(profile).items()}
     atomic_write_json(study_dir / RECORD, {
-        "name": study.name, "title": study.title, "description": study.description, "builtin": study.builtin,
-        "file": study.path.name if study.builtin else str(study.path), "profile": profile, "sets": study.sets,
-        "trials": trial_ids, "dlrepro": dlrepro.__version__,
+        "version": RECORD_VERSION, "name": study.name, "title": study.title, "description": study.description,
+        "builtin": study.builtin, "file": study.path.name if study.builtin else str(study.path), "profile": profile,
+        "sets": study.sets, "trials": trial_ids, "protocols": protocols, "dlrepro": dlrepro.__version__,
     })
+
+
+def recorded_protocols(info: dict) -> dict[str, list[str]]:
+    """protocol -> trial ids, as study.json records them; a record without protocols ran the stated protocol
+    only (its trials, when listed)."""
+    return info.get("protocols") or {STATED: list(info.get("trials", []))}
 
 
 def is_plain_name(name) -> bool:
@@ -58,7 +69,12 @@ def read_record(study_dir: Path) -> dict | None:
         if key in record and not isinstance(record[key], kind):
             raise folder.error(path, f"{key} {json.dumps(record[key])[:40]} is not a {kind.__name__}; delete "
                                      "the file or rerun the study's sweep")
-    bad = next((t for t in record.get("trials", []) if not is_plain_name(t)), None)
+    protocols = record.get("protocols", {})
+    if any(not is_plain_name(name) or not isinstance(ids, list) for name, ids in protocols.items()):
+        raise folder.error(path, "protocols is not a table of protocol names and trial id lists; delete the file "
+                                 "or rerun the study's sweep")
+    bad = next((t for t in [*record.get("trials", []), *(t for ids in protocols.values() for t in ids)]
+                if not is_plain_name(t)), None)
     if bad is not None:
         raise folder.error(path, f"trial id {json.dumps(bad)[:60]} is not a plain folder name; the report reads "
                                  "only run folders inside the study's folder")
