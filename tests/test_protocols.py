@@ -1,0 +1,116 @@
+"""Protocols in a study file: each trial runs under every protocol its profile asks for, the stated protocol is
+the study as before, equal trials run once, and a bad protocol table is one line, exit code 2."""
+
+import pytest
+
+from dlrepro.studies.record import read_record, write_record
+from dlrepro.studies.spec import load_study, parse_set
+from helpers import assert_usage_error
+
+BASE = """
+[study]
+name = "two"
+[fixed]
+model = "mlp-numpy"
+dataset = "moons"
+n_samples = 200
+epochs = 10
+eval_every = 2
+[grid]
+seed = [0, 1]
+lr = [0.01, 0.1]
+"""
+FAST = """
+[protocols.fast]
+description = "as the code ran"
+fixed = { lr = 0.1 }
+only = { lr = 0.01 }
+[[protocols.fast.when]]
+match = { seed = 1 }
+fixed = { epochs = 12 }
+"""
+
+
+def _study(tmp_path, text: str):
+    path = tmp_path / "two.toml"
+    path.write_text(text)
+    return load_study(path)
+
+
+def test_a_study_without_protocols_runs_its_stated_trials_only(tmp_path):
+    for study in (_study(tmp_path, BASE), *(load_study(n) for n in ("toy", "cifar_mlp", "optimizers", "palindrome"))):
+        for profile in ("smoke", "quick") if not study.protocols.keys() - {"stated"} else ():
+            assert study.profile_protocols(profile) == ("stated",)
+            assert study.all_trials(profile) == study.trials(profile)
+
+
+def test_a_protocol_applies_its_fixed_settings_its_when_parts_and_only(tmp_path):
+    study = _study(tmp_path, BASE + FAST)
+    assert study.profile_protocols("quick") == ("stated", "fast")
+    stated, fast = study.trials("quick"), study.trials("quick", "fast")
+    assert [(c.seed, c.lr, c.epochs) for c in stated] == [(0, 0.01, 10), (0, 0.1, 10), (1, 0.01, 10), (1, 0.1, 10)]
+    # only the lr 0.01 points; lr set to 0.1; seed 1 also gets epochs 12
+    assert [(c.seed, c.lr, c.epochs) for c in fast] == [(0, 0.1, 10), (1, 0.1, 12)]
+    # seed 0 under fast equals the stated lr 0.1 point: it runs once and belongs to both protocols
+    assert fast[0].default_name() == stated[1].default_name()
+    every = study.all_trials("quick")
+    assert [c.default_name() for c in every] == [c.default_name() for c in stated] + [fast[1].default_name()]
+
+
+def test_a_profile_names_the_protocols_it_runs(tmp_path):
+    study = _study(tmp_path, BASE + FAST + '[profiles.smoke]\nprotocols = ["stated"]\n')
+    assert study.profile_protocols("smoke") == ("stated",)
+    assert study.all_trials("smoke") == study.trials("smoke")
+    assert study.profile_protocols("full") == ("stated", "fast")
+
+
+def test_set_wins_over_a_protocol_and_reaches_every_protocol(tmp_path):
+    study = _study(tmp_path, BASE + FAST)
+    changed = study.with_sets(dict([parse_set("epochs=3")]), "quick")
+    assert {c.epochs for c in changed.all_trials("quick")} == {3}   # the when part's epochs 12 gives way
+    assert {c.lr for c in changed.trials("quick", "fast")} == {0.1}
+
+
+def test_study_record_lists_the_trials_of_each_protocol(tmp_path):
+    study = _study(tmp_path, BASE + FAST)
+    ids = [c.default_name() for c in study.all_trials("quick")]
+    write_record(study, "quick", tmp_path / "out" / "runs" / "two", ids)
+    record = read_record(tmp_path / "out" / "runs" / "two")
+    assert record["version"] == 2 and record["trials"] == ids
+    assert record["protocols"] == {name: [c.default_name() for c in study.trials("quick", name)]
+                                   for name in ("stated", "fast")}
+
+
+def test_dry_run_shows_the_protocols_of_each_trial(tmp_path, capsys):
+    from dlrepro.cli import main
+
+    path = tmp_path / "two.toml"
+    path.write_text(BASE + FAST)
+    assert main(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "protocols: stated 4 trial(s); fast 2 trial(s)" in out
+    assert sum("stated,fast" in line for line in out.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ('[protocols.x]\nfixed = { foo = 1 }\n', "protocol x): unknown setting(s) for mlp-numpy: foo"),
+    ('[protocols.x]\nfixed = { lr = "a" }\n', "[protocols.x] fixed.lr must be a number"),
+    ('[protocols.x]\nbogus = 1\n', "[protocols.x] has unknown key(s) bogus"),
+    ('[protocols.stated]\nfixed = { lr = 0.1 }\n', "the stated protocol is the study's own settings"),
+    ('[protocols.x]\ndescription = "none"\n', "[protocols.x]: sets no setting"),
+    ('[protocols.x]\nfixed = { lr = -1.0 }\n', "protocol x): --lr must be > 0"),
+    ('[protocols.x]\nfixed = { lr = 0.2 }\n[[protocols.x.when]]\nmatch = { nope = 1 }\n',
+     "'nope' is not a run setting"),
+    ('[protocols.x]\nfixed = { lr = 0.2 }\nonly = { seed = [] }\n', "seed = [] matches nothing"),
+    ('[profiles.quick]\nprotocols = ["as-run"]\n', "unknown protocol 'as-run'"),
+    ('[protocols.x]\nfixed = { lr = 0.2 }\n[profiles.quick]\nprotocols = ["x"]\n', 'must include "stated"'),
+    ('[protocols."a b"]\nfixed = { lr = 0.2 }\n', "a protocol's name must be"),
+    ('[protocols]\nx = 3\n', "[protocols.x] must be a table"),
+])
+def test_a_bad_protocol_table_is_one_line_exit_2(tmp_path, capsys, extra, needle):
+    path = tmp_path / "bad.toml"
+    path.write_text(BASE + extra)
+    assert_usage_error(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "out")], needle, capsys)
+    assert not (tmp_path / "out").exists()
+
