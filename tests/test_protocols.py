@@ -1,6 +1,9 @@
 """Protocols in a study file: each trial runs under every protocol its profile asks for, the stated protocol is
 the study as before, equal trials run once, and a bad protocol table is one line, exit code 2."""
 
+import json
+from importlib import resources
+
 import pytest
 
 from dlrepro.studies.record import read_record, write_record
@@ -114,3 +117,89 @@ def test_a_bad_protocol_table_is_one_line_exit_2(tmp_path, capsys, extra, needle
     assert_usage_error(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "out")], needle, capsys)
     assert not (tmp_path / "out").exists()
 
+
+
+TWO = """
+[study]
+name = "two"
+[fixed]
+model = "mlp-numpy"
+dataset = "moons"
+n_samples = 200
+epochs = 10
+eval_every = 2
+lr = 0.01
+[grid]
+seed = [0, 1]
+
+[protocols.fast]
+description = "as the code ran: lr 0.1"
+fixed = { lr = 0.1 }
+
+[[claims]]
+id = "moons-97"
+text = "The NumPy MLP reaches 97% test accuracy on moons in 10 epochs at lr 0.01"
+match = { model = "mlp-numpy", dataset = "moons" }
+settings = { epochs = 10, lr = 0.01 }
+rule = "at_least"
+metric = "test_acc"
+statistic = "final"
+value = 0.97
+"""
+
+
+def test_a_user_study_with_two_protocols_gets_both_verdicts(tmp_path, capsys):
+    """lr 0.01 for 10 epochs leaves moons below 97 %; the protocol's lr 0.1 reaches it: the claim differs as
+    stated, reproduces under `fast`, and the summary names lr as the setting that explains it."""
+    import jsonschema
+
+    from dlrepro.cli import main
+
+    path, out = tmp_path / "two.toml", tmp_path / "out"
+    path.write_text(TWO)
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
+    assert main(["report", str(out)]) == 0
+    capsys.readouterr()
+    doc = json.loads((out / "claims.json").read_text())
+    jsonschema.validate(doc, json.loads((resources.files("dlrepro.report") / "claims.schema.json").read_text()))
+    claim = next(c for c in doc["claims"] if c["id"] == "moons-97")
+    assert doc["schema_version"] == 3 and claim["verdict"] == "differs"   # the old fields: the stated verdict
+    stated, fast = claim["protocols"]["stated"], claim["protocols"]["fast"]
+    assert stated["verdict"] == "differs" and fast["verdict"] == "reproduced"
+    assert stated["runs"] == claim["runs"] and not set(fast["runs"]) & set(stated["runs"])
+    assert fast["settings"] == {"epochs": 10, "lr": 0.1} and fast["changed"] == {"lr": [0.1]}
+    assert fast["measured"]["mean"] >= 0.97 > stated["measured"]["mean"]
+    assert doc["protocols"]["fast"]["reproduced"] >= 1
+    report = (out / "report.md").read_text()
+    assert "| verdict (stated) |" in report.replace("  ", "") or "verdict (stated)" in report
+    assert "verdict (fast)" in report
+    assert "Of the 1 claims that differ as stated, 1 reproduce under fast: moons-97 (lr 0.1)." in report
+    assert "verdict (fast)" in (out / "report.html").read_text()
+
+
+def test_a_claim_the_protocol_does_not_run_is_not_run_under_it(tmp_path):
+    from dlrepro.report.build import build_report
+    from helpers import curve, write_study_folder
+
+    text = TWO.replace('fixed = { lr = 0.1 }', 'fixed = { lr = 0.1 }\nonly = { seed = 5 }')
+    out = tmp_path / "out"
+    write_study_folder(out, text, "quick", lambda cfg: curve(2, 0.5, 0.99), name="two")
+    build_report(out, echo=False)
+    claim = next(c for c in json.loads((out / "claims.json").read_text())["claims"] if c["id"] == "moons-97")
+    assert claim["verdict"] == "reproduced"
+    assert claim["protocols"]["fast"]["verdict"] == "not run"
+    assert "protocol fast does not run this claim's trials" in claim["protocols"]["fast"]["reason"]
+
+
+def test_a_folder_of_the_stated_protocol_alone_writes_claims_json_as_before(tmp_path):
+    from dlrepro.report.build import build_report
+    from helpers import curve, write_study_folder
+
+    out = tmp_path / "out"
+    write_study_folder(out, TWO.split("[protocols.fast]")[0] + TWO.split('fixed = { lr = 0.1 }')[1], "quick",
+                       lambda cfg: curve(2, 0.5, 0.99), name="two")
+    build_report(out, echo=False)
+    doc = json.loads((out / "claims.json").read_text())
+    assert doc["schema_version"] == 2 and "protocols" not in doc
+    assert all("protocols" not in c for c in doc["claims"])
+    assert "verdict (" not in (out / "report.md").read_text()

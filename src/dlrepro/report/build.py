@@ -21,10 +21,19 @@ from pathlib import Path
 import dlrepro
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
-from dlrepro.report.judge import judge_claims
+from dlrepro.report.judge import judge_claims, judged
 from dlrepro.report.load import Evidence, evidence, reproduce_record, unreadable_note
+from dlrepro.report.protocols import changed_text, explained, judge_protocols, protocol_names, ran
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
-from dlrepro.report.verdict import SCHEMA_VERSION, VERDICTS, Claim, ClaimDetails, counts, glance_table
+from dlrepro.report.verdict import (
+    PROTOCOLS_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+    VERDICTS,
+    Claim,
+    ClaimDetails,
+    counts,
+    glance_table,
+)
 from dlrepro.runs.folder import Folder
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
 from dlrepro.studies.record import ran_with, recorded_study, study_info
@@ -57,6 +66,10 @@ def other_studies(out: Path) -> list[Path]:
             or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
 
 
+def _protocol_ids(study: Study, profile: str, protocols: list[str]) -> set[str]:
+    return {c.default_name() for p in protocols[1:] for c in study.trials(profile, p)}
+
+
 def read_status(out: Path) -> dict:
     return reproduce_record(Folder(out))
 
@@ -73,9 +86,10 @@ def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: 
     return ev
 
 
-def left_out_note(study_dir: Path, ev: Evidence) -> str:
-    """A note on run folders of other trials (earlier sweeps, other profiles) that the section leaves out."""
-    others = [p for p in study_dir.iterdir() if p.is_dir() and p.name not in ev.trials
+def left_out_note(study_dir: Path, ev: Evidence, judged_too: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """A note on run folders of other trials (earlier sweeps, other profiles) that the section leaves out;
+    `judged_too`: the trials of the other protocols that ran (their claims read them)."""
+    others = [p for p in study_dir.iterdir() if p.is_dir() and p.name not in ev.trials and p.name not in judged_too
               and (p / "config.json").exists()] if study_dir.is_dir() else []
     return (f"{len(others)} other run folder(s) under runs/{study_dir.name}, from sweeps with other settings, "
             "are not shown." if others else "")
@@ -149,16 +163,38 @@ def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Eviden
         if not any(c.verdict in ("reproduced", "differs") for c in pc):
             text += "".join(f". {t}" for t in (trends or {}).get(part, []))
         lines.append(text + ("" if text.endswith(".") else "."))
+    return lines + protocol_lines(claims)
+
+
+def protocol_lines(claims: list[Claim]) -> list[str]:
+    """With several protocols: the counts under each, and the claims that differ as stated but reproduce under
+    another protocol, with the settings by which its runs of the claim differ from the stated ones."""
+    names = protocol_names(claims)
+    lines = []
+    for name in names[1:]:
+        under = [c.protocols[name]["verdict"] for c in claims if name in c.protocols]
+        lines.append(f"Under protocol {name}: {len(under)} claims: "
+                     + ", ".join(f"{under.count(v)} {v}" for v in VERDICTS) + ".")
+        differ = [c for c in claims if c.verdict == "differs" and name in c.protocols]
+        ok = explained(claims, name)
+        text = (f"Of the {len(differ)} claims that differ as stated, {len(ok)} reproduce under {name}"
+                + (" (explained by the reference's code)" if name == "as-run" else ""))
+        details = [f"{c.id} ({changed_text(c.protocols[name]['changed']) or 'no setting changed'})" for c in ok]
+        lines.append(text + (": " + "; ".join(details) if details else "") + ".")
     return lines
 
 
 def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evidence]) -> dict:
-    return {"schema_version": SCHEMA_VERSION, "dlrepro_version": dlrepro.__version__,
+    names = protocol_names(claims)
+    extra = {"protocols": {n: {v: sum(c.protocols.get(n, {}).get("verdict") == v for c in claims) for v in VERDICTS}
+                           for n in names}} if names else {}
+    return {"schema_version": PROTOCOLS_SCHEMA_VERSION if names else SCHEMA_VERSION,
+            "dlrepro_version": dlrepro.__version__,
             "runs_dlrepro_version": status.get("dlrepro_version"), "profile": status.get("profile", "unknown"),
             "data_source": {"cifar10": ("re-encoded" if status.get("cifar_verified") is False else "official")
                             if any(evidences[n].runs for n in studies_reading("cifar10") if n in evidences)
                             else None, "note": data_line(status, evidences)},
-            "hardware": status.get("hardware"), "counts": counts(claims),
+            "hardware": status.get("hardware"), "counts": counts(claims), **extra,
             "claims": [c.to_dict() for c in claims]}
 
 
@@ -178,7 +214,10 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         study = recorded_study(study_dir, info) or load_study(name)
         ev = evidences[name] = study_evidence(study_dir, study, info.get("profile", status.get("profile")),
                                               not_run.get(name))
-        mine = judge_claims(study.claims or load_study(name).claims, ev)
+        specs = study.claims or load_study(name).claims
+        mine = judge_claims(specs, ev)
+        protocols = ran(info, study, ev.profile)
+        judge_protocols(mine, specs, study, ev.profile, study_dir, protocols, not_run.get(name), judged)
         claims += mine
         runs = list(ev.runs.values())
         trend_of = REGISTRY[name].trend
@@ -192,7 +231,8 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
             continue
         section = REGISTRY[name].section(runs, figures)
         section.title, section.description = info["title"], info["description"]
-        notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev),
+        notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev, _protocol_ids(
+                     study, ev.profile, protocols)),
                  unreadable_note(ev.unreadable))
         section.notes = [n for n in (*notes, *section.notes) if n]
         sections.append(section)
@@ -204,7 +244,10 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         sections.append(section)
         theirs = recorded_study(study_dir, info)
         if theirs is not None and theirs.claims:
-            mine = judge_claims(theirs.claims, study_evidence(study_dir, theirs, info.get("profile"), None))
+            ev = study_evidence(study_dir, theirs, info.get("profile"), None)
+            mine = judge_claims(theirs.claims, ev)
+            judge_protocols(mine, theirs.claims, theirs, ev.profile, study_dir, ran(info, theirs, info.get("profile")),
+                            None, judged)
             claims += mine
             sections.append(ClaimDetails(f"Claims of {section.title}", f"The claims of study {theirs.name}'s file, "
                                          f"judged from its runs. {RULES}", claims=mine))
@@ -213,7 +256,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
                                  f"several). {RULES}", claims=reference))
     title = "dlrepro: reproducing the course study"
     summary = summary_lines(claims, status, evidences, trends)
-    glance = glance_table(claims)
+    glance = glance_table(claims, protocol_names(claims))
     intro = ["Every number below is read from the run directories under runs/ (paths are relative to this "
              "folder); `dlrepro report` on this folder rebuilds this page without training.", REPRODUCIBILITY]
     if echo:
