@@ -6,10 +6,10 @@ import tomllib
 
 import pytest
 
-from dlrepro.report.claims import RULES
-from dlrepro.report.judge import check_params, describe, judge_claims
-from dlrepro.report.load import evidence
-from dlrepro.studies.claims import parse_claims
+from dlrepro.claims.evidence import evidence
+from dlrepro.claims.judge import check_params, describe, judge_claims
+from dlrepro.claims.rules import RULES
+from dlrepro.claims.spec import parse_claims
 from helpers import RNN, curve, write_run
 
 SHORT = {**RNN, "steps": 200, "eval_every": 10}

@@ -7,8 +7,8 @@ profile's trial ids, completed runs with all their steps, all seeds of a group, 
 
 import pytest
 
-from dlrepro.report.judge import judge_claims
-from dlrepro.report.load import evidence
+from dlrepro.claims.evidence import evidence
+from dlrepro.claims.judge import judge_claims
 from dlrepro.report.palindrome import held_out_note
 from dlrepro.train.config import config_from_dict
 from helpers import CNN, RNN, TOY, curve, write_run
@@ -227,7 +227,7 @@ def test_rnn_learning_rates_are_judged_separately(tmp_path):
 
 
 def test_held_out_note_says_per_length_whether_the_test_set_is_held_out(tmp_path):
-    from dlrepro.report.load import load_runs
+    from dlrepro.runs.load import load_runs
 
     cfgs = [write_run(tmp_path, {**RNN, "input_length": n}, curve(100)) for n in (5, 10)]
     note = held_out_note(load_runs([tmp_path / c.default_name() for c in cfgs]))

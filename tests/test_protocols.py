@@ -161,7 +161,7 @@ def test_a_user_study_with_two_protocols_gets_both_verdicts(tmp_path, capsys):
     assert main(["report", str(out)]) == 0
     capsys.readouterr()
     doc = json.loads((out / "claims.json").read_text())
-    jsonschema.validate(doc, json.loads((resources.files("dlrepro.report") / "claims.schema.json").read_text()))
+    jsonschema.validate(doc, json.loads((resources.files("dlrepro.claims") / "claims.schema.json").read_text()))
     claim = next(c for c in doc["claims"] if c["id"] == "moons-97")
     assert doc["schema_version"] == 3 and claim["verdict"] == "differs"   # the old fields: the stated verdict
     stated, fast = claim["protocols"]["stated"], claim["protocols"]["fast"]

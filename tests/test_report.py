@@ -50,7 +50,7 @@ def test_smoke_report_judges_nothing_and_gives_every_reason(smoke_results):
 
 def test_claims_json_validates_against_the_shipped_schema(smoke_results, tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads((resources.files("dlrepro.report") / "claims.schema.json").read_text())
+    schema = json.loads((resources.files("dlrepro.claims") / "claims.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     doc = json.loads((smoke_results / "claims.json").read_text())
     jsonschema.validate(doc, schema)
@@ -103,7 +103,7 @@ def test_report_of_a_missing_dir_exits_2(tmp_path, capsys):
 
 
 def _runs(tmp_path, seeds, model_epochs=200):
-    from dlrepro.report.load import load_runs
+    from dlrepro.runs.load import load_runs
     from helpers import TOY, curve, write_run
 
     cfgs = [write_run(tmp_path, {**TOY, "model": m, "seed": s}, curve(20 + 10 * s)) for m in ("mlp-numpy", "mlp-torch")
@@ -241,8 +241,8 @@ def test_toy_curves_band_only_with_several_seeds(tmp_path, seeds):
 
 
 def test_palindrome_figure_rules(tmp_path):
-    from dlrepro.report.load import load_runs
     from dlrepro.report.palindrome import curves_figure, group
+    from dlrepro.runs.load import load_runs
     from helpers import RNN, curve, write_run
 
     cfgs = [write_run(tmp_path, {**RNN, "steps": 200, "seed": s}, curve(100, 0.1)) for s in (0, 1)]
@@ -258,7 +258,7 @@ def test_palindrome_figure_rules(tmp_path):
 
 def test_early_trend_is_computed_from_the_runs(tmp_path):
     from dlrepro.report.cifar import early_trend
-    from dlrepro.report.load import load_runs
+    from dlrepro.runs.load import load_runs
     from helpers import CNN, write_run
 
     finals = {("adam", 1e-4): 0.40, ("adagrad", 1e-4): 0.39, ("sgd", 1e-4): 0.25, ("adam", 1e-2): 0.11}
@@ -272,7 +272,7 @@ def test_early_trend_is_computed_from_the_runs(tmp_path):
 
 def test_early_trend_says_when_everything_is_near_chance(tmp_path):
     from dlrepro.report.cifar import early_trend
-    from dlrepro.report.load import load_runs
+    from dlrepro.runs.load import load_runs
     from helpers import CNN, write_run
 
     cfgs = [write_run(tmp_path, {**CNN, "optimizer": o, "epochs": 1, "eval_every": 1, "subset": 64}, 0.1 + d)

@@ -362,8 +362,8 @@ def test_a_character_device_inside_the_folder_is_not_read(setting, capsys):
 def test_a_claim_on_an_unreadable_run_is_not_run_naming_the_file_and_line(tmp_path):
     """Runs at the claim's settings: one with a garbage metrics line makes the claim 'not run' with that line,
     where the rows before it would have judged it (as a shorter run) on main."""
-    from dlrepro.report.judge import judge_claims
-    from dlrepro.report.load import evidence
+    from dlrepro.claims.evidence import evidence
+    from dlrepro.claims.judge import judge_claims
     from dlrepro.studies.spec import load_study
     from helpers import TOY, curve, write_run
 

@@ -22,7 +22,7 @@ def test_studies_show_prints_the_claims(capsys):
 
 
 def test_the_claims_reference_values_are_data():
-    from dlrepro.report.judge import study_claims
+    from dlrepro.studies.claim_checks import study_claims
 
     claims = {c.id: c for name in ("toy", "cifar_mlp", "optimizers", "palindrome") for c in study_claims(name)}
     assert len(claims) == 34
@@ -85,7 +85,7 @@ def test_a_user_studys_claims_are_judged_both_ways_in_its_section_and_in_claims_
     write_study_folder(out, EXAMPLE.read_text(), "full", example_test, name="palindrome_claims")
     build_report(out, echo=False)
     doc = json.loads((out / "claims.json").read_text())
-    jsonschema.validate(doc, json.loads((resources.files("dlrepro.report") / "claims.schema.json").read_text()))
+    jsonschema.validate(doc, json.loads((resources.files("dlrepro.claims") / "claims.schema.json").read_text()))
     mine = {c["id"]: c for c in doc["claims"] if c["part"] == "palindrome_claims"}
     assert mine["lstm-len12-within-2000"]["verdict"] == "reproduced"
     assert mine["lstm-len12-within-2000"]["measured"]["values"] == [1500.0] * 3
@@ -149,9 +149,10 @@ def test_the_readme_documents_every_rule_kind_with_a_working_example():
     import tomllib
     from collections import Counter
 
-    from dlrepro.report.claims import RULES
-    from dlrepro.report.judge import check_params, study_claims
-    from dlrepro.studies.claims import parse_claims
+    from dlrepro.claims.judge import check_params
+    from dlrepro.claims.rules import RULES
+    from dlrepro.claims.spec import parse_claims
+    from dlrepro.studies.claim_checks import study_claims
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme[readme.index("## Writing claims"):]

@@ -317,9 +317,9 @@ def _sets(a) -> dict:
 
 
 def _cmd_reproduce(a) -> int:
-    from dlrepro.report.judge import check_claims, claim_plan
     from dlrepro.report.registry import STUDIES
     from dlrepro.reproduce import plan_lines, reproduce
+    from dlrepro.studies.claim_checks import check_claims, claim_plan
     from dlrepro.sweep.study import plan, select_studies
 
     only = None
@@ -370,8 +370,8 @@ def _cmd_studies(a) -> int:
 
 
 def _cmd_sweep(a) -> int:
-    from dlrepro.report.judge import check_claims, claim_plan
     from dlrepro.report.tables import fmt, markdown_table
+    from dlrepro.studies.claim_checks import check_claims, claim_plan
     from dlrepro.studies.spec import load_study
     from dlrepro.sweep.study import check_source, plan, sources, sweep
     from dlrepro.sweep.table import RUNS_CSV

@@ -17,9 +17,9 @@ import dlrepro
 from dlrepro.errors import DatasetError
 from dlrepro.registry import DATA_SOURCES
 from dlrepro.report.build import build_report, read_status
-from dlrepro.report.judge import check_claims
 from dlrepro.report.registry import STUDIES
 from dlrepro.runs.rundir import atomic_write_json
+from dlrepro.studies.claim_checks import check_claims
 from dlrepro.studies.spec import Study
 from dlrepro.sweep.study import check_source, select_studies, source_given, sources, study_trials, sweep
 from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, already_done

@@ -19,24 +19,17 @@ from collections import defaultdict
 from pathlib import Path
 
 import dlrepro
+from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
+from dlrepro.claims.judge import judge_claims, judged
+from dlrepro.claims.protocols import changed_text, explained, judge_protocols, protocol_names
+from dlrepro.claims.verdict import PROTOCOLS_SCHEMA_VERSION, SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
-from dlrepro.report.judge import judge_claims, judged
-from dlrepro.report.load import Evidence, evidence, reproduce_record, unreadable_note
-from dlrepro.report.protocols import changed_text, explained, judge_protocols, protocol_names, ran
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
-from dlrepro.report.verdict import (
-    PROTOCOLS_SCHEMA_VERSION,
-    SCHEMA_VERSION,
-    VERDICTS,
-    Claim,
-    ClaimDetails,
-    counts,
-    glance_table,
-)
+from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-from dlrepro.studies.record import ran_with, recorded_study, study_info
+from dlrepro.studies.record import ran_with, recorded_protocols, recorded_study, reproduce_record, study_info
 from dlrepro.studies.spec import Study, load_study
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
@@ -64,6 +57,29 @@ def other_studies(out: Path) -> list[Path]:
     folders = [p for p in folder.subdirs(runs) if p.name not in REGISTRY]
     return [p for p in folders if folder.outside(p) is not None  # its section says why it is not read
             or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
+
+
+def ran_protocols(info: dict, study: Study, profile: str | None) -> list[str]:
+    """The protocols whose verdicts the report gives for a study: those its record says ran (the stated one
+    alone for a record without protocols) that its study file names, stated first."""
+    if profile is None or profile not in study.profiles:
+        return ["stated"]
+    return list(dict.fromkeys(["stated", *(n for n in recorded_protocols(info) if n in study.protocols)]))
+
+
+def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, study_dir: Path, names: list[str],
+                      not_run: str | None) -> None:
+    """Each claim judged under every protocol of `names` but the stated one, from that protocol's runs only."""
+    if len(names) < 2:
+        return
+    points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)]
+    evidences = {}
+    for name in names[1:]:
+        ev = evidences[name] = evidence(study_dir, profile, {c.default_name(): c.to_dict()
+                                                             for c in study.trials(profile, name)}, not_run)
+        if not ev.runs and not ev.not_run:
+            ev.not_run = f"no runs of protocol {name} (profile {profile}) under runs/{study_dir.name}"
+    judge_protocols(claims, specs, points, evidences, judged)
 
 
 def _protocol_ids(study: Study, profile: str, protocols: list[str]) -> set[str]:
@@ -216,8 +232,8 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
                                               not_run.get(name))
         specs = study.claims or load_study(name).claims
         mine = judge_claims(specs, ev)
-        protocols = ran(info, study, ev.profile)
-        judge_protocols(mine, specs, study, ev.profile, study_dir, protocols, not_run.get(name), judged)
+        protocols = ran_protocols(info, study, ev.profile)
+        protocol_verdicts(mine, specs, study, ev.profile, study_dir, protocols, not_run.get(name))
         claims += mine
         runs = list(ev.runs.values())
         trend_of = REGISTRY[name].trend
@@ -246,8 +262,8 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         if theirs is not None and theirs.claims:
             ev = study_evidence(study_dir, theirs, info.get("profile"), None)
             mine = judge_claims(theirs.claims, ev)
-            judge_protocols(mine, theirs.claims, theirs, ev.profile, study_dir, ran(info, theirs, info.get("profile")),
-                            None, judged)
+            protocol_verdicts(mine, theirs.claims, theirs, ev.profile, study_dir,
+                              ran_protocols(info, theirs, info.get("profile")), None)
             claims += mine
             sections.append(ClaimDetails(f"Claims of {section.title}", f"The claims of study {theirs.name}'s file, "
                                          f"judged from its runs. {RULES}", claims=mine))

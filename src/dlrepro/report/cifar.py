@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlrepro import plotting, registry
-from dlrepro.report.document import Section, Table
-from dlrepro.report.load import Run, setup_table
+from dlrepro.report.document import Section, Table, setup_table
 from dlrepro.report.tables import fmt
 from dlrepro.runs.curves import plot_curves
+from dlrepro.runs.load import Run
 
 
 def label(cfg: dict) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from dlrepro.plotting import Saved
 from dlrepro.report.tables import markdown_table
+from dlrepro.runs.load import Run
+from dlrepro.train.config import LOCATION_FIELDS
 
 # verdict -> (symbol, colour): the claims table shows verdicts at a glance
 VERDICT_STYLE = {"reproduced": ("\u2714", "#1a7f37"), "differs": ("\u2718", "#c62828"),
@@ -142,3 +144,18 @@ def render_html(title: str, intro: list[str], sections: Sequence[Section], summa
                       *(s.html() for s in sections)])
     return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def setup_table(runs: list[Run]) -> Table:
+    """Every setting of the runs: its value when shared, the values it took when it varied (a grid axis)."""
+    keys = [k for k in runs[0].cfg if k not in LOCATION_FIELDS] if runs else []
+    rows = []
+    for key in keys:
+        values = []
+        for r in runs:
+            v = r.cfg.get(key)
+            if v not in values:
+                values.append(v)
+        text = ", ".join(str(v) for v in values)
+        rows.append([key, text, "varied" if len(values) > 1 else ""])
+    return Table(["setting", "value(s)", ""], rows, caption=f"{len(runs)} run(s).")

@@ -9,10 +9,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from dlrepro import plotting
-from dlrepro.report.document import Section, Table
-from dlrepro.report.load import Run, read_runs, setup_table, unreadable_note
+from dlrepro.claims.evidence import unreadable_note
+from dlrepro.report.document import Section, Table, setup_table
 from dlrepro.report.tables import fmt, mean_std
 from dlrepro.runs.folder import Folder
+from dlrepro.runs.load import Run, read_runs
 from dlrepro.studies.record import study_runs
 from dlrepro.train.config import LOCATION_FIELDS
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from dlrepro import plotting, registry
+from dlrepro.claims.evidence import dips_below
 from dlrepro.data.palindrome import held_out_overlap
-from dlrepro.report.document import Section, Table
-from dlrepro.report.load import Run, dips_below, setup_table
+from dlrepro.report.document import Section, Table, setup_table
 from dlrepro.report.tables import mean_std
+from dlrepro.runs.load import Run
 
 SOLVED = 0.99
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from dlrepro.report.cifar import cifar_mlp_report, early_trend, optimizers_report
 from dlrepro.report.document import Section
-from dlrepro.report.load import Run
 from dlrepro.report.palindrome import palindrome_report
 from dlrepro.report.toy import toy_report
+from dlrepro.runs.load import Run
 
 
 @dataclass(frozen=True)

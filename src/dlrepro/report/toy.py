@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from dlrepro import plotting
+from dlrepro.claims.evidence import value
 from dlrepro.data.toy import load_toy
-from dlrepro.report.document import Section, Table
-from dlrepro.report.load import Run, setup_table, value
+from dlrepro.report.document import Section, Table, setup_table
 from dlrepro.report.tables import fmt, mean_std
+from dlrepro.runs.load import Run
 
 
 def scatter_figure(dataset: str, n_samples: int, data_seed: int, path: Path,

@@ -1,79 +1,15 @@
-"""A judged claim: its verdict, its reason and the numbers it was judged on (what claims.json holds per
-claim; dlrepro.report.claims judges them)."""
+"""How the report shows judged claims (dlrepro.claims.verdict): one compact table at the top, the details of
+each claim further down."""
 
 from __future__ import annotations
 
-import math
-import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
+from dlrepro.claims.protocols import changed_text
+from dlrepro.claims.verdict import Claim
 from dlrepro.report.document import VERDICT_STYLE, Link, Section, Table, verdict_badge
 
-VERDICTS = ("reproduced", "differs", "not comparable", "not run")
-SCHEMA_VERSION = 2
-PROTOCOLS_SCHEMA_VERSION = 3   # claims.json with verdicts under several protocols ("protocols")
 
-
-@dataclass
-class Claim:
-    id: str
-    part: str
-    text: str
-    settings: dict           # the reference's settings this claim is about
-    reference: dict          # the reference's value(s) and the rule's other parameters
-    rule: str                # how ours is compared with the reference
-    reference_text: str = ""
-    measured: dict = field(default_factory=dict)   # {"mean", "std", "values", "n"} (+ named extras)
-    measured_text: str = "-"
-    verdict: str = "not run"
-    reason: str = ""
-    runs: list[str] = field(default_factory=list)
-    protocols: dict = field(default_factory=dict)  # protocol -> its verdict, reason, measured, runs (when several ran)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        if not self.protocols:   # a folder of the stated protocol alone: claims.json as before
-            del d["protocols"]
-        return d
-
-    def not_run(self, reason: str) -> None:
-        self.verdict, self.reason = "not run", reason
-
-    def settings_text(self) -> str:
-        return ", ".join(f"{k} {show(v)}" for k, v in self.settings.items())
-
-
-def show(v) -> str:
-    if isinstance(v, list | tuple):
-        return "-".join(map(str, v))
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
-        return f"{v:,}"
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def num(x: float) -> str:
-    return "never" if math.isinf(x) else f"{x:,.0f}" if float(x).is_integer() else f"{x:,g}"
-
-
-def stats(values) -> dict:
-    """Numbers over seeds, for claims.json: mean, std (None for one value), the values, n."""
-    kept = [float(v) for v in values if v is not None and not math.isinf(v)]
-    return {"mean": statistics.mean(kept) if kept else None,
-            "std": statistics.stdev(kept) if len(kept) > 1 else None, "values": kept, "n": len(kept)}
-
-
-def stats_text(m: dict, digits: int = 3) -> str:
-    if not m["n"]:
-        return "n/a"
-    text = f"{m['mean']:.{digits}f}" + (f" +- {m['std']:.{digits}f}" if m["std"] is not None else "")
-    return f"{text} ({m['n']} seed{'s' if m['n'] > 1 else ''})"
-
-
-def counts(claims: list[Claim]) -> dict[str, int]:
-    return {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
-
-
-# --- how the report shows them: one compact table at the top, the details of each claim further down -----
 def anchor(claim: Claim) -> str:
     return f"claim-{claim.id}"
 
@@ -132,7 +68,7 @@ class ClaimDetails(Section):
         rows = [("settings", c.settings_text() or "-"), ("reference", f"{c.reference_text} (rule: {c.rule})"),
                 ("ours", c.measured_text), ("reason", c.reason or "-"), ("runs", ", ".join(c.runs) or "-")]
         for name, p in list(c.protocols.items())[1:]:   # the stated verdict is the claim's own
-            changed = ", ".join(f"{k} {' / '.join(show(v) for v in vs)}" for k, vs in p["changed"].items())
+            changed = changed_text(p["changed"])
             rows.append((f"under {name}", f"{p['verdict']}; ours {p['measured_text']}"
                          + (f"; {p['reason']}" if p["reason"] else "")
                          + (f"; its runs differ from the stated ones by {changed}" if changed else "")

@@ -23,13 +23,13 @@ both.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
+from dlrepro.claims.evidence import matches
+from dlrepro.claims.protocols import STATED
 from dlrepro.errors import ConfigError
 
-STATED = "stated"
 KEYS = ("description", "fixed", "only", "when")
 
 
@@ -52,19 +52,6 @@ class Protocol:
             if matches(cfg, match):
                 out.update(fixed)
         return out
-
-
-def matches(cfg: dict, match: dict) -> bool:
-    """cfg has every value in `match` (a tuple means any of its values; numbers compare to 1e-9)."""
-    for key, want in match.items():
-        options = want if isinstance(want, tuple) else (want,)
-        have = cfg.get(key)
-        have = list(have) if isinstance(have, tuple) else have
-        if not any(have == (list(w) if isinstance(w, tuple) else w)
-                   or (isinstance(have, float | int) and isinstance(w, float | int) and not isinstance(have, bool)
-                       and math.isclose(have, w, rel_tol=1e-9)) for w in options):
-            return False
-    return True
 
 
 def parse_protocols(tables: dict, where: str, is_field) -> dict[str, Protocol]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import dlrepro
 from dlrepro.errors import ConfigError
 from dlrepro.runs.folder import MB, Folder, Unreadable
+from dlrepro.runs.load import short
 from dlrepro.studies.protocols import STATED
 from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
 
@@ -133,3 +134,28 @@ def study_runs(study_dir: Path, info: dict) -> tuple[list[Path], str]:
     note = (f"{len(others)} other run folder(s) under {study_dir}, from earlier sweeps with other settings, "
             "are not shown." if others else "")
     return ours, note
+
+
+REPRODUCE, REPRODUCE_LIMIT = "reproduce.json", 1 * MB
+REPRODUCE_FIELDS = {"profile": str, "cifar_verified": bool, "cifar_source": str, "dlrepro_version": str,
+                    "hardware": dict, "not_run": dict}
+
+
+def reproduce_record(folder: Folder) -> dict:
+    """OUT/reproduce.json ({} when there is none), or Unreadable naming it when it is not what `dlrepro
+    reproduce` writes (the report then stops: the record is about the whole folder)."""
+    path = folder.root / REPRODUCE
+    if not folder.exists(path):
+        return {}
+    record = folder.read_json(path, REPRODUCE_LIMIT)
+    fix = "delete it (the report then says the profile and hardware are unknown) or rerun `dlrepro reproduce`"
+    if not isinstance(record, dict):
+        raise folder.error(path, f"holds a {type(record).__name__}, not a JSON object; {fix}")
+    for key, kind in REPRODUCE_FIELDS.items():
+        value = record.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise folder.error(path, f"{key} {short(value)} is not a {kind.__name__}; {fix}")
+    texts = [*(record.get("not_run") or {}).values(), *(record.get("hardware") or {}).values()]
+    if any(v is not None and not isinstance(v, str | int) for v in texts):
+        raise folder.error(path, f"not_run and hardware hold texts and numbers only; {fix}")
+    return record

@@ -10,7 +10,7 @@ importlib.resources, so an installed wheel has them); `load_study` takes such a 
     [profiles.<name>]  `fixed = {...}` and `grid = {...}` overrides: smoke (seconds), quick (minutes on
                2 CPU cores), full (the reference settings). A joined axis in a profile replaces the
                base axes of the fields it sets.
-    [[claims]] the claims the report judges from the study's runs (read by dlrepro.studies.claims).
+    [[claims]] the claims the report judges from the study's runs (read by dlrepro.claims.spec).
     [protocols.<name>]  named sets of settings every trial also runs under (dlrepro.studies.protocols); a
                profile's `protocols = [...]` says which run (default: every one; `stated` alone when the
                file names none).
@@ -34,9 +34,9 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
+from dlrepro.claims.spec import ClaimSpec, parse_claims
 from dlrepro.errors import ConfigError
 from dlrepro.studies import schema
-from dlrepro.studies.claims import ClaimSpec, parse_claims
 from dlrepro.studies.protocols import STATED, Protocol, parse_profile_protocols, parse_protocols
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 

@@ -1,19 +1,16 @@
-"""Judging a study's claims (dlrepro.studies.claims) with the rule kinds of dlrepro.report.claims: each claim's
+"""Judging a study's claims (dlrepro.claims.spec) with the rule kinds of dlrepro.claims.rules: each claim's
 parameters checked against its rule kind, the runs it is judged from selected, the rule applied. The same
-checks run before a sweep (`check_claims`: one line naming the claim, exit code 2) and `--dry-run` lists the
-trials each claim will be judged from (`claim_plan`)."""
+checks run before a sweep (dlrepro.studies.claim_checks: one line naming the claim, exit code 2), and
+`--dry-run` lists the trials each claim will be judged from."""
 
 from __future__ import annotations
 
-import dataclasses
 import string
 
-from dlrepro.errors import ConfigError
-from dlrepro.report.claims import RULES, _m, _mismatch, _what, select
-from dlrepro.report.load import STATISTICS, Evidence, matches
-from dlrepro.report.verdict import Claim, num, show
-from dlrepro.studies.claims import ClaimSpec
-from dlrepro.studies.spec import Study, load_study
+from dlrepro.claims.evidence import STATISTICS, Evidence
+from dlrepro.claims.rules import RULES, _m, _what, select
+from dlrepro.claims.spec import ClaimSpec
+from dlrepro.claims.verdict import Claim, num, show
 from dlrepro.train.engine import METRIC_KEYS
 
 NUMBERS = {"value", "tolerance", "window", "threshold", "low", "high", "at_least", "since", "best_below",
@@ -102,51 +99,5 @@ def judged(spec: ClaimSpec, ev: Evidence) -> Claim:
     return claim
 
 
-def study_claims(study: str) -> tuple[ClaimSpec, ...]:
-    """The claims of a built-in study (by name) or of a study file (by path): ids, rules and reference values."""
-    return load_study(study).claims
-
-
 def judge_claims(specs: tuple[ClaimSpec, ...], ev: Evidence) -> list[Claim]:
     return [judged(spec, ev) for spec in specs]
-
-
-def check_claims(study: Study) -> None:
-    """Before anything runs: a claim with an unknown rule or parameter, a metric no trial logs (metrics.jsonl
-    holds the same keys for every model), or a match (or group) that selects no trial at any profile raises
-    ConfigError naming the claim."""
-    as_written = dataclasses.replace(study, sets={})   # --set overrides make a claim not comparable, not wrong
-    trials = [cfg.to_dict() for profile in study.profiles for cfg in as_written.trials(profile)]
-    for spec in study.claims:
-        where = f"{study.path}: claim {spec.id}"
-        problem = check_params(spec)
-        if problem:
-            raise ConfigError(f"{where}: {problem}")
-        hit = [cfg for cfg in trials if matches(cfg, spec.match)]
-        if not hit:
-            raise ConfigError(f"{where}: match {_match_text(spec.match)} selects no trial of any profile")
-        for name, group in (spec.params.get("groups") or {}).items():
-            if not any(matches(cfg, _tuples(group)) for cfg in hit):
-                raise ConfigError(f"{where}: group {name} {_match_text(group)} selects none of the claim's trials")
-
-
-def claim_plan(study: Study, profile: str) -> list[str]:
-    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged)."""
-    trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
-    lines = [f"   {len(study.claims)} claim(s):"] if study.claims else []
-    for spec in study.claims:
-        hit = [(tid, cfg) for tid, cfg in trials.items() if matches(cfg, spec.match)]
-        ids = [tid for tid, cfg in hit if not _mismatch(cfg, spec.settings)]
-        lines.append(f"   claim {spec.id} ({spec.rule}): " + (
-            f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
-            f"not comparable, profile {profile} runs " + ", ".join(_mismatch(hit[0][1], spec.settings)) if hit else
-            f"not run, profile {profile} has no trial with {_match_text(spec.match)}"))
-    return lines
-
-
-def _tuples(match: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
-
-
-def _match_text(match: dict) -> str:
-    return "{" + ", ".join(f"{k} = {show(v)}" for k, v in match.items()) + "}"

@@ -1,5 +1,5 @@
 """Which runs a claim is judged from, and the rule kinds (RULES). The claims are data: the `[[claims]]`
-tables of the study files (dlrepro.studies.claims), naming their runs (`match`) and settings. A verdict:
+tables of the study files (dlrepro.claims.spec), naming their runs (`match`) and settings. A verdict:
 
     not run         the profile has no trial at `match`, or one of them did not complete all its steps
     not comparable  the profile's trials at `match` ran other settings ("profile smoke ran 2 of 200 epochs")
@@ -16,8 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dlrepro.report.load import Evidence, Run, at, dips_below, matches, run_length, value
-from dlrepro.report.verdict import Claim, num, show, stats, stats_text
+from dlrepro.claims.evidence import Evidence, at, dips_below, matches, run_length, value
+from dlrepro.claims.verdict import Claim, num, show, stats, stats_text
+from dlrepro.runs.load import Run
 
 
 def _mismatch(cfg: dict, settings: dict) -> list[str]:

@@ -1,0 +1,61 @@
+"""A study's claims checked against the study's own trials before anything runs (`check_claims`: a claim with
+an unknown rule or parameter, or a match that selects no trial, is one error naming the claim), and the
+trials each claim will be judged from, for --dry-run (`claim_plan`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dlrepro.claims.evidence import matches
+from dlrepro.claims.judge import check_params
+from dlrepro.claims.rules import _mismatch
+from dlrepro.claims.spec import ClaimSpec
+from dlrepro.claims.verdict import show
+from dlrepro.errors import ConfigError
+from dlrepro.studies.spec import Study, load_study
+
+
+def study_claims(study: str) -> tuple[ClaimSpec, ...]:
+    """The claims of a built-in study (by name) or of a study file (by path): ids, rules and reference values."""
+    return load_study(study).claims
+
+
+def check_claims(study: Study) -> None:
+    """Before anything runs: a claim with an unknown rule or parameter, a metric no trial logs (metrics.jsonl
+    holds the same keys for every model), or a match (or group) that selects no trial at any profile raises
+    ConfigError naming the claim."""
+    as_written = dataclasses.replace(study, sets={})   # --set overrides make a claim not comparable, not wrong
+    trials = [cfg.to_dict() for profile in study.profiles for cfg in as_written.trials(profile)]
+    for spec in study.claims:
+        where = f"{study.path}: claim {spec.id}"
+        problem = check_params(spec)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+        hit = [cfg for cfg in trials if matches(cfg, spec.match)]
+        if not hit:
+            raise ConfigError(f"{where}: match {_match_text(spec.match)} selects no trial of any profile")
+        for name, group in (spec.params.get("groups") or {}).items():
+            if not any(matches(cfg, _tuples(group)) for cfg in hit):
+                raise ConfigError(f"{where}: group {name} {_match_text(group)} selects none of the claim's trials")
+
+
+def claim_plan(study: Study, profile: str) -> list[str]:
+    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged)."""
+    trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
+    lines = [f"   {len(study.claims)} claim(s):"] if study.claims else []
+    for spec in study.claims:
+        hit = [(tid, cfg) for tid, cfg in trials.items() if matches(cfg, spec.match)]
+        ids = [tid for tid, cfg in hit if not _mismatch(cfg, spec.settings)]
+        lines.append(f"   claim {spec.id} ({spec.rule}): " + (
+            f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
+            f"not comparable, profile {profile} runs " + ", ".join(_mismatch(hit[0][1], spec.settings)) if hit else
+            f"not run, profile {profile} has no trial with {_match_text(spec.match)}"))
+    return lines
+
+
+def _tuples(match: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
+
+
+def _match_text(match: dict) -> str:
+    return "{" + ", ".join(f"{k} = {show(v)}" for k, v in match.items()) + "}"
