@@ -70,6 +70,7 @@ DATASETS: dict[str, Entry] = {
     "moons": Entry("dlrepro.data.toy:make_toy", "moons"),
     "circles": Entry("dlrepro.data.toy:make_toy", "circles"),
     "classification": Entry("dlrepro.data.toy:make_toy", "classification"),
+    "blobs": Entry("dlrepro.data.toy:make_toy", "blobs"),
     "cifar10": Entry("dlrepro.data.cifar10:load_cifar10", "CIFAR-10", source="cifar10"),
 }
 

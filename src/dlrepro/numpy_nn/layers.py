@@ -9,19 +9,28 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
+INITS = ("uniform", "normal-0.1")  # a Linear layer's initial weights (see `Linear`)
+
 
 class Linear:
-    """y = x W + b, with W of shape (in_features, out_features) and b of shape (out_features,)."""
+    """y = x W + b, with W of shape (in_features, out_features) and b of shape (out_features,).
+
+    init "uniform": PyTorch's nn.Linear default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, so
+    the NumPy and PyTorch MLPs start from the same distribution (and, given the same rng, the same numbers).
+    init "normal-0.1": weights N(0, 0.1^2), biases 0 (what the reference's NumPy MLP drew).
+    """
 
     def __init__(self, in_features: int, out_features: int, rng: np.random.Generator,
-                 dtype: DTypeLike = np.float64):
-        # PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, so the
-        # NumPy and PyTorch MLPs start from the same distribution (and, given the same rng, the same numbers).
-        bound = 1.0 / np.sqrt(in_features)
-        self.params = {
-            "weight": rng.uniform(-bound, bound, size=(in_features, out_features)).astype(dtype),
-            "bias": rng.uniform(-bound, bound, size=(out_features,)).astype(dtype),
-        }
+                 dtype: DTypeLike = np.float64, init: str = "uniform"):
+        shape = (in_features, out_features)
+        if init == "uniform":
+            bound = 1.0 / np.sqrt(in_features)
+            weight, bias = rng.uniform(-bound, bound, size=shape), rng.uniform(-bound, bound, size=(out_features,))
+        elif init == "normal-0.1":
+            weight, bias = rng.normal(0.0, 0.1, size=shape), np.zeros(out_features)
+        else:
+            raise ValueError(f"unknown init {init!r}")
+        self.params = {"weight": weight.astype(dtype), "bias": bias.astype(dtype)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -13,7 +13,8 @@ from dlrepro.numpy_nn.layers import Linear, ReLU
 class MLP:
     """MLP(n_inputs, n_hidden, n_classes, seed, dtype): `forward` returns pre-softmax logits.
 
-    Weights are drawn layer by layer (weight, then bias) from `np.random.default_rng(seed)`;
+    Weights are drawn layer by layer (weight, then bias) from `np.random.default_rng(seed)`, as `init` says
+    (`Linear`: "uniform", nn.Linear's default, or "normal-0.1");
     `dlrepro.models.MLP.from_numpy` copies them so both implementations start identical.
 
     All parameters lie back to back in one flat array, and all gradients in another: each layer's
@@ -24,12 +25,12 @@ class MLP:
     """
 
     def __init__(self, n_inputs: int, n_hidden: Sequence[int], n_classes: int, seed: int = 0,
-                 dtype: DTypeLike = np.float64):
+                 dtype: DTypeLike = np.float64, init: str = "uniform"):
         rng = np.random.default_rng(seed)
         sizes = [n_inputs, *n_hidden, n_classes]
         self.layers: list = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            self.layers.append(Linear(fan_in, fan_out, rng, dtype))
+            self.layers.append(Linear(fan_in, fan_out, rng, dtype, init))
             if i < len(sizes) - 2:
                 self.layers.append(ReLU())
         self.dtype = np.dtype(dtype)

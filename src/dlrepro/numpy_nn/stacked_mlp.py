@@ -23,8 +23,8 @@ from dlrepro.numpy_nn.mlp import MLP
 
 class PopulationMLP:
     def __init__(self, n_inputs: int, n_hidden: Sequence[int], n_classes: int, seeds: Sequence[int],
-                 dtype=np.float64):
-        members = [MLP(n_inputs, n_hidden, n_classes, seed=s, dtype=dtype) for s in seeds]
+                 dtype=np.float64, init: str = "uniform"):
+        members = [MLP(n_inputs, n_hidden, n_classes, seed=s, dtype=dtype, init=init) for s in seeds]
         S = len(members)
         self.flat = np.stack([m.flat_parameters()[0][0] for m in members])  # (S, P), MLP's own flat order
         self.flat_grad = np.zeros_like(self.flat)

@@ -49,10 +49,11 @@ def error_text(exc: BaseException) -> str:
 
 def _save_toy_data(run: RunDir, config: RunConfig) -> None:
     """A toy-set run keeps the split it trains on (data.npz): the report plots it without scikit-learn."""
-    from dlrepro.data.toy import TOY_DATASETS, make_toy, save_toy
+    from dlrepro.data.toy import TOY_DATASETS, save_toy
+    from dlrepro.train.build import toy_data
 
     if isinstance(config, MLPConfig) and config.dataset in TOY_DATASETS and not run.file(TOY_DATA).exists():
-        data = make_toy(config.dataset, n_samples=config.n_samples, seed=config.data_seed)
+        data = toy_data(config)
         atomic_write_bytes(run.file(TOY_DATA), save_toy(data))
 
 

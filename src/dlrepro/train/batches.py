@@ -3,7 +3,8 @@
 The order of epoch e is a permutation drawn from the seed's ORDER stream for epoch e
 (`dlrepro.seeds.numpy_rng(seed, ORDER, e)`, independent of the weights the seed draws): it depends only on
 (seed, epoch), so two implementations with the same seed visit the samples in the same order, and a
-resumed run needs no sampler state.
+resumed run needs no sampler state. That is order `each`; order `once` visits every epoch in epoch 0's
+order (shuffled once before training), order `none` in the dataset's order.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ if TYPE_CHECKING:
     import torch
 
 
-def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    return seeds.numpy_rng(seed, seeds.ORDER, epoch).permutation(n)
+ORDERS = ("each", "once", "none")
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, order: str = "each") -> np.ndarray:
+    """The order of the n samples in `epoch` under `order` (ORDERS)."""
+    if order == "none":
+        return np.arange(n)
+    return seeds.numpy_rng(seed, seeds.ORDER, epoch if order == "each" else 0).permutation(n)
 
 
 class EpochBatches:
@@ -30,14 +37,20 @@ class EpochBatches:
     takes a contiguous slice (cheaper than gathering indices at batch size 1).
     """
 
-    def __init__(self, x, y, batch_size: int, seed: int):
-        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+    def __init__(self, x, y, batch_size: int, seed: int, order: str = "each"):
+        if order not in ORDERS:
+            raise ValueError(f"unknown order {order!r}")
+        self.x, self.y, self.batch_size, self.seed, self.order = x, y, batch_size, seed, order
         self.n = len(y)
         self.steps_per_epoch = math.ceil(self.n / batch_size)
         self._epoch = -1
 
     def _permutation(self, epoch: int) -> np.ndarray:
-        return epoch_permutation(self.n, self.seed, epoch)
+        return epoch_permutation(self.n, self.seed, epoch, self.order)
+
+    def _key(self, epoch: int) -> int:
+        """Epochs of equal key share one order (and so one gather): all of them unless the order is `each`."""
+        return epoch if self.order == "each" else 0
 
     def _reorder(self, epoch: int) -> None:
         perm: np.ndarray | torch.Tensor = self._permutation(epoch)
@@ -45,11 +58,11 @@ class EpochBatches:
             import torch
 
             perm = torch.from_numpy(perm).to(self.x.device)
-        self._xe, self._ye, self._epoch = self.x[perm], self.y[perm], epoch
+        self._xe, self._ye, self._epoch = self.x[perm], self.y[perm], self._key(epoch)
 
     def get(self, step: int):
         epoch, i = divmod(step, self.steps_per_epoch)
-        if epoch != self._epoch:
+        if self._key(epoch) != self._epoch:
             self._reorder(epoch)
         lo = i * self.batch_size
         return self._xe[lo:lo + self.batch_size], self._ye[lo:lo + self.batch_size]
@@ -60,16 +73,16 @@ class PopulationBatches(EpochBatches):
     what `EpochBatches(x, y, batch_size, seeds[s]).get(step)` returns. One gather per epoch, then each step
     is a slice, so S members cost no more NumPy / torch calls per step than one."""
 
-    def __init__(self, x, y, batch_size: int, seeds: list[int]):
-        super().__init__(x, y, batch_size, seeds[0])
+    def __init__(self, x, y, batch_size: int, seeds: list[int], order: str = "each"):
+        super().__init__(x, y, batch_size, seeds[0], order)
         self.seeds = list(seeds)
 
     def _permutation(self, epoch: int) -> np.ndarray:
-        return np.stack([epoch_permutation(self.n, s, epoch) for s in self.seeds])  # (S, n)
+        return np.stack([epoch_permutation(self.n, s, epoch, self.order) for s in self.seeds])  # (S, n)
 
     def get(self, step: int):
         epoch, i = divmod(step, self.steps_per_epoch)
-        if epoch != self._epoch:
+        if self._key(epoch) != self._epoch:
             self._reorder(epoch)
         lo = i * self.batch_size
         return self._xe[:, lo:lo + self.batch_size], self._ye[:, lo:lo + self.batch_size]

@@ -7,16 +7,22 @@ from typing import TYPE_CHECKING
 from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig, RunConfig
 
 if TYPE_CHECKING:
+    from dlrepro.data.toy import ToyData
     from dlrepro.train.engine import PopulationTask, Task
+
+
+def toy_data(cfg: MLPConfig) -> ToyData:
+    """The toy dataset a toy-set MLP config trains and is evaluated on (generated, then split)."""
+    from dlrepro.data.toy import make_toy
+
+    return make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed, split=cfg.split)
 
 
 def build_task(cfg: RunConfig) -> Task:
     if isinstance(cfg, MLPConfig) and cfg.dataset == "cifar10":
         return _cifar_mlp_task(cfg)
     if isinstance(cfg, MLPConfig):
-        from dlrepro.data.toy import make_toy
-
-        data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
+        data = toy_data(cfg)
         splits = (data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
         if cfg.model == "mlp-numpy":  # the from-scratch path: no torch
             from dlrepro.train.numpy_mlp_task import NumpyMLPTask
@@ -65,9 +71,7 @@ def build_population(cfgs: list[RunConfig]) -> PopulationTask:
         return PopulationPalindromeTask(cfg, seeds)
     if not isinstance(cfg, MLPConfig):
         raise TypeError(f"no population task for config type {type(cfg).__name__}")
-    from dlrepro.data.toy import make_toy
-
-    data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed)
+    data = toy_data(cfg)
     splits = (data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
     if cfg.model == "mlp-numpy":  # the from-scratch path: no torch
         from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask
@@ -90,10 +94,12 @@ def _cifar_mlp_task(cfg: MLPConfig) -> Task:
     device = resolve_device(cfg.device)  # before the data loads: a bad device leaves no trace
     data = load_cifar10(cfg.data_root, verify=cfg.verify_data, cache_dir=cfg.cache_dir)
     dtype = getattr(torch, cfg.dtype)
-    model = seeded_mlp(32 * 32 * 3, cfg.hidden, 10, cfg.seed, dtype)
+    model = seeded_mlp(32 * 32 * 3, cfg.hidden, 10, cfg.seed, dtype, cfg.init)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     return CifarTask(model, optimizer, data, device=device, batch_size=cfg.batch_size,
-                     epochs=cfg.epochs, eval_every=cfg.eval_every, seed=cfg.seed, input_dtype=dtype)
+                     epochs=cfg.epochs, eval_every=cfg.eval_every, seed=cfg.seed, input_dtype=dtype,
+                     outputs=cfg.outputs, train_metrics=cfg.train_metrics, normalize=cfg.normalize,
+                     order=cfg.order)
 
 
 def _cnn_task(cfg: CNNConfig) -> Task:
@@ -113,4 +119,5 @@ def _cnn_task(cfg: CNNConfig) -> Task:
     return CifarTask(model, optimizer, data, device=device, batch_size=cfg.batch_size, epochs=cfg.epochs,
                      eval_every=cfg.eval_every, seed=cfg.seed, augment=cfg.augment, subset=cfg.subset,
                      test_subset=cfg.test_subset, precision=cfg.precision, channels_last=cfg.channels_last,
-                     compile=cfg.compile)
+                     compile=cfg.compile, outputs=cfg.outputs, train_metrics=cfg.train_metrics,
+                     normalize=cfg.normalize)

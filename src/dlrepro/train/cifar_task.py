@@ -5,6 +5,12 @@ epoch's permutation (`EpochBatches`), optionally augments it (random 4-pixel-pad
 and normalises it with the training set's per-channel mean and std, all as batched tensor ops on the
 device. Losses and counts stay on the device (no per-step synchronisation); evaluation runs without
 autograd in large batches over the full train and test splits (or the configured subsets).
+
+The protocol settings (dlrepro.train.protocol) wrap this: `outputs` (what the model emits into the loss;
+under softmax-batch evaluation goes in batches of the training batch size, in the split's order, since a
+prediction depends on its batch), `train_metrics` ("running": the train metrics are the mean over the last
+epoch's batches, in train mode, each before its update, and the training split is not evaluated; at step 0,
+before any batch, an evaluation pass), `normalize` ("half": mean 0.5, std 0.5 per channel) and `order`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import torch.nn.functional as F
 
 from dlrepro import seeds
 from dlrepro.data import cifar10
+from dlrepro.models.outputs import emit
 from dlrepro.registry import OPTIMIZERS
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
@@ -44,20 +51,27 @@ class CifarTask:
                  device: torch.device, batch_size: int, epochs: int, eval_every: int, seed: int,
                  augment: str = "none", subset: int = 0, test_subset: int = 0, precision: str = "fp32",
                  channels_last: bool = False, compile: bool = False, eval_batch: int = 1000,
-                 input_dtype: torch.dtype = torch.float32):
-        self.device, self.augment, self.eval_batch, self.input_dtype = device, augment, eval_batch, input_dtype
+                 input_dtype: torch.dtype = torch.float32, outputs: str = "logits", train_metrics: str = "eval",
+                 normalize: str = "channel", order: str = "each"):
+        self.device, self.augment, self.input_dtype = device, augment, input_dtype
+        self.outputs, self.running = outputs, train_metrics == "running"
+        self.eval_batch = batch_size if outputs == "softmax-batch" else eval_batch
         self.train_xy = _split(data.train_images, data.train_labels, subset, device)
         self.test_xy = _split(data.test_images, data.test_labels, test_subset, device)
-        self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
+        if normalize == "half":
+            self.mean = self.std = torch.full((3,), 0.5, device=device)
+        else:
+            self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(device=device, memory_format=self.memory_format)  # type: ignore[call-overload]  # torch stubs omit memory_format
         self.optimizer = optimizer
         self.forward = torch.compile(self.model) if compile else self.model
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
         self.augment_stream = seeds.torch_generator(seed, seeds.AUGMENT, device)  # not the weights' stream
-        self.batches = EpochBatches(*self.train_xy, batch_size, seed)
+        self.batches = EpochBatches(*self.train_xy, batch_size, seed, order)
         spe = self.batches.steps_per_epoch
         self.schedule = Schedule(total_steps=epochs * spe, eval_every=eval_every * spe, steps_per_epoch=spe)
+        self.epoch_stats = BatchStats()  # train_metrics "running": this epoch's batches so far
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -75,11 +89,17 @@ class CifarTask:
         self.model.train()
         with self._autocast():
             logits = self.forward(self._inputs(x))
-        loss = F.cross_entropy(logits.float(), y)
+        out = emit(logits.float(), self.outputs)
+        loss = F.cross_entropy(out, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return loss.detach() * len(y), (logits.detach().argmax(1) == y).sum(), len(y)
+        stats = loss.detach() * len(y), (out.detach().argmax(1) == y).sum(), len(y)
+        if self.running:
+            if step % self.batches.steps_per_epoch == 0:
+                self.epoch_stats = BatchStats()
+            self.epoch_stats.add(*stats)
+        return stats
 
     @torch.no_grad()
     def _eval_split(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[float, float]:
@@ -88,14 +108,18 @@ class CifarTask:
         for lo in range(0, len(y_all), self.eval_batch):
             x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
             with self._autocast():
-                logits = self.forward(self._inputs(x)).float()
+                logits = emit(self.forward(self._inputs(x)).float(), self.outputs)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
         return float(loss_sum) / len(y_all), int(correct) / len(y_all)
 
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
         self.model.eval()
-        return metrics_dict(self._eval_split(*self.train_xy), self._eval_split(*self.test_xy))
+        if self.running and self.epoch_stats.count:
+            train = self.epoch_stats.means()
+        else:
+            train = self._eval_split(*self.train_xy)
+        return metrics_dict(train, self._eval_split(*self.test_xy))
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

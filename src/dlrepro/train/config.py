@@ -11,13 +11,14 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 from dlrepro import registry
 from dlrepro.errors import ConfigError
 from dlrepro.registry import CELLS, CIFAR_MODELS, DATASETS, OPTIMIZERS
 from dlrepro.train import memory
+from dlrepro.train import protocol as P
 
 # Ranges of the numeric settings, shared by the CLI and the study files (both build configs, and
 # `validate` checks them). Seeds go to NumPy, scikit-learn and torch generators, which take 0..2**32-1.
@@ -113,7 +114,7 @@ _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), 
 
 # Fields added after runs were made: left out of config.json (and so of the identity) while they hold their
 # default, so the runs made before them keep their trial ids.
-OMITTED_AT_DEFAULT = ("net", "plugins", "plugin_info")
+OMITTED_AT_DEFAULT = ("net", "plugins", "plugin_info", *P.SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,12 @@ class MLPConfig(RunConfig):
     verify_data: bool = True         # check CIFAR-10 against the official MD5s (off for re-encoded copies)
     cache_dir: str | None = None     # where the decoded CIFAR-10 arrays are cached (default: beside the data)
     device: str = "cpu"              # mlp-torch: cpu | cuda | auto; not part of the identity
+    outputs: str = field(default="logits", metadata=P.meta("outputs", "mlp-torch"))
+    train_metrics: str = field(default="eval", metadata=P.meta("train_metrics", "dataset cifar10"))
+    split: str = field(default="stratified", metadata=P.meta("split", "toy datasets"))
+    init: str = field(default="uniform", metadata=P.meta("init"))
+    order: str = field(default="each", metadata=P.meta("order"))
+    normalize: str = field(default="channel", metadata=P.meta("normalize", "dataset cifar10"))
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
 
     @property
@@ -235,6 +242,7 @@ class MLPConfig(RunConfig):
         if self.dataset == "cifar10" and self.model != "mlp-torch":
             raise ConfigError("--dataset cifar10 is trained by mlp-torch only")
         _choice("dtype", self.dtype, DTYPES)
+        P.check_mlp(self)
         parse_hidden(self.hidden)
         for name in ("lr", "batch_size", "epochs", "n_samples"):
             _positive(name, getattr(self, name))
@@ -288,6 +296,8 @@ class RNNConfig(RunConfig):
     device: str = "cpu"              # cpu | cuda | auto; not part of the identity
     plugins: dict | None = None      # a user's classes: setting -> {"path", "sha256"} (dlrepro.train.plugins)
     plugin_info: dict | None = None  # and their module files: setting -> {"file", ...}; not in the identity
+    outputs: str = field(default="logits", metadata=P.meta("rnn_outputs"))
+    train_metrics: str = field(default="running", metadata=P.meta("rnn_train_metrics"))
     # LOCATION_FIELDS: as in older runs
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device", "plugin_info")
     PLUGGABLE: ClassVar[dict[str, dict]] = {"cell": CELLS, "optimizer": OPTIMIZERS["rnn"]}
@@ -297,6 +307,7 @@ class RNNConfig(RunConfig):
         registry.check("--cell", self.cell, CELLS)
         _choice("device", self.device, DEVICES)
         registry.check("--optimizer", self.optimizer, OPTIMIZERS["rnn"])
+        P.check_choices(self, outputs=P.RNN_OUTPUTS, train_metrics=P.RNN_TRAIN_METRICS)
         if not isinstance(self.input_length, int) or self.input_length < 1:
             raise ConfigError(f"--input-length must be >= 1, got {self.input_length}")
         for name in ("hidden", "batch_size", "lr", "steps", "test_size"):
@@ -357,6 +368,9 @@ class CNNConfig(RunConfig):
     net: str = "convnet"             # a dlrepro.registry.CIFAR_MODELS name, or package.module:Name
     plugins: dict | None = None      # as RNNConfig's
     plugin_info: dict | None = None
+    outputs: str = field(default="logits", metadata=P.meta("outputs"))
+    train_metrics: str = field(default="eval", metadata=P.meta("train_metrics"))
+    normalize: str = field(default="channel", metadata=P.meta("normalize"))
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "plugin_info")
     PLUGGABLE: ClassVar[dict[str, dict]] = {"net": CIFAR_MODELS, "optimizer": OPTIMIZERS["cnn"]}
 
@@ -371,6 +385,7 @@ class CNNConfig(RunConfig):
         _choice("augment", self.augment, AUGMENTS)
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
+        P.check_choices(self, outputs=P.OUTPUTS, train_metrics=P.TRAIN_METRICS, normalize=P.NORMALIZATIONS)
         for name in ("lr", "batch_size", "epochs"):
             _positive(name, getattr(self, name))
         for name in ("subset", "test_subset"):

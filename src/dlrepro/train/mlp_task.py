@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from dlrepro import numpy_nn
 from dlrepro.models import MLP
+from dlrepro.models.outputs import emit
 from dlrepro.models.stacked import StackedMembers, mlp_forward, stack, stacked_cross_entropy
 from dlrepro.train.batches import EpochBatches, PopulationBatches
 from dlrepro.train.config import MLPConfig
@@ -26,9 +27,16 @@ from dlrepro.train.engine import BatchStats, metrics_dict
 from dlrepro.train.numpy_mlp_task import epoch_schedule
 
 
-def seeded_mlp(n_inputs: int, hidden: tuple[int, ...], n_classes: int, seed: int, dtype: torch.dtype) -> MLP:
-    """The PyTorch MLP with the initial weights of `numpy_nn.MLP(seed=seed)` (drawn in float64)."""
-    return MLP.from_numpy(numpy_nn.MLP(n_inputs, hidden, n_classes, seed=seed, dtype=np.float64), dtype)
+def seeded_mlp(n_inputs: int, hidden: tuple[int, ...], n_classes: int, seed: int, dtype: torch.dtype,
+               init: str = "uniform") -> MLP:
+    """The PyTorch MLP with the initial weights of `numpy_nn.MLP(seed=seed, init=init)` (drawn in float64)."""
+    return MLP.from_numpy(numpy_nn.MLP(n_inputs, hidden, n_classes, seed=seed, dtype=np.float64, init=init), dtype)
+
+
+def eval_chunk(cfg: MLPConfig) -> int:
+    """Samples per evaluation forward pass: any number gives the same outputs, except under softmax-batch,
+    where a prediction depends on its batch: then the training batch size, over the split in its order."""
+    return cfg.batch_size if cfg.outputs == "softmax-batch" else 8192
 
 
 def torch_split(x: Any, y: Any, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,7 +48,7 @@ def torch_split(x: Any, y: Any, dtype: torch.dtype, device: torch.device) -> tup
 def split_loss_acc(logits_of: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                    chunk: int = 8192) -> list[tuple[float, float]]:
     """Mean cross-entropy and accuracy on a split for each of M models, `chunk` samples at a time:
-    `logits_of(x_chunk)` returns their logits (M, b, C); M = 1 for a single run."""
+    `logits_of(x_chunk)` returns what they emit into the loss (M, b, C); M = 1 for a single run."""
     loss_sum, correct = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.int64)
     for lo in range(0, len(y), chunk):
         yb = y[lo:lo + chunk]
@@ -59,26 +67,27 @@ class TorchMLPTask:
         self.train_xy = torch_split(x_train, y_train, dtype, device)
         self.test_xy = torch_split(x_test, y_test, dtype, device)
         n_inputs = self.train_xy[0][0].numel()
-        self.model = seeded_mlp(n_inputs, cfg.hidden, n_classes, cfg.seed, dtype).to(device)
+        self.model = seeded_mlp(n_inputs, cfg.hidden, n_classes, cfg.seed, dtype, cfg.init).to(device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
-        self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)
+        self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed, cfg.order)
         self.schedule = epoch_schedule(cfg, self.batches.steps_per_epoch)
+        self.outputs, self.chunk = cfg.outputs, eval_chunk(cfg)
 
     def train_step(self, step: int) -> tuple[torch.Tensor, int, int]:
         x, y = self.batches.get(step)
         self.model.train()
-        loss = F.cross_entropy(self.model(x), y)
+        loss = F.cross_entropy(emit(self.model(x), self.outputs), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return loss.detach() * len(y), 0, len(y)  # train accuracy comes from the full-split evaluation
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).unsqueeze(0)  # (1, b, C): one model
+        return emit(self.model(x), self.outputs).unsqueeze(0)  # (1, b, C): one model
 
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
         self.model.eval()
-        [train], [test] = split_loss_acc(self._logits, *self.train_xy), split_loss_acc(self._logits, *self.test_xy)
+        [train], [test] = (split_loss_acc(self._logits, *xy, chunk=self.chunk) for xy in (self.train_xy, self.test_xy))
         return metrics_dict(train, test)
 
     def state_dict(self) -> dict[str, Any]:
@@ -98,24 +107,25 @@ class PopulationTorchMLPTask(StackedMembers[MLP]):
         self.train_xy = torch_split(x_train, y_train, dtype, device)
         self.test_xy = torch_split(x_test, y_test, dtype, device)
         n_inputs = self.train_xy[0][0].numel()
-        singles = [seeded_mlp(n_inputs, cfg.hidden, n_classes, s, dtype) for s in seeds]
+        singles = [seeded_mlp(n_inputs, cfg.hidden, n_classes, s, dtype, cfg.init) for s in seeds]
         model = stack(singles).to(device)
         super().__init__(model, torch.optim.SGD(model.parameters(), lr=cfg.lr), singles[0].state_dict())
-        self.batches = PopulationBatches(*self.train_xy, cfg.batch_size, seeds)
+        self.batches = PopulationBatches(*self.train_xy, cfg.batch_size, seeds, cfg.order)
         self.schedule = epoch_schedule(cfg, self.batches.steps_per_epoch)
+        self.outputs, self.chunk = cfg.outputs, eval_chunk(cfg)
 
     def train_step(self, step: int) -> tuple[torch.Tensor, int, int]:
         x, y = self.batches.get(step)
-        losses = stacked_cross_entropy(mlp_forward(self.model, x), y)
+        losses = stacked_cross_entropy(emit(mlp_forward(self.model, x), self.outputs), y)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()  # member s's parameters get the gradient of its own loss only
         self.mask_gradients()
         self.optimizer.step()
         return losses.detach() * y.shape[1], 0, y.shape[1]
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return mlp_forward(self.model, x.expand(self.size, *x.shape))  # (S, b, C): every member on the chunk
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:  # (S, b, C): every member on the chunk
+        return emit(mlp_forward(self.model, x.expand(self.size, *x.shape)), self.outputs)
 
     def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
-        train, test = split_loss_acc(self._logits, *self.train_xy), split_loss_acc(self._logits, *self.test_xy)
+        train, test = (split_loss_acc(self._logits, *xy, chunk=self.chunk) for xy in (self.train_xy, self.test_xy))
         return [metrics_dict(tr, te) for tr, te in zip(train, test, strict=True)]

@@ -43,9 +43,10 @@ class NumpyMLPTask:
     def __init__(self, cfg: MLPConfig, x_train: Any, y_train: Any, x_test: Any, y_test: Any, n_classes: int):
         dtype = np.dtype(cfg.dtype)
         self.train_xy, self.test_xy = numpy_split(x_train, y_train, dtype), numpy_split(x_test, y_test, dtype)
-        self.model = numpy_nn.MLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seed=cfg.seed, dtype=dtype)
+        self.model = numpy_nn.MLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seed=cfg.seed, dtype=dtype,
+                                  init=cfg.init)
         self.optimizer = numpy_nn.SGD(self.model.flat_parameters(), cfg.lr)  # one update for all arrays
-        self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed)
+        self.batches = EpochBatches(*self.train_xy, cfg.batch_size, cfg.seed, cfg.order)
         self.schedule = epoch_schedule(cfg, self.batches.steps_per_epoch)
 
     def train_step(self, step: int) -> tuple[float, int, int]:
@@ -75,9 +76,10 @@ class PopulationNumpyMLPTask:
         dtype = np.dtype(cfg.dtype)
         self.train_xy, self.test_xy = numpy_split(x_train, y_train, dtype), numpy_split(x_test, y_test, dtype)
         self.size, self.lr = len(seeds), cfg.lr
-        self.model = PopulationMLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seeds, dtype=dtype)
+        self.model = PopulationMLP(self.train_xy[0].shape[1], cfg.hidden, n_classes, seeds, dtype=dtype,
+                                   init=cfg.init)
         self.active: np.ndarray | None = None  # which members still train; None while all do (the fast path)
-        self.batches = PopulationBatches(*self.train_xy, cfg.batch_size, seeds)
+        self.batches = PopulationBatches(*self.train_xy, cfg.batch_size, seeds, cfg.order)
         self.schedule = epoch_schedule(cfg, self.batches.steps_per_epoch)
 
     def train_step(self, step: int) -> tuple[np.ndarray, int, int]:

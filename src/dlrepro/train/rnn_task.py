@@ -8,7 +8,10 @@ DATA stream (`dlrepro.seeds`, independent of the weights), drawn on the CPU (the
 run sees the same data). The test set (1,024 palindromes by default) comes from a separate stream that
 depends only on the input length, so every seed and cell is measured on the same sequences; where the length
 leaves enough sequences (`palindrome.held_out_is_disjoint`) training never draws one of them. Train metrics
-average the training batches since the last evaluation.
+average the training batches since the last evaluation (train_metrics "running"), or are those of the batch
+the next step trains on, before its update ("batch": what the reference's code logged as its accuracy, every
+10 steps, with its step 0..10,000 logs matching evaluations at steps 0..10,000 of a 10,000-step run). The
+loss takes what `outputs` says the model emits (`dlrepro.models.outputs`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlrepro.data import palindrome
+from dlrepro.models.outputs import emit
 from dlrepro.models.stacked import StackedMembers, stack, stacked_cross_entropy
 from dlrepro.registry import CELLS, OPTIMIZERS
 from dlrepro.seeds import DATA, torch_generator
@@ -88,9 +92,12 @@ class PalindromeTask:
         x, y = draw_batch(self.cfg, generator, self.exclude)
         return x.to(self.device), y.to(self.device)
 
+    def _emit(self, x: torch.Tensor) -> torch.Tensor:
+        return emit(self.model(x), self.cfg.outputs)
+
     def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         x, y = self._batch(self.stream)
-        logits = self.model(x)
+        logits = self._emit(x)
         loss = F.cross_entropy(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,12 +108,12 @@ class PalindromeTask:
 
     @torch.no_grad()
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
-        if batches.count:
+        if batches.count and self.cfg.train_metrics == "running":
             train = batches.means()
-        else:  # step 0: the batch the first step will train on, drawn from a copy of the stream
+        else:  # the batch the next step will train on, drawn from a copy of the stream (always at step 0)
             x, y = self._batch(peek(self.stream))
-            train = loss_acc(self.model(x), y)
-        return metrics_dict(train, loss_acc(self.model(self.test_x), self.test_y))
+            train = loss_acc(self._emit(x), y)
+        return metrics_dict(train, loss_acc(self._emit(self.test_x), self.test_y))
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -136,9 +143,12 @@ class PopulationPalindromeTask(StackedMembers[nn.Module]):
         xs, ys = zip(*(draw_batch(self.cfg, g, self.exclude) for g in streams), strict=True)
         return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
 
+    def _emit(self, x: torch.Tensor) -> torch.Tensor:
+        return emit(self.model(x), self.cfg.outputs)
+
     def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         x, y = self._batch(self.streams)
-        logits = self.model(x)
+        logits = self._emit(x)
         losses = stacked_cross_entropy(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
@@ -154,12 +164,12 @@ class PopulationPalindromeTask(StackedMembers[nn.Module]):
 
     @torch.no_grad()
     def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
-        if batches.count:
+        if batches.count and self.cfg.train_metrics == "running":
             train = list(zip(*batches.member_means(), strict=True))
-        else:  # step 0: the batches the first step will train on, drawn from copies of the streams
+        else:  # the batches the next step will train on, drawn from copies of the streams (always at step 0)
             x, y = self._batch([peek(g) for g in self.streams])
-            train = [loss_acc(logits, target) for logits, target in zip(self.model(x), y, strict=True)]
-        test_logits = self.model(self.test_x.expand(self.size, *self.test_x.shape))
+            train = [loss_acc(logits, target) for logits, target in zip(self._emit(x), y, strict=True)]
+        test_logits = self._emit(self.test_x.expand(self.size, *self.test_x.shape))
         test = [loss_acc(logits, self.test_y) for logits in test_logits]
         return [metrics_dict(tr, te) for tr, te in zip(train, test, strict=True)]
 
