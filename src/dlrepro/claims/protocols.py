@@ -3,8 +3,9 @@ verdict is the claim's own; every other protocol's verdict is judged from that p
 `Claim.protocols` (protocol -> verdict, reason, measured, runs, the settings judged at, the settings changed).
 
 Under a protocol, a claim is judged at the protocol's value of each setting of its `settings` and `match` that
-the protocol changes, where it gives every run of the claim the same value (the report states lr 1e-2, the
-code ran 1e-3: under as-run the claim's comparable lr is 1e-3). What the protocol changes in the claim's runs
+the protocol changes (in any of the claim's runs), where every run of the claim has the same value under it
+(the report states lr 1e-2, the code ran 1e-3: under as-run the claim's comparable lr is 1e-3; the toy study's
+2,500-point runs become 1,000-point runs as run). What the protocol changes in the claim's runs
 (`changed`: setting -> the values it takes there) is what the summary names when the claim differs as stated
 and reproduces under the protocol.
 
@@ -31,14 +32,13 @@ def under(spec: ClaimSpec, points: list[dict[str, dict]], protocol: str) -> tupl
     points = [v for v in points if matches(v[STATED], spec.match)]
     pairs = [(v[STATED], v[protocol]) for v in points if protocol in v]
     changed: dict[str, dict] = {}   # setting -> {its value as JSON: the value} where the protocol changes it
-    count: dict[str, int] = {}
     for before, after in pairs:
         for key in dict.fromkeys([*before, *after]):
             if _norm(after.get(key)) != _norm(before.get(key)):
                 changed.setdefault(key, {})[json.dumps(_norm(after.get(key)))] = _norm(after.get(key))
-                count[key] = count.get(key, 0) + 1
-    # a setting the protocol gives every run of the claim, at one value: the claim is judged at that value
-    moved = {k: next(iter(vs.values())) for k, vs in changed.items() if len(vs) == 1 and count[k] == len(pairs)}
+    # a setting the protocol changes and that all the claim's runs under it share: judged at that value
+    moved = {k: _norm(pairs[0][1].get(k)) for k in changed
+             if len({json.dumps(_norm(after.get(k))) for _, after in pairs}) == 1}
     settings = {k: moved.get(k, v) for k, v in spec.settings.items()}
     match = {k: moved.get(k, v) for k, v in spec.match.items()}
     values = {k: list(v.values()) for k, v in changed.items()}
