@@ -203,3 +203,40 @@ def test_a_folder_of_the_stated_protocol_alone_writes_claims_json_as_before(tmp_
     assert doc["schema_version"] == 2 and "protocols" not in doc
     assert all("protocols" not in c for c in doc["claims"])
     assert "verdict (" not in (out / "report.md").read_text()
+
+
+def test_built_in_claims_are_judged_as_run_at_the_settings_the_reference_code_ran(tmp_path):
+    """A quick folder of the toy and palindrome studies under both protocols (curves written, nothing trained):
+    a claim about the classification set is judged as run from the 1,000-point blobs runs, a claim stated for
+    lr 1e-2 from the lr 1e-3 runs (three seeds), and no lr 1e-2 run belongs to the as-run protocol."""
+    from dlrepro.report.build import build_report
+    from dlrepro.studies.record import write_record
+    from helpers import curve, write_run
+
+    for name in ("toy", "palindrome"):
+        study = load_study(name)
+        trials = study.all_trials("quick")
+        write_record(study, "quick", tmp_path / "runs" / name, [c.default_name() for c in trials])
+        for c in trials:
+            cfg = c.to_dict()
+            as_run = "outputs" in cfg or "split" in cfg   # a setting away from its default: an as-run trial
+            step = {5: 900 if as_run else 400, 10: 3000 if as_run else 1200, 15: 5600 if as_run else 2000}
+            write_run(tmp_path / "runs" / name, cfg, curve(40, 0.8) if name == "toy" else
+                      curve(step.get(cfg["input_length"], 7000), 0.1, 1.0 if cfg["input_length"] < 20 else 0.3))
+    (tmp_path / "reproduce.json").write_text(json.dumps({"profile": "quick"}))
+    build_report(tmp_path, echo=False)
+    claims = {c["id"]: c for c in json.loads((tmp_path / "claims.json").read_text())["claims"]}
+    blobs = claims["toy-mlp-numpy-classification-train"]["protocols"]["as-run"]
+    assert blobs["settings"]["n_samples"] == 1000 and all("-blobs-" in r for r in blobs["runs"])
+    assert blobs["changed"]["dataset"] == ["blobs"] and blobs["changed"]["n_samples"] == [1000]
+    stated_lr = claims["rnn-lr0.01-len5-steps"]
+    assert stated_lr["verdict"] == "differs" and len(stated_lr["runs"]) == 1
+    as_run = stated_lr["protocols"]["as-run"]
+    assert as_run["verdict"] == "reproduced" and len(as_run["runs"]) == 3
+    assert as_run["changed"] == {"lr": [0.001], "outputs": ["softmax"], "train_metrics": ["batch"]}
+    assert not any("lr0.01" in r for c in claims.values() for r in c.get("protocols", {}).get("as-run", {})
+                   .get("runs", []))
+    assert all("as-run" not in c.get("protocols", {}) for c in claims.values() if c["part"] == "2")
+    summary = (tmp_path / "report.md").read_text().split("## Verdicts at a glance")[0]
+    assert "reproduce under as-run (explained by the reference's code): " in summary
+    assert "rnn-lr0.01-len5-steps (lr 0.001, outputs softmax, train_metrics batch)" in summary
