@@ -96,6 +96,20 @@ def test_dry_run_shows_the_protocols_of_each_trial(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_dry_run_lists_the_trials_each_claim_is_judged_from_under_each_protocol(tmp_path, capsys):
+    from dlrepro.cli import main
+
+    path = tmp_path / "two.toml"
+    path.write_text(TWO.replace("fixed = { lr = 0.1 }", "fixed = { lr = 0.1 }\nonly = { seed = 1 }"))
+    assert main(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    study = load_study(path)
+    fast = study.trials("quick", "fast")
+    at = next(i for i, line in enumerate(lines) if line.startswith("   claim moons-97"))
+    assert "judged from 2 trial(s)" in lines[at]
+    assert lines[at + 1] == f"     under fast: judged from 1 trial(s): {fast[0].default_name()}"
+
+
 @pytest.mark.parametrize("extra, needle", [
     ('[protocols.x]\nfixed = { foo = 1 }\n', "protocol x): unknown setting(s) for mlp-numpy: foo"),
     ('[protocols.x]\nfixed = { lr = "a" }\n', "[protocols.x] fixed.lr must be a number"),

@@ -8,6 +8,7 @@ import dataclasses
 
 from dlrepro.claims.evidence import matches
 from dlrepro.claims.judge import check_params
+from dlrepro.claims.protocols import STATED, under
 from dlrepro.claims.rules import _mismatch
 from dlrepro.claims.spec import ClaimSpec
 from dlrepro.claims.verdict import show
@@ -40,17 +41,27 @@ def check_claims(study: Study) -> None:
 
 
 def claim_plan(study: Study, profile: str) -> list[str]:
-    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged)."""
-    trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile)}
+    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged), and
+    under each other protocol the profile runs, the same from that protocol's trials."""
+    names = study.profile_protocols(profile)
+    points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)] if len(names) > 1 else []
     lines = [f"   {len(study.claims)} claim(s):"] if study.claims else []
     for spec in study.claims:
-        hit = [(tid, cfg) for tid, cfg in trials.items() if matches(cfg, spec.match)]
-        ids = [tid for tid, cfg in hit if not _mismatch(cfg, spec.settings)]
-        lines.append(f"   claim {spec.id} ({spec.rule}): " + (
-            f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
-            f"not comparable, profile {profile} runs " + ", ".join(_mismatch(hit[0][1], spec.settings)) if hit else
-            f"not run, profile {profile} has no trial with {_match_text(spec.match)}"))
+        lines.append(f"   claim {spec.id} ({spec.rule}): " + _plan(spec, study, profile, STATED))
+        for name in names[1:]:
+            spec_p, _, runs_any = under(spec, points, name)
+            lines.append(f"     under {name}: " + (_plan(spec_p, study, profile, name) if runs_any else
+                                                   f"not run, protocol {name} does not run its trials"))
     return lines
+
+
+def _plan(spec: ClaimSpec, study: Study, profile: str, protocol: str) -> str:
+    trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile, protocol)}
+    hit = [(tid, cfg) for tid, cfg in trials.items() if matches(cfg, spec.match)]
+    ids = [tid for tid, cfg in hit if not _mismatch(cfg, spec.settings)]
+    return (f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
+            f"not comparable, profile {profile} runs " + ", ".join(_mismatch(hit[0][1], spec.settings)) if hit else
+            f"not run, profile {profile} has no trial with {_match_text(spec.match)}")
 
 
 def _tuples(match: dict) -> dict:
