@@ -92,9 +92,6 @@ class Evidence:
     not_run: str | None = None   # why the whole study was not run
     unreadable: dict[str, str] = field(default_factory=dict)  # trial id -> why its files cannot be read
 
-    def trial_configs(self, match: dict) -> list[tuple[str, dict]]:
-        return [(tid, cfg) for tid, cfg in self.trials.items() if matches(cfg, match)]
-
     def usable(self) -> list[Run]:
         return [r for tid, r in self.runs.items() if tid in self.trials and problem(r) is None]
 

@@ -5,12 +5,14 @@ checks run before a sweep (dlrepro.studies.claim_checks: one line naming the cla
 
 from __future__ import annotations
 
+import math
 import string
 
-from dlrepro.claims.evidence import STATISTICS, Evidence
-from dlrepro.claims.rules import RULES, _m, _what, select
+from dlrepro.claims.evidence import STATISTICS, Evidence, matches
+from dlrepro.claims.rules import RULES, metric_words, statistic_words
 from dlrepro.claims.spec import ClaimSpec
 from dlrepro.claims.verdict import Claim, num, show
+from dlrepro.runs.load import Run
 from dlrepro.train.engine import METRIC_KEYS
 
 NUMBERS = {"value", "tolerance", "window", "threshold", "low", "high", "at_least", "since", "best_below",
@@ -63,20 +65,71 @@ def describe(spec: ClaimSpec) -> tuple[str, str]:
     percent = (spec.rule in ("at_least", "at_most", "within") and p["metric"].endswith("_acc") and not timed
                and "minus" not in p)
     names = list(p.get("groups", {}))
-    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "metric": _m(p.get("metric", "")),
+    fill = {**{k: show(v) for k, v in p.items()}, "unit": unit, "metric": metric_words(p.get("metric", "")),
             "statistic": p.get("statistic", "final"), "lo": num(lo), "hi": num(hi),
             "value": f"{ref * 100:.4g}%" if percent else num(ref),
             "tolerance": f"{tol * 100:.4g}%" if percent else show(tol), "window": f"{w:.0%}",
             "ref": f"{ref * 100:.4g}%" if percent else f"{unit} {num(ref)}".strip() if timed else num(ref),
-            "what": _what(p).replace("evaluation", unit or "evaluation") if "metric" in p else "",
+            "what": statistic_words(p).replace("evaluation", unit or "evaluation") if "metric" in p else "",
             "after": num(p.get("after", 0)), "over": "every seed's" if p.get("over") == "all" else "the mean",
             "since": f"{p.get('since', 0.0):.0%}" if p.get("since") else "the start",
             "best_below": f"; every seed's best below {show(p['best_below'])}" if "best_below" in p else "",
             "at_least": show(p.get("at_least", 1)), "fraction_at_most": f"{p.get('fraction_at_most', 0.1):.0%}",
             "groups": " vs ".join(names), "names": ", ".join(names), "lower": " < ".join(names),
             "versus": " vs ".join(map(num, p.get("values", []))) or " vs ".join(names),
-            "metrics": ", ".join(map(_m, p.get("metrics", [])))}
+            "metrics": ", ".join(map(metric_words, p.get("metrics", [])))}
     return rule.text.format(**fill), rule.reference.format(**fill)
+
+
+def mismatch(cfg: dict, settings: dict) -> list[str]:
+    """Where a trial's config departs from a claim's settings, in words ('2 of 200 epochs'); [] when it does not."""
+    out = []
+    for key, want in settings.items():
+        have = cfg.get(key)
+        have, want = (list(v) if isinstance(v, tuple) else v for v in (have, want))
+        if have == want or (isinstance(have, float | int) and isinstance(want, float | int)
+                            and math.isclose(have, want, rel_tol=1e-9)):
+            continue
+        if key in ("epochs", "steps") and isinstance(have, int) and isinstance(want, int):
+            out.append(f"{have:,} of {want:,} {key}")
+        elif key in ("subset", "test_subset"):
+            split, full = ("training", 50_000) if key == "subset" else ("test", 10_000)
+            out.append(f"{have or full:,} of {full:,} {split} images")
+        else:
+            out.append(f"{key} {show(have)} (reference {show(want)})")
+    return out
+
+
+def triage(spec: ClaimSpec, trials: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """(the trials at the claim's `match`, those of them at its settings), trial ids in the order given: the
+    claim is judged from the second; none at `match` is 'not run', none at its settings 'not comparable'."""
+    hit = [tid for tid, cfg in trials.items() if matches(cfg, spec.match)]
+    return hit, [tid for tid in hit if not mismatch(trials[tid], spec.settings)]
+
+
+def select(claim: Claim, spec: ClaimSpec, ev: Evidence) -> list[Run] | None:
+    """The runs `claim` is judged from, or None with claim.verdict / claim.reason set to why there are none."""
+    if ev.not_run:
+        claim.not_run(ev.not_run)
+        return None
+    hit, at_settings = triage(spec, ev.trials)
+    if not hit:
+        what = ", ".join(f"{k} {show(v) if not isinstance(v, tuple) else ' and '.join(map(show, v))}"
+                         for k, v in spec.match.items())
+        claim.not_run(f"profile {ev.profile} has no run with {what}")
+        return None
+    if not at_settings:
+        claim.verdict = "not comparable"
+        claim.reason = f"profile {ev.profile} ran " + ", ".join(mismatch(ev.trials[hit[0]], spec.settings))
+        return None
+    bad = [(tid, why) for tid, why in ((tid, ev.problem(tid)) for tid in at_settings) if why]
+    if bad:
+        claim.not_run(f"{len(bad)} of {len(at_settings)} run(s) unusable: "
+                      + "; ".join(f"{t} {w}" for t, w in bad[:3]))
+        return None
+    runs = sorted((ev.runs[tid] for tid in at_settings), key=lambda r: r.cfg["seed"])
+    claim.runs = [r.path.name for r in runs]
+    return runs
 
 
 def judged(spec: ClaimSpec, ev: Evidence) -> Claim:
@@ -88,7 +141,7 @@ def judged(spec: ClaimSpec, ev: Evidence) -> Claim:
     if problem_:
         claim.not_run(f"the claim cannot be judged: {problem_}")
         return claim
-    runs = select(claim, ev, spec.match)
+    runs = select(claim, spec, ev)
     if runs is not None:
         RULES[spec.rule].judge(claim, runs, {**spec.params, "reason": spec.reason})
         if claim.verdict == "reproduced":

@@ -1,5 +1,6 @@
-"""Which runs a claim is judged from, and the rule kinds (RULES). The claims are data: the `[[claims]]`
-tables of the study files (dlrepro.claims.spec), naming their runs (`match`) and settings. A verdict:
+"""The rule kinds (RULES): per kind, the function that judges a claim's runs, its parameters and how the report
+states it. The claims are data: the `[[claims]]` tables of the study files (dlrepro.claims.spec), naming their
+runs (`match`) and settings; dlrepro.claims.judge selects the runs and applies the rule. A verdict:
 
     not run         the profile has no trial at `match`, or one of them did not complete all its steps
     not comparable  the profile's trials at `match` ran other settings ("profile smoke ran 2 of 200 epochs")
@@ -16,53 +17,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dlrepro.claims.evidence import Evidence, at, dips_below, matches, run_length, value
-from dlrepro.claims.verdict import Claim, num, show, stats, stats_text
+from dlrepro.claims.evidence import at, dips_below, matches, run_length, value
+from dlrepro.claims.spec import as_match
+from dlrepro.claims.verdict import Claim, num, stats, stats_text
 from dlrepro.runs.load import Run
-
-
-def _mismatch(cfg: dict, settings: dict) -> list[str]:
-    out = []
-    for key, want in settings.items():
-        have = cfg.get(key)
-        have, want = (list(v) if isinstance(v, tuple) else v for v in (have, want))
-        if have == want or (isinstance(have, float | int) and isinstance(want, float | int)
-                            and math.isclose(have, want, rel_tol=1e-9)):
-            continue
-        if key in ("epochs", "steps") and isinstance(have, int) and isinstance(want, int):
-            out.append(f"{have:,} of {want:,} {key}")
-        elif key in ("subset", "test_subset"):
-            split, full = ("training", 50_000) if key == "subset" else ("test", 10_000)
-            out.append(f"{have or full:,} of {full:,} {split} images")
-        else:
-            out.append(f"{key} {show(have)} (reference {show(want)})")
-    return out
-
-
-def select(claim: Claim, ev: Evidence, match: dict) -> list[Run] | None:
-    """The runs `claim` is judged from, or None with claim.verdict / claim.reason set to why there are none."""
-    if ev.not_run:
-        claim.not_run(ev.not_run)
-        return None
-    trials = ev.trial_configs(match)
-    if not trials:
-        what = ", ".join(f"{k} {show(v) if not isinstance(v, tuple) else ' and '.join(map(show, v))}"
-                         for k, v in match.items())
-        claim.not_run(f"profile {ev.profile} has no run with {what}")
-        return None
-    at_settings = [(tid, cfg) for tid, cfg in trials if not _mismatch(cfg, claim.settings)]
-    if not at_settings:
-        claim.verdict = "not comparable"
-        claim.reason = f"profile {ev.profile} ran " + ", ".join(_mismatch(trials[0][1], claim.settings))
-        return None
-    bad = [(tid, why) for tid, why in ((tid, ev.problem(tid)) for tid, _ in at_settings) if why]
-    if bad:
-        claim.not_run(f"{len(bad)} of {len(at_settings)} run(s) unusable: "
-                      + "; ".join(f"{t} {w}" for t, w in bad[:3]))
-        return None
-    runs = sorted((ev.runs[tid] for tid, _ in at_settings), key=lambda r: r.cfg["seed"])
-    claim.runs = [r.path.name for r in runs]
-    return runs
 
 
 def _values(runs: list[Run], p: dict, metric: str | None = None) -> list[float] | None:
@@ -76,12 +34,15 @@ def _values(runs: list[Run], p: dict, metric: str | None = None) -> list[float] 
     return None if any(v is None for v in vals) else vals
 
 
-def _m(key: str) -> str:
+def metric_words(key: str) -> str:
+    """A metric key as the report writes it: test_acc -> 'test acc'."""
     return key.replace("_", " ")
 
 
-def _what(p: dict) -> str:
-    key, t = _m(p["metric"]) + (f" - {_m(p['minus'])}" if "minus" in p else ""), p.get("threshold", "?")
+def statistic_words(p: dict) -> str:
+    """The statistic a rule's parameters `p` compare, in words: 'final test acc', 'first evaluation with ...'."""
+    key = metric_words(p["metric"]) + (f" - {metric_words(p['minus'])}" if "minus" in p else "")
+    t = p.get("threshold", "?")
     return {"final": f"final {key}", "best": f"best {key}", "first_at_final": f"first evaluation at the final {key}",
             "reaching": f"first evaluation with {key} >= {t}", "above": f"first evaluation with {key} > {t}"}[
         p.get("statistic", "final")]
@@ -92,7 +53,7 @@ def _unit(runs: list[Run]) -> str:
 
 
 def _group(runs: list[Run], match: dict) -> list[Run]:
-    return [r for r in runs if matches(r.cfg, {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()})]
+    return [r for r in runs if matches(r.cfg, match)]
 
 
 def _verdict(c: Claim, ok: bool, p: dict, why: str, **fill) -> None:
@@ -107,7 +68,7 @@ def bound(kind: str):
     def judge(c: Claim, runs: list[Run], p: dict) -> None:
         vals = _values(runs, p)
         if vals is None:
-            return c.not_run(f"a run has no {_what(p)}")
+            return c.not_run(f"a run has no {statistic_words(p)}")
         never = sum(math.isinf(v) for v in vals)
         c.measured = {**stats(vals), **({"never": never} if never else {})}
         c.measured_text = stats_text(c.measured) + (f", {never} never" if never else "")
@@ -126,10 +87,10 @@ def around(c: Claim, runs: list[Run], p: dict) -> None:
     or every seed (over = "all"); a seed where it never happens differs."""
     xs = _values(runs, p)
     if xs is None:
-        return c.not_run(f"a run has no final {_m(p['metric'])}")
+        return c.not_run(f"a run has no final {metric_words(p['metric'])}")
     unit, never = _unit(runs), sum(math.isinf(x) for x in xs)
     c.measured = {**stats(xs), "never": never, "final": stats(_values(runs, {"metric": p["metric"]}) or [])}
-    c.measured_text = f"{_what(p)}: " + ", ".join(num(x) for x in xs)
+    c.measured_text = f"{statistic_words(p)}: " + ", ".join(num(x) for x in xs)
     w = p.get("window", 0.5)
     lo, hi = p["value"] * (1 - w), p["value"] * (1 + w)
     if never:
@@ -148,7 +109,7 @@ def in_range(c: Claim, runs: list[Run], p: dict) -> None:
     key, after = p["metric"], p.get("after", 0)
     vals = [r[key] for run in runs for r in run.rows if at(r) > after and r.get(key) is not None]
     if not vals:
-        return c.not_run(f"no {_m(key)} after {_unit(runs)} {after:g}")
+        return c.not_run(f"no {metric_words(key)} after {_unit(runs)} {after:g}")
     tol = p.get("tolerance", 0.0)
     lo, hi, mn, mx = p["low"] - tol, p["high"] + tol, min(vals), max(vals)
     c.measured = {**stats(_values(runs, {"metric": key}) or []), "min": mn, "max": mx}
@@ -171,7 +132,7 @@ def gain(c: Claim, runs: list[Run], p: dict) -> None:
     c.measured_text = f"gain {stats_text(c.measured)}, best {max(best):.3f}"
     low, high = statistics.mean(gains) < p["at_least"], max(best) >= p.get("best_below", math.inf)
     why = (f"mean gain {statistics.mean(gains):.4f} from {since:.0%} of training on is below {p['at_least']:g}"
-           if low else f"the best {_m(key)} reaches {max(best):.3f}, not below {p.get('best_below', 0):g}")
+           if low else f"the best {metric_words(key)} reaches {max(best):.3f}, not below {p.get('best_below', 0):g}")
     _verdict(c, not low and not high, p, why)
 
 
@@ -196,16 +157,17 @@ def increases(c: Claim, runs: list[Run], p: dict) -> None:
     """The mean over seeds of a statistic rises strictly along the grid `axis` through `values` (never = inf)."""
     axis, by = p["axis"], {}
     for v in p["values"]:
-        vals = _values(_group(runs, {axis: v}), p)
+        vals = _values(_group(runs, as_match({axis: v})), p)
         if not vals:
-            return c.not_run(f"no run with {_m(p['metric'])} at {axis} {v}")
+            return c.not_run(f"no run with {metric_words(p['metric'])} at {axis} {v}")
         by[v] = vals
     means = {k: statistics.mean(v) for k, v in by.items()}   # inf when a seed never gets there
     c.measured = {**stats(list(means.values())), f"by_{axis}": {str(k): stats(v) for k, v in by.items()}}
     c.measured_text = "mean: " + ", ".join(f"{axis} {k} {num(m)}" for k, m in means.items())
     order = list(means.values())
     _verdict(c, all(a < b for a, b in zip(order, order[1:], strict=False)), p,
-             f"the mean {_what(p)} does not rise strictly with {axis} (never counts as the largest, and ties)")
+             f"the mean {statistic_words(p)} does not rise strictly with {axis} "
+             "(never counts as the largest, and ties)")
 
 
 def below(c: Claim, runs: list[Run], p: dict) -> None:
@@ -217,10 +179,10 @@ def below(c: Claim, runs: list[Run], p: dict) -> None:
             return c.not_run(f"no final {key} for both groups")
         measured[key] = {"low": stats(a), "high": stats(b)}
         if statistics.mean(a) >= statistics.mean(b):
-            fails.append(f"{_m(key)} {statistics.mean(a):.3f} >= {statistics.mean(b):.3f}")
+            fails.append(f"{metric_words(key)} {statistics.mean(a):.3f} >= {statistics.mean(b):.3f}")
     diff = [measured[k]["high"]["mean"] - measured[k]["low"]["mean"] for k in p["metrics"]]
     c.measured = {**stats(diff), **measured}
-    c.measured_text = "; ".join(f"{_m(k)} {v['low']['mean']:.3f} vs {v['high']['mean']:.3f}"
+    c.measured_text = "; ".join(f"{metric_words(k)} {v['low']['mean']:.3f} vs {v['high']['mean']:.3f}"
                                 for k, v in measured.items())
     _verdict(c, not fails, p, "; ".join(fails))
 
@@ -234,7 +196,7 @@ def earlier(c: Claim, runs: list[Run], p: dict) -> None:
     if not seeds:
         return c.not_run("needs runs of both groups with the same seed")
     if any(v is None for by_seed in found.values() for v in by_seed.values()):
-        return c.not_run(f"a run has no {_what(p)}")
+        return c.not_run(f"a run has no {statistic_words(p)}")
     xa, xb = ([float(found[g][s] or 0.0) for s in seeds] for g in (a, b))   # None is ruled out above
     diff, unit = [x - y for x, y in zip(xa, xb, strict=True)], _unit(runs)
     c.measured = {**stats(diff), "seeds": seeds, f"{a}_{unit}": stats(xa), f"{b}_{unit}": stats(xb)}
@@ -253,12 +215,12 @@ def best(c: Claim, runs: list[Run], p: dict) -> None:
     for label, m in p["groups"].items():
         vals = _values(_group(runs, m), p)
         if not vals:
-            return c.not_run(f"no {_what(p)} for {label}")
+            return c.not_run(f"no {statistic_words(p)} for {label}")
         means[label] = statistics.mean(vals)
     top = max(means, key=lambda k: means[k])
     c.measured = {**stats([means[p["best"]]]), "by_setting": means}
     c.measured_text = ", ".join(f"{k} {v:.3f}" for k, v in sorted(means.items(), key=lambda kv: -kv[1]))
-    _verdict(c, top == p["best"], p, f"{top} has the best mean {_what(p)}")
+    _verdict(c, top == p["best"], p, f"{top} has the best mean {statistic_words(p)}")
 
 
 # --- the table of rule kinds: parameters (required, optional), how the report states the rule and the reference

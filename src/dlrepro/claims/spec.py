@@ -37,11 +37,16 @@ class ClaimSpec:
     id: str
     text: str
     rule: str
-    match: dict                                    # field -> value, or a tuple of values (any of them)
+    match: dict                                    # field -> value, or a tuple of values (any of them): as_match
     settings: dict = field(default_factory=dict)   # the reference's settings
     params: dict = field(default_factory=dict)     # the rule's parameters (reference values among them)
     part: str = ""
     reason: str = ""                               # a "differs" reason template (str.format on the rule's values)
+
+
+def as_match(table: dict) -> dict:
+    """A match table as `dlrepro.claims.evidence.matches` reads it: a list of values becomes a tuple (any of them)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
 
 
 def parse_claims(tables, where: str, study: str) -> tuple[ClaimSpec, ...]:
@@ -71,8 +76,10 @@ def parse_claims(tables, where: str, study: str) -> tuple[ClaimSpec, ...]:
         for key in ("part", "reason"):
             if not isinstance(t.get(key, ""), str):
                 raise ConfigError(f"{name}: {key} must be a string")
-        match = {k: tuple(v) if isinstance(v, list) else v for k, v in t["match"].items()}
-        specs.append(ClaimSpec(cid, t["text"].strip(), t["rule"], match, dict(t.get("settings", {})),
-                               {k: v for k, v in t.items() if k not in FIELDS}, t.get("part") or study,
-                               t.get("reason", "")))
+        params = {k: v for k, v in t.items() if k not in FIELDS}
+        groups = params.get("groups")
+        if isinstance(groups, dict) and all(isinstance(g, dict) for g in groups.values()):
+            params["groups"] = {name: as_match(g) for name, g in groups.items()}   # the rule checks the shape
+        specs.append(ClaimSpec(cid, t["text"].strip(), t["rule"], as_match(t["match"]), dict(t.get("settings", {})),
+                               params, t.get("part") or study, t.get("reason", "")))
     return tuple(specs)

@@ -34,10 +34,11 @@ from dlrepro.studies.spec import Study, load_study
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
 
-RULES = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed run at "
-         "the claim's settings; 'differs' when it does not; 'not comparable' when the profile ran other settings "
-         "than the claim's (a claim about 200 epochs cannot be judged from 2); 'not run' when the profile has no "
-         "such run or a run did not complete all its steps. Only the runs of the recorded profile are read.")
+HOW_JUDGED = ("Verdicts: 'reproduced' when the rule in the 'reference' column holds for the mean over every seed "
+              "run at the claim's settings; 'differs' when it does not; 'not comparable' when the profile ran other "
+              "settings than the claim's (a claim about 200 epochs cannot be judged from 2); 'not run' when the "
+              "profile has no such run or a run did not complete all its steps. Only the runs of the recorded "
+              "profile are read.")
 
 REPRODUCIBILITY = ("Reproducibility: the same command and seed give the same numbers on the same CPU (every run "
                    "seeds its weights, data and sample order). Across CPUs the BLAS kernels differ in their last "
@@ -266,10 +267,10 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
                               ran_protocols(info, theirs, info.get("profile")), None)
             claims += mine
             sections.append(ClaimDetails(f"Claims of {section.title}", f"The claims of study {theirs.name}'s file, "
-                                         f"judged from its runs. {RULES}", claims=mine))
+                                         f"judged from its runs. {HOW_JUDGED}", claims=mine))
     sections.append(ClaimDetails("Claims of the reference report", "Each claim of the reference report, the "
                                  "settings it is about, and our measurement (mean +- std over seeds where there are "
-                                 f"several). {RULES}", claims=reference))
+                                 f"several). {HOW_JUDGED}", claims=reference))
     title = "dlrepro: reproducing the course study"
     summary = summary_lines(claims, status, evidences, trends)
     glance = glance_table(claims, protocol_names(claims))

@@ -7,9 +7,8 @@ from __future__ import annotations
 import dataclasses
 
 from dlrepro.claims.evidence import matches
-from dlrepro.claims.judge import check_params
+from dlrepro.claims.judge import check_params, mismatch, triage
 from dlrepro.claims.protocols import STATED, under
-from dlrepro.claims.rules import _mismatch
 from dlrepro.claims.spec import ClaimSpec
 from dlrepro.claims.verdict import show
 from dlrepro.errors import ConfigError
@@ -36,7 +35,7 @@ def check_claims(study: Study) -> None:
         if not hit:
             raise ConfigError(f"{where}: match {_match_text(spec.match)} selects no trial of any profile")
         for name, group in (spec.params.get("groups") or {}).items():
-            if not any(matches(cfg, _tuples(group)) for cfg in hit):
+            if not any(matches(cfg, group) for cfg in hit):
                 raise ConfigError(f"{where}: group {name} {_match_text(group)} selects none of the claim's trials")
 
 
@@ -57,15 +56,10 @@ def claim_plan(study: Study, profile: str) -> list[str]:
 
 def _plan(spec: ClaimSpec, study: Study, profile: str, protocol: str) -> str:
     trials = {cfg.default_name(): cfg.to_dict() for cfg in study.trials(profile, protocol)}
-    hit = [(tid, cfg) for tid, cfg in trials.items() if matches(cfg, spec.match)]
-    ids = [tid for tid, cfg in hit if not _mismatch(cfg, spec.settings)]
+    hit, ids = triage(spec, trials)
     return (f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
-            f"not comparable, profile {profile} runs " + ", ".join(_mismatch(hit[0][1], spec.settings)) if hit else
+            f"not comparable, profile {profile} runs " + ", ".join(mismatch(trials[hit[0]], spec.settings)) if hit else
             f"not run, profile {profile} has no trial with {_match_text(spec.match)}")
-
-
-def _tuples(match: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
 
 
 def _match_text(match: dict) -> str:

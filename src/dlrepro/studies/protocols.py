@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from dlrepro.claims.evidence import matches
 from dlrepro.claims.protocols import STATED
+from dlrepro.claims.spec import as_match
 from dlrepro.errors import ConfigError
 
 KEYS = ("description", "fixed", "only", "when")
@@ -109,4 +110,4 @@ def _tuples(match: dict, where: str, is_field) -> dict:
             raise ConfigError(f"{where}: {key!r} is not a run setting")
         if isinstance(value, list) and not value:
             raise ConfigError(f"{where}: {key} = [] matches nothing")
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
+    return as_match(match)
