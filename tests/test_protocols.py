@@ -331,3 +331,16 @@ def test_palindrome_population_under_the_as_run_settings_logs_its_single_runs_nu
         fit(build_task(cfg), single, progress=False)
         for a, b in zip(_rows(single), _rows(sink), strict=True):
             assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-5) for k in a)
+
+
+@pytest.mark.parametrize("order", batches_mod.ORDERS)
+def test_tensor_batches_gathered_each_step_are_the_rows_of_the_epoch_gather(order):
+    """Tensors in batches > 1 gather each step's rows (a speed choice); NumPy arrays gather the whole epoch:
+    the same rows, step by step."""
+    x = np.arange(23 * 2).reshape(23, 2)
+    by_step = EpochBatches(torch.from_numpy(x), torch.arange(23), 4, seed=2, order=order)
+    by_epoch = EpochBatches(x, np.arange(23), 4, seed=2, order=order)
+    assert by_step.per_step and not by_epoch.per_step
+    for step in range(3 * by_step.steps_per_epoch):
+        (xa, ya), (xb, yb) = by_step.get(step), by_epoch.get(step)
+        assert np.array_equal(xa.numpy(), xb) and np.array_equal(ya.numpy(), yb)

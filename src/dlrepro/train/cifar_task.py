@@ -86,7 +86,8 @@ class CifarTask:
         x, y = self.batches.get(step)
         if self.augment == "flipcrop":
             x = cifar10.flip_crop(x, self.augment_stream)
-        self.model.train()
+        if not self.model.training:  # set once after each evaluation: Module.train() walks every submodule
+            self.model.train()
         with self._autocast():
             logits = self.forward(self._inputs(x))
         out = emit(logits.float(), self.outputs)
@@ -94,11 +95,12 @@ class CifarTask:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if not self.running:  # the train metrics come from an evaluation pass: only the loss is watched
+            return loss.detach() * len(y), 0, len(y)
+        if step % self.batches.steps_per_epoch == 0:
+            self.epoch_stats = BatchStats()
         stats = loss.detach() * len(y), (out.detach().argmax(1) == y).sum(), len(y)
-        if self.running:
-            if step % self.batches.steps_per_epoch == 0:
-                self.epoch_stats = BatchStats()
-            self.epoch_stats.add(*stats)
+        self.epoch_stats.add(*stats)
         return stats
 
     @torch.no_grad()
