@@ -20,16 +20,17 @@ from pathlib import Path
 
 import dlrepro
 from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
-from dlrepro.claims.judge import judge_claims, judged
-from dlrepro.claims.protocols import changed_text, explained, judge_protocols, protocol_names
+from dlrepro.claims.judge import judge_claims
+from dlrepro.claims.protocols import protocol_names
 from dlrepro.claims.verdict import PROTOCOLS_SCHEMA_VERSION, SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
+from dlrepro.report.protocols import protocol_ids, protocol_lines, protocol_note, protocol_verdicts, ran_protocols
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
 from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-from dlrepro.studies.record import ran_with, recorded_protocols, recorded_study, reproduce_record, study_info
+from dlrepro.studies.record import ran_with, recorded_study, reproduce_record, study_info
 from dlrepro.studies.spec import Study, load_study
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
@@ -58,33 +59,6 @@ def other_studies(out: Path) -> list[Path]:
     folders = [p for p in folder.subdirs(runs) if p.name not in REGISTRY]
     return [p for p in folders if folder.outside(p) is not None  # its section says why it is not read
             or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
-
-
-def ran_protocols(info: dict, study: Study, profile: str | None) -> list[str]:
-    """The protocols whose verdicts the report gives for a study: those its record says ran (the stated one
-    alone for a record without protocols) that its study file names, stated first."""
-    if profile is None or profile not in study.profiles:
-        return ["stated"]
-    return list(dict.fromkeys(["stated", *(n for n in recorded_protocols(info) if n in study.protocols)]))
-
-
-def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, study_dir: Path, names: list[str],
-                      not_run: str | None) -> None:
-    """Each claim judged under every protocol of `names` but the stated one, from that protocol's runs only."""
-    if len(names) < 2:
-        return
-    points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)]
-    evidences = {}
-    for name in names[1:]:
-        ev = evidences[name] = evidence(study_dir, profile, {c.default_name(): c.to_dict()
-                                                             for c in study.trials(profile, name)}, not_run)
-        if not ev.runs and not ev.not_run:
-            ev.not_run = f"no runs of protocol {name} (profile {profile}) under runs/{study_dir.name}"
-    judge_protocols(claims, specs, points, evidences, judged)
-
-
-def _protocol_ids(study: Study, profile: str, protocols: list[str]) -> set[str]:
-    return {c.default_name() for p in protocols[1:] for c in study.trials(profile, p)}
 
 
 def read_status(out: Path) -> dict:
@@ -183,24 +157,6 @@ def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Eviden
     return lines + protocol_lines(claims)
 
 
-def protocol_lines(claims: list[Claim]) -> list[str]:
-    """With several protocols: the counts under each, and the claims that differ as stated but reproduce under
-    another protocol, with the settings by which its runs of the claim differ from the stated ones."""
-    names = protocol_names(claims)
-    lines = []
-    for name in names[1:]:
-        under = [c.protocols[name]["verdict"] for c in claims if name in c.protocols]
-        lines.append(f"Under protocol {name}: {len(under)} claims: "
-                     + ", ".join(f"{under.count(v)} {v}" for v in VERDICTS) + ".")
-        differ = [c for c in claims if c.verdict == "differs" and name in c.protocols]
-        ok = explained(claims, name)
-        text = (f"Of the {len(differ)} claims that differ as stated, {len(ok)} reproduce under {name}"
-                + (" (explained by the reference's code)" if name == "as-run" else ""))
-        details = [f"{c.id} ({changed_text(c.protocols[name]['changed']) or 'no setting changed'})" for c in ok]
-        lines.append(text + (": " + "; ".join(details) if details else "") + ".")
-    return lines
-
-
 def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evidence]) -> dict:
     names = protocol_names(claims)
     extra = {"protocols": {n: {v: sum(c.protocols.get(n, {}).get("verdict") == v for c in claims) for v in VERDICTS}
@@ -248,7 +204,9 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
             continue
         section = REGISTRY[name].section(runs, figures)
         section.title, section.description = info["title"], info["description"]
-        notes = (ran_with(info), profile_note(study, ev.profile), left_out_note(study_dir, ev, _protocol_ids(
+        notes = (ran_with(info), protocol_note(study, ev.profile, protocols, "The figures and tables show the "
+                                               "stated protocol's runs."),
+                 profile_note(study, ev.profile), left_out_note(study_dir, ev, protocol_ids(
                      study, ev.profile, protocols)),
                  unreadable_note(ev.unreadable))
         section.notes = [n for n in (*notes, *section.notes) if n]
@@ -260,11 +218,14 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         section.notes = [n for n in (ran_with(info), *section.notes) if n]
         sections.append(section)
         theirs = recorded_study(study_dir, info)
+        names = ran_protocols(info, theirs, info.get("profile")) if theirs is not None else []
+        if theirs is not None and len(names) > 1:
+            section.notes.append(protocol_note(theirs, info["profile"], names,
+                                               "The tables show every protocol's runs."))
         if theirs is not None and theirs.claims:
             ev = study_evidence(study_dir, theirs, info.get("profile"), None)
             mine = judge_claims(theirs.claims, ev)
-            protocol_verdicts(mine, theirs.claims, theirs, ev.profile, study_dir,
-                              ran_protocols(info, theirs, info.get("profile")), None)
+            protocol_verdicts(mine, theirs.claims, theirs, ev.profile, study_dir, names, None)
             claims += mine
             sections.append(ClaimDetails(f"Claims of {section.title}", f"The claims of study {theirs.name}'s file, "
                                          f"judged from its runs. {HOW_JUDGED}", claims=mine))
