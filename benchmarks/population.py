@@ -7,7 +7,7 @@ For each model kind it times, in one run, three ways of getting the same results
     one single   `execute` of seed 0 in this process (torch threads: all cores)
     S singles    the S single runs through the local process pool (`dlrepro.sweep.local.run_local`, one
                  worker per core, cores // workers torch threads each), as a sweep without vectorising runs
-The kinds, as in the issue: the batch-1 NumPy and PyTorch MLPs (moons, 1,000 points, hidden 20, SGD lr 0.01,
+The kinds: the batch-1 NumPy and PyTorch MLPs (moons, 1,000 points, hidden 20, SGD lr 0.01,
 float64, 20 epochs, evaluated every 10) and the vanilla RNN (L = 20, batch 128, hidden 128, RMSprop 1e-3,
 1,000 steps, evaluated every 10 steps on 1,024 held-out palindromes).
 

@@ -14,7 +14,7 @@ run. The commands:
     reproduce (no-op)   the same command again on that finished folder: every trial is already done
     report              dlrepro report on that finished folder
 
-Targets (issue 11): report <= 4x a bare `import matplotlib`; the no-op reproduce <= 0.3x its first run.
+Targets: report <= 4x a bare `import matplotlib`; the no-op reproduce <= 0.3x its first run.
 """
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ def write_run(root, cfg: dict, test, train=None, status="completed", upto=None):
     epoch or step), summary.json. `upto` stops the rows early (an interrupted run)."""
     config = config_from_dict(cfg)
     rd = RunDir(root / config.default_name())
-    rd.claim(config)
+    rd.set_up(config)
     by_epoch = "epochs" in cfg
     total = cfg["epochs"] if by_epoch else cfg["steps"]
     for x in range(0, (upto if upto is not None else total) + 1, cfg["eval_every"]):
@@ -250,13 +250,13 @@ def write_study_folder(out: Path, study_text: str, profile: str, test, train=Non
     """OUT/runs/<study>/: study.toml and study.json as a sweep of `profile` writes them, and one completed run
     per trial whose accuracies come from `test(cfg)` / `train(cfg)` (each returning a value or a function of the
     epoch or step, as `write_run` takes). Returns the trials' configs."""
-    from dlrepro.studies.record import write_record
+    from dlrepro.studies.record import write_study_record
     from dlrepro.studies.spec import parse_study
 
     study = parse_study(study_text, Path(f"{name or 'study'}.toml"), builtin=not name)
     study_dir = Path(out) / "runs" / study.name
     trials = study.trials(profile)
-    write_record(study, profile, study_dir, [c.default_name() for c in trials])
+    write_study_record(study, profile, study_dir, [c.default_name() for c in trials])
     for cfg in trials:
         d = cfg.to_dict()
         write_run(study_dir, d, test(d), train(d) if train is not None else None)
@@ -274,7 +274,7 @@ def make_results(out: Path) -> Path:
     import json
 
     from dlrepro.data.toy import make_toy, save_toy
-    from dlrepro.studies.record import write_record
+    from dlrepro.studies.record import write_study_record
     from dlrepro.studies.spec import parse_study
 
     toy = out / "runs" / "toy"
@@ -284,7 +284,7 @@ def make_results(out: Path) -> Path:
     study = parse_study(MINE_TOML, out.parent / "mine.toml")
     mine = out / "runs" / "mine"
     ids = [write_run(mine, c.to_dict(), curve(10)).default_name() for c in study.trials("quick")]
-    write_record(study, "quick", mine, ids)
+    write_study_record(study, "quick", mine, ids)
     (out / "reproduce.json").write_text(json.dumps({"not_run": {"cifar_mlp": "CIFAR-10 unavailable (a test)"},
                                                     "hardware": {"cpu": "test CPU", "cores": 2, "gpu": None}}))
     return out

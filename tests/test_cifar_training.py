@@ -234,7 +234,7 @@ def test_cnn_resume_is_exact_after_a_stop_and_after_sigkill(cifar_root, tmp_path
     the convolutions' sums depend on the thread count.)"""
     ref, _ = execute(_cnn_cfg(cifar_root, 4), tmp_path / "ref", progress=False)
     stopped = RunDir(tmp_path / "stopped")
-    stopped.claim(_cnn_cfg(cifar_root, 4))
+    stopped.set_up(_cnn_cfg(cifar_root, 4))
     fit(build_task(_cnn_cfg(cifar_root, 2)), stopped, progress=False, checkpoint_every_s=0)
     assert [r["epoch"] for r in stopped.metrics()] == [0, 1, 2]
     _, summary = execute(_cnn_cfg(cifar_root, 4), stopped.path, resume=True, progress=False)

@@ -253,7 +253,7 @@ def test_toy_study_runs_what_the_claims_need():
 
 
 def test_rnn_a_seed_that_never_converges_flips_the_one_seed_verdict(tmp_path):
-    """The issue's measurement at length 15 (vanilla RNN, lr 1e-3): seeds 0-2 first reach 0.99 at steps 5,420 /
+    """A measurement at length 15 (vanilla RNN, lr 1e-3): seeds 0-2 first reach 0.99 at steps 5,420 /
     never / 4,010. Seed 0 alone says "reproduced" (and that it rests on one seed); the three say "differs"."""
     cfg = {**RNN, "input_length": 15}
     runs = [write_run(tmp_path, {**cfg, "seed": s}, curve(at, 0.1) if at else 0.6)

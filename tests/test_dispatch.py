@@ -1,6 +1,6 @@
 """One path from a list of configs to run directories: configs own their facts, `execute_seeds` decides
 population or single runs and owns the observers, both backends share one "already done?" check, and one
-registry names the built-in studies (issue 10)."""
+registry names the built-in studies."""
 
 import dataclasses
 import json

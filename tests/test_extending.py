@@ -1,4 +1,4 @@
-"""Open for extension (issue 19): one registry per kind of choice drives the CLI and the checks, a user's own
+"""Open for extension: one registry per kind of choice drives the CLI and the checks, a user's own
 cell or optimizer runs by import path from outside the source tree, each bad path is one line, the path and
 its file's hash are part of the run's identity, and the built-in studies' trial ids stay what they were."""
 
@@ -42,11 +42,11 @@ def user_package(tmp_path):
 
 
 def test_built_in_trial_ids_are_those_of_the_runs_made_before_the_registries():
-    """Every trial id of every built-in study and profile as main wrote them before issues 19 and 20 (170 ids,
+    """Every trial id of every built-in study and profile as main wrote them before the registries (170 ids,
     recorded in tests/data), and the default run names of `dlrepro train`: existing results folders stay "done".
-    The only trials added since are issue 20's seeds 1-2 of the vanilla RNN at lr 1e-3 in the palindrome quick
-    profile; the CIFAR-10 MLP's quick profile runs its full 200 epochs (its one trial is the full profile's
-    seed 0). The other protocols' trials are new trials beside these (tests/test_study_protocols.py)."""
+    The only trials added since are seeds 1-2 of the vanilla RNN at lr 1e-3 in the palindrome quick profile;
+    the CIFAR-10 MLP's quick profile runs its full 200 epochs (its one trial is the full profile's seed 0).
+    The other protocols' trials are new trials beside these (tests/test_study_protocols.py)."""
     before = json.loads((Path(__file__).parent / "data" / "builtin_trial_ids_94f469f.json").read_text())
     assert sum(map(len, before.values())) == 170 and {k.split("/")[0] for k in before} == set(builtin_names())
     for key, old_ids in before.items():

@@ -218,7 +218,7 @@ def test_any_study_file_runs_or_is_one_line_exit_2(text, capsys):
     (["--seed", "4294967296"], "--seed must be an integer in 0..4294967295"),
     (["--seeds", "0-99999"], "--seeds lists more than 4096 seeds"),
 ])
-def test_the_issues_out_of_range_values_are_one_line_exit_2(argv, needle, capsys, tmp_path):
+def test_out_of_range_values_are_one_line_exit_2(argv, needle, capsys, tmp_path):
     from helpers import assert_usage_error
 
     assert_usage_error(["train", "mlp-numpy", "--dataset", "moons", *argv, "--out", str(tmp_path / "r")],

@@ -1,4 +1,4 @@
-"""Study files, --set values, run folders being resumed and CIFAR-10 copies are untrusted input (issue 22, the
+"""Study files, --set values, run folders being resumed and CIFAR-10 copies are untrusted input (the
 input side): each hostile case below is one line `dlrepro: error: ...` with exit code 2 before anything runs,
 never a traceback, never a hang, never gigabytes read; and a killed sweep leaves no workers behind."""
 

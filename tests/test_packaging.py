@@ -68,6 +68,7 @@ def test_wheel_and_sdist_ship_the_studies_and_the_license(tmp_path):
     for names in (wheel, sdist):
         assert {f"{n}.toml" for n in BUILTIN} <= {Path(n).name for n in names if "dlrepro/studies/" in n}
         assert any(Path(n).name == "LICENSE" for n in names)
+        assert any(n.endswith("dlrepro/claims/claims.schema.json") for n in names)  # the claims.json schema
     meta = zipfile.ZipFile(next(dist.glob("*.whl"))).read("dlrepro-0.1.0.dist-info/METADATA").decode()
     assert "License-Expression: MIT" in meta
 

@@ -1,4 +1,4 @@
-"""A results folder is untrusted input (issue 22, the report's side): `dlrepro report` reads, writes and deletes
+"""A results folder is untrusted input (the report's side): `dlrepro report` reads, writes and deletes
 only inside the folder it is given, opens only regular files, and turns every corrupt file into a reason in the
 report (a run's file: that run is 'not run') or one line and exit 2 (a file about the whole folder). Never a
 traceback, never a hang, never a file touched outside.

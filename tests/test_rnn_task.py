@@ -38,7 +38,7 @@ def test_same_seed_same_numbers_and_resume_is_exact(tmp_path):
     assert _strip(a.metrics()) == _strip(b.metrics())
     # a run stopped at step 30 (a 30-step schedule of the same task, written into a dir claimed by cfg)
     stopped = RunDir(tmp_path / "c")
-    stopped.claim(cfg)
+    stopped.set_up(cfg)
     fit(build_task(RNNConfig(**{**cfg.to_dict(), "steps": 30})), stopped, progress=False, checkpoint_every_s=0)
     assert stopped.metrics()[-1]["step"] == 30
     _, summary = execute(cfg, stopped.path, resume=True, progress=False)

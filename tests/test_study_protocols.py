@@ -6,7 +6,7 @@ from importlib import resources
 
 import pytest
 
-from dlrepro.studies.record import read_record, write_record
+from dlrepro.studies.record import read_study_record, write_study_record
 from dlrepro.studies.spec import load_study, parse_set
 from helpers import assert_usage_error
 
@@ -77,8 +77,8 @@ def test_set_wins_over_a_protocol_and_reaches_every_protocol(tmp_path):
 def test_study_record_lists_the_trials_of_each_protocol(tmp_path):
     study = _study(tmp_path, BASE + FAST)
     ids = [c.default_name() for c in study.all_trials("quick")]
-    write_record(study, "quick", tmp_path / "out" / "runs" / "two", ids)
-    record = read_record(tmp_path / "out" / "runs" / "two")
+    write_study_record(study, "quick", tmp_path / "out" / "runs" / "two", ids)
+    record = read_study_record(tmp_path / "out" / "runs" / "two")
     assert record["version"] == 2 and record["trials"] == ids
     assert record["protocols"] == {name: [c.default_name() for c in study.trials("quick", name)]
                                    for name in ("stated", "fast")}
@@ -225,13 +225,13 @@ def test_built_in_claims_are_judged_as_run_at_the_settings_the_reference_code_ra
     a claim about the classification set is judged as run from the 1,000-point blobs runs, a claim stated for
     lr 1e-2 from the lr 1e-3 runs (three seeds), and no lr 1e-2 run belongs to the as-run protocol."""
     from dlrepro.report.build import build_report
-    from dlrepro.studies.record import write_record
+    from dlrepro.studies.record import write_study_record
     from helpers import curve, write_run
 
     for name in ("toy", "palindrome"):
         study = load_study(name)
         trials = study.all_trials("quick")
-        write_record(study, "quick", tmp_path / "runs" / name, [c.default_name() for c in trials])
+        write_study_record(study, "quick", tmp_path / "runs" / name, [c.default_name() for c in trials])
         for c in trials:
             cfg = c.to_dict()
             as_run = "outputs" in cfg or "split" in cfg   # a setting away from its default: an as-run trial

@@ -346,7 +346,7 @@ def _cmd_report(a) -> int:
 
     if not Path(a.dir).is_dir():
         raise DlreproError(f"report: {a.dir} is not a directory")
-    report = build_report(a.dir)
+    report, _ = build_report(a.dir)
     print(f"report: {report} and {Path(a.dir) / 'report.html'}")
     return 0
 
@@ -370,11 +370,12 @@ def _cmd_studies(a) -> int:
 
 
 def _cmd_sweep(a) -> int:
-    from dlrepro.report.tables import fmt, markdown_table
+    from dlrepro.report.tables import markdown_table
     from dlrepro.studies.claim_checks import check_claims, claim_plan
     from dlrepro.studies.spec import load_study
     from dlrepro.sweep.study import check_source, plan, sources, sweep
     from dlrepro.sweep.table import RUNS_CSV
+    from dlrepro.text import fmt
 
     options = _options(a)
     study = load_study(a.study)

@@ -4,22 +4,20 @@ build the report from the runs (dlrepro.report.build)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import sys
 import time
-from collections import Counter
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import dlrepro
 from dlrepro.errors import DatasetError
 from dlrepro.registry import DATA_SOURCES
-from dlrepro.report.build import build_report, read_status
+from dlrepro.report.build import build_report
 from dlrepro.report.registry import STUDIES
-from dlrepro.runs.rundir import atomic_write_json
 from dlrepro.studies.claim_checks import check_claims
+from dlrepro.studies.record import read_reproduce_record, write_reproduce_record
 from dlrepro.studies.spec import Study
 from dlrepro.sweep.study import check_source, select_studies, source_given, sources, study_trials, sweep
 from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, already_done
@@ -92,7 +90,7 @@ def reproduce(out: str | Path = "results", profile: str = "quick", options: Swee
     for study in studies:
         check_claims(study)
     out.mkdir(parents=True, exist_ok=True)
-    status = read_status(out) if only else {}
+    status = read_reproduce_record(out) if only else {}
     verify = (data or {}).get("verify_data", True)
     # each data source checked (and decoded) once, before any trial: a given source that fails stops here
     reasons: dict[str, str | None] = {}
@@ -132,20 +130,14 @@ def reproduce(out: str | Path = "results", profile: str = "quick", options: Swee
                 continue
             results = sweep(study, profile, out, options)
             failed += sum(r.status == "failed" for r in results)
-    atomic_write_json(out / "reproduce.json", status)
-    report = build_report(out, echo=False)
-    print(verdict_summary(out))
+    write_reproduce_record(out, status)
+    report, counts = build_report(out, echo=False)
+    print(verdict_summary(counts))
     print(f"report: {report} and {out / 'report.html'}" + (f"  ({failed} trial(s) failed)" if failed else ""))
     return report, failed
 
 
-def verdict_summary(out: Path) -> str:
-    """'claims: 5 reproduced, 2 differs, 9 not run' from the claims.json just written."""
-    try:
-        claims = json.loads((Path(out) / "claims.json").read_text())
-    except (OSError, ValueError):
-        return "claims: none written"
-    if isinstance(claims, dict):  # a document with its claims under "claims"
-        claims = claims.get("claims", [])
-    counts = Counter(c.get("verdict", "?") for c in claims if isinstance(c, dict))
-    return "claims: " + (", ".join(f"{n} {v}" for v, n in counts.most_common()) or "none")
+def verdict_summary(counts: dict[str, int]) -> str:
+    """'claims: 5 reproduced, 2 differs, 9 not run' (the verdicts that occur, the most frequent first)."""
+    ranked = sorted(((n, v) for v, n in counts.items() if n), key=lambda nv: -nv[0])
+    return "claims: " + (", ".join(f"{n} {v}" for n, v in ranked) or "none")

@@ -11,9 +11,10 @@ import string
 from dlrepro.claims.evidence import STATISTICS, Evidence, matches
 from dlrepro.claims.rules import RULES, metric_words, statistic_words
 from dlrepro.claims.spec import ClaimSpec
-from dlrepro.claims.verdict import Claim, num, show
+from dlrepro.claims.verdict import Claim
+from dlrepro.run_format import METRIC_KEYS
 from dlrepro.runs.load import Run
-from dlrepro.train.engine import METRIC_KEYS
+from dlrepro.text import num, show
 
 NUMBERS = {"value", "tolerance", "window", "threshold", "low", "high", "at_least", "since", "best_below",
            "fraction_at_most", "after"}

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from dlrepro.claims.evidence import at, dips_below, matches, run_length, value
 from dlrepro.claims.spec import as_match
-from dlrepro.claims.verdict import Claim, num, stats, stats_text
+from dlrepro.claims.verdict import Claim, stats, stats_text
 from dlrepro.runs.load import Run
+from dlrepro.text import num
 
 
 def _values(runs: list[Run], p: dict, metric: str | None = None) -> list[float] | None:

@@ -7,6 +7,8 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 
+from dlrepro.text import show
+
 VERDICTS = ("reproduced", "differs", "not comparable", "not run")
 SCHEMA_VERSION = 2
 PROTOCOLS_SCHEMA_VERSION = 3   # claims.json with verdicts under several protocols ("protocols")
@@ -39,18 +41,6 @@ class Claim:
 
     def settings_text(self) -> str:
         return ", ".join(f"{k} {show(v)}" for k, v in self.settings.items())
-
-
-def show(v) -> str:
-    if isinstance(v, list | tuple):
-        return "-".join(map(str, v))
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
-        return f"{v:,}"
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def num(x: float) -> str:
-    return "never" if math.isinf(x) else f"{x:,.0f}" if float(x).is_integer() else f"{x:,g}"
 
 
 def stats(values) -> dict:

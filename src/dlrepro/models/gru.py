@@ -22,24 +22,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dlrepro.models.rnn import _uniform
+from dlrepro.models.rnn import uniform_parameter
 
 
 class GRU(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, num_classes: int, generator: torch.Generator | None = None):
         super().__init__()
-        self.W_rx = _uniform((input_dim, hidden_dim), input_dim, generator)
-        self.W_rh = _uniform((hidden_dim, hidden_dim), hidden_dim, generator)
-        self.b_r = _uniform((hidden_dim,), input_dim, generator)
-        self.W_zx = _uniform((input_dim, hidden_dim), input_dim, generator)
-        self.W_zh = _uniform((hidden_dim, hidden_dim), hidden_dim, generator)
-        self.b_z = _uniform((hidden_dim,), input_dim, generator)
-        self.W_nx = _uniform((input_dim, hidden_dim), input_dim, generator)
-        self.W_nh = _uniform((hidden_dim, hidden_dim), hidden_dim, generator)
-        self.b_n = _uniform((hidden_dim,), input_dim, generator)
-        self.b_nh = _uniform((hidden_dim,), hidden_dim, generator)
-        self.W_ph = _uniform((hidden_dim, num_classes), hidden_dim, generator)
-        self.b_p = _uniform((num_classes,), hidden_dim, generator)
+        self.W_rx = uniform_parameter((input_dim, hidden_dim), input_dim, generator)
+        self.W_rh = uniform_parameter((hidden_dim, hidden_dim), hidden_dim, generator)
+        self.b_r = uniform_parameter((hidden_dim,), input_dim, generator)
+        self.W_zx = uniform_parameter((input_dim, hidden_dim), input_dim, generator)
+        self.W_zh = uniform_parameter((hidden_dim, hidden_dim), hidden_dim, generator)
+        self.b_z = uniform_parameter((hidden_dim,), input_dim, generator)
+        self.W_nx = uniform_parameter((input_dim, hidden_dim), input_dim, generator)
+        self.W_nh = uniform_parameter((hidden_dim, hidden_dim), hidden_dim, generator)
+        self.b_n = uniform_parameter((hidden_dim,), input_dim, generator)
+        self.b_nh = uniform_parameter((hidden_dim,), hidden_dim, generator)
+        self.W_ph = uniform_parameter((hidden_dim, num_classes), hidden_dim, generator)
+        self.b_p = uniform_parameter((num_classes,), hidden_dim, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., batch, time, input_dim) -> logits (..., batch, classes)."""

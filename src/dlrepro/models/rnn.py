@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 
-def _uniform(shape, fan_in: int, generator: torch.Generator | None) -> nn.Parameter:
+def uniform_parameter(shape, fan_in: int, generator: torch.Generator | None) -> nn.Parameter:
+    """A weight drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the recurrent nets' initialisation."""
     bound = 1.0 / math.sqrt(fan_in)
     return nn.Parameter(torch.empty(shape).uniform_(-bound, bound, generator=generator))
 
@@ -38,11 +39,11 @@ def _uniform(shape, fan_in: int, generator: torch.Generator | None) -> nn.Parame
 class VanillaRNN(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, num_classes: int, generator: torch.Generator | None = None):
         super().__init__()
-        self.W_hx = _uniform((input_dim, hidden_dim), input_dim, generator)
-        self.W_hh = _uniform((hidden_dim, hidden_dim), hidden_dim, generator)
-        self.b_h = _uniform((hidden_dim,), input_dim, generator)
-        self.W_ph = _uniform((hidden_dim, num_classes), hidden_dim, generator)
-        self.b_p = _uniform((num_classes,), hidden_dim, generator)
+        self.W_hx = uniform_parameter((input_dim, hidden_dim), input_dim, generator)
+        self.W_hh = uniform_parameter((hidden_dim, hidden_dim), hidden_dim, generator)
+        self.b_h = uniform_parameter((hidden_dim,), input_dim, generator)
+        self.W_ph = uniform_parameter((hidden_dim, num_classes), hidden_dim, generator)
+        self.b_p = uniform_parameter((num_classes,), hidden_dim, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., batch, time, input_dim) -> logits (..., batch, classes)."""
@@ -57,16 +58,16 @@ class LSTM(nn.Module):
         super().__init__()
 
         def gate() -> tuple[nn.Parameter, nn.Parameter, nn.Parameter]:  # W_.x, W_.h, b_.
-            return (_uniform((input_dim, hidden_dim), input_dim, generator),
-                    _uniform((hidden_dim, hidden_dim), hidden_dim, generator),
-                    _uniform((hidden_dim,), input_dim, generator))
+            return (uniform_parameter((input_dim, hidden_dim), input_dim, generator),
+                    uniform_parameter((hidden_dim, hidden_dim), hidden_dim, generator),
+                    uniform_parameter((hidden_dim,), input_dim, generator))
 
         self.W_gx, self.W_gh, self.b_g = gate()
         self.W_ix, self.W_ih, self.b_i = gate()
         self.W_fx, self.W_fh, self.b_f = gate()
         self.W_ox, self.W_oh, self.b_o = gate()
-        self.W_ph = _uniform((hidden_dim, num_classes), hidden_dim, generator)
-        self.b_p = _uniform((num_classes,), hidden_dim, generator)
+        self.W_ph = uniform_parameter((hidden_dim, num_classes), hidden_dim, generator)
+        self.b_p = uniform_parameter((num_classes,), hidden_dim, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., batch, time, input_dim) -> logits (..., batch, classes)."""

@@ -23,14 +23,14 @@ from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
 from dlrepro.claims.judge import judge_claims
 from dlrepro.claims.protocols import protocol_names
 from dlrepro.claims.verdict import PROTOCOLS_SCHEMA_VERSION, SCHEMA_VERSION, VERDICTS, Claim, counts
+from dlrepro.files import atomic_write_bytes, atomic_write_json
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
 from dlrepro.report.protocols import protocol_ids, protocol_lines, protocol_note, protocol_verdicts, ran_protocols
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
-from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-from dlrepro.studies.record import ran_with, recorded_study, reproduce_record, study_info
+from dlrepro.studies.record import ran_with, read_reproduce_record, read_study_record, recorded_study
 from dlrepro.studies.spec import Study, load_study
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
@@ -59,10 +59,6 @@ def other_studies(out: Path) -> list[Path]:
     folders = [p for p in folder.subdirs(runs) if p.name not in REGISTRY]
     return [p for p in folders if folder.outside(p) is not None  # its section says why it is not read
             or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
-
-
-def read_status(out: Path) -> dict:
-    return reproduce_record(Folder(out))
 
 
 def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None) -> Evidence:
@@ -171,10 +167,11 @@ def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evid
             "claims": [c.to_dict() for c in claims]}
 
 
-def build_report(out: str | Path, echo: bool = True) -> Path:
-    """Write the report files; with `echo`, also print each section's results tables."""
+def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, int]]:
+    """Write the report files; with `echo`, also print each section's results tables. Returns report.md's path
+    and the number of claims of each verdict (as claims.json counts them)."""
     out = Path(out)
-    status = read_status(out)
+    status = read_reproduce_record(out)
     not_run = status.get("not_run", {})
     figures = Folder(out).own_dir(out / "figures")  # a real folder, never a link to another one
     sections: list[Section] = []
@@ -183,7 +180,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     trends: dict[str, list[str]] = defaultdict(list)
     for name in STUDIES:
         study_dir = out / "runs" / name
-        info = study_info(study_dir)
+        info = read_study_record(study_dir)
         study = recorded_study(study_dir, info) or load_study(name)
         ev = evidences[name] = study_evidence(study_dir, study, info.get("profile", status.get("profile")),
                                               not_run.get(name))
@@ -213,7 +210,7 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
         sections.append(section)
     reference = list(claims)
     for study_dir in other_studies(out):
-        info = study_info(study_dir)
+        info = read_study_record(study_dir)
         section = generic_section(study_dir, figures, info)
         section.notes = [n for n in (ran_with(info), *section.notes) if n]
         sections.append(section)
@@ -254,4 +251,4 @@ def build_report(out: str | Path, echo: bool = True) -> Path:
     atomic_write_json(out / "claims.json", claims_document(claims, status, evidences))
     atomic_write_bytes(out / "report.md", render_markdown(title, intro, sections, out, summary, glance).encode())
     atomic_write_bytes(out / "report.html", render_html(title, intro, sections, summary, glance).encode())
-    return out / "report.md"
+    return out / "report.md", counts(claims)

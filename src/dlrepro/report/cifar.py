@@ -6,9 +6,9 @@ from pathlib import Path
 
 from dlrepro import plotting, registry
 from dlrepro.report.document import Section, Table, setup_table
-from dlrepro.report.tables import fmt
 from dlrepro.runs.curves import plot_curves
 from dlrepro.runs.load import Run
+from dlrepro.text import fmt
 
 
 def label(cfg: dict) -> str:

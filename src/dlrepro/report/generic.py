@@ -11,10 +11,10 @@ from pathlib import Path
 from dlrepro import plotting
 from dlrepro.claims.evidence import unreadable_note
 from dlrepro.report.document import Section, Table, setup_table
-from dlrepro.report.tables import fmt, mean_std
 from dlrepro.runs.folder import Folder
 from dlrepro.runs.load import Run, read_runs
 from dlrepro.studies.record import study_runs
+from dlrepro.text import fmt, mean_std
 from dlrepro.train.config import LOCATION_FIELDS
 
 MAX_LEGEND = 16  # more runs than this: no legend (the table names them)

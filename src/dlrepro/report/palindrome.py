@@ -12,8 +12,8 @@ from dlrepro import plotting, registry
 from dlrepro.claims.evidence import dips_below
 from dlrepro.data.palindrome import held_out_overlap
 from dlrepro.report.document import Section, Table, setup_table
-from dlrepro.report.tables import mean_std
 from dlrepro.runs.load import Run
+from dlrepro.text import mean_std
 
 SOLVED = 0.99
 

@@ -1,26 +1,6 @@
-"""Plain-text / Markdown tables and number formatting shared by the CLI and the report."""
+"""Plain-text / Markdown tables, shared by the CLI and the report."""
 
 from __future__ import annotations
-
-import math
-import statistics
-from collections.abc import Iterable
-
-
-def fmt(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
-
-
-def mean_std(values: Iterable[float | None], digits: int = 3) -> str:
-    """'0.912 +- 0.004' over seeds ('0.912' for one value, 'n/a' for none; None values are left out)."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return "n/a"
-    if len(present) == 1:
-        return f"{present[0]:.{digits}f}"
-    return f"{statistics.mean(present):.{digits}f} +- {statistics.stdev(present):.{digits}f}"
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -10,8 +10,8 @@ from dlrepro import plotting
 from dlrepro.claims.evidence import value
 from dlrepro.data.toy import load_toy
 from dlrepro.report.document import Section, Table, setup_table
-from dlrepro.report.tables import fmt, mean_std
 from dlrepro.runs.load import Run
+from dlrepro.text import fmt, mean_std
 
 
 def scatter_figure(dataset: str, n_samples: int, data_seed: int, path: Path,

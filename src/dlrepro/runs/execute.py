@@ -14,9 +14,11 @@ import contextlib
 import os
 from pathlib import Path
 
-from dlrepro.errors import ConfigError, RunBusy, os_error_text
+from dlrepro.errors import ConfigError, RunBusy, naming, os_error_text
+from dlrepro.files import atomic_write_bytes
+from dlrepro.run_format import CURVES, METRICS, TOY_DATA, too_large
 from dlrepro.runs.curves import plot_curves
-from dlrepro.runs.rundir import CURVES, METRICS, TOY_DATA, RunDir, RunObserver, atomic_write_bytes, naming
+from dlrepro.runs.rundir import RunDir, RunObserver
 from dlrepro.runs.tensorboard import run_observers
 from dlrepro.train.build import build_population, build_task, population_kind
 from dlrepro.train.config import MLPConfig, RunConfig
@@ -48,13 +50,15 @@ def error_text(exc: BaseException) -> str:
 
 
 def _save_toy_data(run: RunDir, config: RunConfig) -> None:
-    """A toy-set run keeps the split it trains on (data.npz): the report plots it without scikit-learn."""
+    """A toy-set run keeps the split it trains on (data.npz): the report plots it without scikit-learn. A split
+    larger than the run format lets data.npz be is not kept (the report draws no scatter of it)."""
     from dlrepro.data.toy import TOY_DATASETS, save_toy
     from dlrepro.train.build import toy_data
 
     if isinstance(config, MLPConfig) and config.dataset in TOY_DATASETS and not run.file(TOY_DATA).exists():
-        data = toy_data(config)
-        atomic_write_bytes(run.file(TOY_DATA), save_toy(data))
+        data = save_toy(toy_data(config))
+        if too_large(TOY_DATA, len(data)) is None:
+            atomic_write_bytes(run.file(TOY_DATA), data)
 
 
 def _fail(run: RunDir, exc: Exception) -> None:
@@ -93,7 +97,7 @@ def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: 
         if done is not None:
             return run, done
         task = build_task(config)  # before anything is written: a missing dataset leaves no trace
-        run.claim(config)
+        run.set_up(config)
         _save_toy_data(run, config)
         try:
             outcome = fit(task, run, progress=progress, checkpoint_every_s=checkpoint_every_s,
@@ -156,7 +160,7 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
             cfgs, group = [configs[i] for i in members], [runs[i] for i in members]
             task = build_population(cfgs)
             for run, cfg in zip(group, cfgs, strict=True):
-                run.claim(cfg)
+                run.set_up(cfg)
                 _save_toy_data(run, cfg)
             try:
                 sinks: list[Sink] = list(group)

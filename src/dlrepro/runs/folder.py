@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from dlrepro.errors import DlreproError
-from dlrepro.readfile import FileRefused, read_regular
+from dlrepro.readfile import FileRefused, MiB, read_regular
 
-KB, MB = 1024, 1024 * 1024
+KB, MB = 1024, MiB
 
 
 class Unreadable(DlreproError):

@@ -1,23 +1,6 @@
-"""The on-disk run format, a contract that studies, sweeps and the report read.
-
-    <run>/config.json     the resolved config plus package / torch / numpy versions
-    <run>/metrics.jsonl   one row per evaluation: step, epoch, train_loss, train_acc, test_loss, test_acc,
-                          elapsed_s (non-finite values are written as null)
-    <run>/summary.json    status (completed | diverged | failed), final, best_test_acc, steps, wall_time_s
-    <run>/checkpoint.pt   the latest checkpoint, replaced atomically: torch.save format, or for the NumPy MLP
-                          (which never imports torch) a NumPy .npz archive (see dlrepro.runs.checkpoint)
-    <run>/curves.png      accuracy and loss, train and test
-    <run>/data.npz        toy-dataset MLP runs only: the train/test split the run trained on (x_train,
-                          y_train, x_test, y_test), which the report plots without regenerating it
-    <run>/.lock           present while a process writes the run: its pid and host (see `RunDir.writing`)
-Every file except metrics.jsonl (append-only) is written to a temp file and moved into place
-(`dlrepro.files`, re-exported here for the run's writers); a failed
-write (a full disk) removes its temp file and leaves the previous file as it was. summary.json is written
-last, after the figure: a run with a summary has all its files.
-
-One writer per run: every write happens inside `RunDir.writing()`, which holds an exclusive `flock` on
-<run>/.lock. The kernel drops the lock when the process dies (even by SIGKILL), so no lock goes stale on
-a local disk. A second process finding it held raises RunBusy naming the holder, and touches nothing.
+"""One run directory: its writer lock (`RunDir.writing`), its files written (atomically, `dlrepro.files`) and
+read back for --resume, and the engine's Sink (checkpoints, metrics rows). What each file holds, and the
+checks and limits both this side and the report apply, are dlrepro.run_format's; in prose: docs/run-format.md.
 """
 
 from __future__ import annotations
@@ -35,17 +18,13 @@ from pathlib import Path
 import numpy as np
 
 import dlrepro
+from dlrepro import run_format
 from dlrepro.errors import ConfigError, RunBusy, naming
-from dlrepro.files import atomic_write_bytes, atomic_write_json, is_temp_of
+from dlrepro.files import atomic_write_bytes, is_temp_of
 from dlrepro.readfile import FileRefused, read_regular
+from dlrepro.run_format import CHECKPOINT, CONFIG, ERROR_CHARS, LIMITS, LOCK, METRIC_KEYS, METRICS, RUN_FILES, SUMMARY
 from dlrepro.runs import checkpoint as checkpoint_file
 from dlrepro.train.config import RunConfig
-from dlrepro.train.engine import METRIC_KEYS
-
-CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, LOCK = (
-    "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "curves.png", ".lock")
-TOY_DATA = "data.npz"
-RUN_FILES = (CONFIG, METRICS, SUMMARY, CHECKPOINT, CURVES, TOY_DATA)
 
 
 def _torch_version() -> str | None:
@@ -58,10 +37,7 @@ def _torch_version() -> str | None:
         return None
 
 
-MAX_JSON_BYTES, MAX_METRICS_BYTES = 2**24, 2**30  # config.json and summary.json are a few KB
-
-
-def read_json(path: Path, limit: int = MAX_JSON_BYTES):
+def read_json(path: Path, limit: int):
     """The JSON in `path`, a regular file (a FIFO is refused, not waited on); ConfigError when corrupt."""
     data = _read_run_file(path, limit)
     try:
@@ -84,7 +60,7 @@ def read_metrics(path: Path) -> list[dict]:
     Any other line that is not a metrics row is a ConfigError naming it."""
     if not path.exists():
         return []
-    lines = _read_run_file(path, MAX_METRICS_BYTES).split(b"\n")
+    lines = _read_run_file(path, LIMITS[METRICS]).split(b"\n")
     rows: list[dict] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -95,11 +71,20 @@ def read_metrics(path: Path) -> list[dict]:
             if number == len(lines):  # torn
                 break
             row = None
-        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+        if run_format.row_problem(row) is not None:
             raise ConfigError(f"{path} line {number} is not a metrics row; remove that line (or delete the run "
                               "directory to restart the run from scratch)")
         rows.append(row)
     return rows
+
+
+def write_run_file(path: Path, data: bytes) -> None:
+    """Write a whole run file atomically, refusing (ConfigError) more than a file of its kind may hold: the
+    report never meets a run file it would refuse for its size."""
+    why = run_format.too_large(path.name, len(data))
+    if why is not None:
+        raise ConfigError(f"{path} {why}; not written")
+    atomic_write_bytes(path, data)
 
 
 class RunObserver:
@@ -196,9 +181,10 @@ class RunDir:
         p = self.file(CONFIG)
         if not p.exists():
             return None
-        record = read_json(p)
-        if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-            raise ConfigError(f"{p} is not a run's config.json (no 'config' table); restore it from a backup, or "
+        record = read_json(p, LIMITS[CONFIG])
+        why = run_format.config_problem(record)
+        if why is not None:
+            raise ConfigError(f"{p} is not a run's config.json ({why}); restore it from a backup, or "
                               f"delete the run directory {self.path} to restart the run from scratch")
         return record["config"]
 
@@ -206,12 +192,11 @@ class RunDir:
         p = self.file(SUMMARY)
         if not p.exists():
             return None
-        summary = read_json(p)
-        finished = isinstance(summary, dict) and summary.get("status") in ("completed", "diverged")
-        if not isinstance(summary, dict) or summary.get("status") not in ("completed", "diverged", "failed") or (
-                finished and not isinstance(summary.get("final"), dict)):
-            raise ConfigError(f"{p} is not a run summary (status completed, diverged or failed); delete it, and "
-                              "the run resumes from its last checkpoint (--resume)")
+        summary = read_json(p, LIMITS[SUMMARY])
+        why = run_format.summary_problem(summary)
+        if why is not None:
+            raise ConfigError(f"{p} is not a run summary ({why}); delete it, and the run resumes from its last "
+                              "checkpoint (--resume)")
         return summary
 
     def metrics(self) -> list[dict]:
@@ -225,7 +210,7 @@ class RunDir:
         if stored is None or {k: v for k, v in stored.items() if k not in config.NOT_IDENTITY} != config.identity():
             return None
         summary = self.summary()
-        return summary if summary is not None and summary.get("status") in ("completed", "diverged") else None
+        return summary if run_format.finished(summary) else None
 
     def check(self, config: RunConfig) -> None:
         """Refuse (ConfigError) if this directory holds a different run or unrelated files."""
@@ -241,20 +226,21 @@ class RunDir:
                                                          for p in self.path.iterdir()):
             raise ConfigError(f"--out {self.path} is not empty and holds no dlrepro run; choose another --out")
 
-    def claim(self, config: RunConfig) -> None:
-        """Make this directory hold `config`'s run (writes config.json the first time). Inside `writing()`."""
+    def set_up(self, config: RunConfig) -> None:
+        """Make this directory hold `config`'s run: refuse another run's folder, clear a killed writer's temp
+        files, write config.json the first time. Inside `writing()`."""
         self.check(config)
         self.path.mkdir(parents=True, exist_ok=True)
         for leftover in self.path.iterdir():  # a killed writer's temp file; we hold the lock, nobody writes it
             if is_temp_of(leftover.name, RUN_FILES):
                 leftover.unlink(missing_ok=True)
         if not self.file(CONFIG).exists():
-            atomic_write_json(self.file(CONFIG), {
+            write_run_file(self.file(CONFIG), (json.dumps({
                 "config": config.to_dict(),
                 "config_hash": config.config_hash(),
                 "versions": {"dlrepro": dlrepro.__version__, "torch": _torch_version(),
                              "numpy": np.__version__, "python": platform.python_version()},
-            })
+            }, indent=2) + "\n").encode())
 
     # --- the engine's Sink ---------------------------------------------------------------------------
     def load_checkpoint(self) -> dict | None:
@@ -283,8 +269,12 @@ class RunDir:
         atomic_write_bytes(self.file(METRICS), "".join(json.dumps(r) + "\n" for r in kept).encode())
 
     def log_metrics(self, row: dict) -> None:
+        line = json.dumps(row) + "\n"
         with naming(self.file(METRICS)), open(self.file(METRICS), "a") as f:
-            f.write(json.dumps(row) + "\n")
+            why = run_format.too_large(METRICS, os.fstat(f.fileno()).st_size + len(line.encode()))
+            if why is not None:
+                raise ConfigError(f"{self.file(METRICS)} {why}; not written (evaluate less often)")
+            f.write(line)
         for obs in self.observers:
             obs.on_metrics(row)
 
@@ -301,6 +291,6 @@ class RunDir:
             "wall_time_s": round(wall_time_s, 3),
         }
         if error is not None:
-            summary["error"] = error
-        atomic_write_json(self.file(SUMMARY), summary)
+            summary["error"] = error if len(error) <= ERROR_CHARS else error[:ERROR_CHARS - 3] + "..."
+        write_run_file(self.file(SUMMARY), (json.dumps(summary, indent=2) + "\n").encode())
         return summary

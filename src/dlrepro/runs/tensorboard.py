@@ -37,7 +37,7 @@ class TensorBoardObserver(RunObserver):
             raise DlreproError("--tensorboard needs TensorBoard: pip install 'dlrepro[tensorboard]'") from None
         self.run_dir = Path(run_dir)
         self._writer_class = SummaryWriter
-        # created at the first row: the run directory must be claimed before
+        # created at the first row: the run directory must be set up before
         self.writer: SummaryWriter | None = None
 
     def _open(self, first_step: int) -> SummaryWriter:

@@ -10,9 +10,9 @@ from dlrepro.claims.evidence import matches
 from dlrepro.claims.judge import check_params, mismatch, triage
 from dlrepro.claims.protocols import STATED, under
 from dlrepro.claims.spec import ClaimSpec
-from dlrepro.claims.verdict import show
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import Study, load_study
+from dlrepro.text import show
 
 
 def study_claims(study: str) -> tuple[ClaimSpec, ...]:

@@ -1,14 +1,17 @@
-"""What a results folder keeps about each study that ran into it, so its report rebuilds from the folder alone.
+"""What a results folder keeps about the studies that ran into it, so its report rebuilds from the folder alone.
 
     OUT/runs/<study>/study.toml   the study file as it was read (rerun it with `dlrepro sweep` on this path)
-    OUT/runs/<study>/study.json   name, title, description, whether it is built in, the profile and the --set
-                                  overrides that ran, the trial ids of that sweep, and (version 2) which of
-                                  them each protocol ran ("protocols": name -> trial ids; a record without
-                                  it ran the stated protocol only)
+    OUT/runs/<study>/study.json   the study record: name, title, description, whether it is built in, the
+                                  profile and the --set overrides that ran, the trial ids of that sweep, and
+                                  (version 2) which of them each protocol ran ("protocols": name -> trial ids;
+                                  a record without it ran the stated protocol only)
+    OUT/reproduce.json            the reproduce record (`dlrepro reproduce`): the profile, the CIFAR-10 copy
+                                  used, the dlrepro version, the hardware, and why a study was not run
 
-Both are written when a sweep starts (an interrupted sweep still leaves them) and replaced by the next one.
-The report reads them as untrusted input (`dlrepro.runs.folder`): a study.json that is not what this module
-writes is one error naming it; its trial ids are plain folder names, never paths.
+The study's files are written when a sweep starts (an interrupted sweep still leaves them) and replaced by
+the next one; reproduce.json when `dlrepro reproduce` has run its studies. The report reads them as untrusted
+input (`dlrepro.runs.folder`): a record that is not what this module writes is one error naming it; a study
+record's trial ids are plain folder names, never paths.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from pathlib import Path
 
 import dlrepro
 from dlrepro.errors import ConfigError
+from dlrepro.files import atomic_write_bytes, atomic_write_json
+from dlrepro.run_format import short
 from dlrepro.runs.folder import MB, Folder, Unreadable
-from dlrepro.runs.load import short
 from dlrepro.studies.protocols import STATED
 from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
 
@@ -27,12 +31,13 @@ RECORD, SOURCE = "study.json", "study.toml"
 RECORD_LIMIT, SOURCE_LIMIT = 64 * MB, 4 * MB  # a record lists up to a grid's worth of trial ids
 RECORD_VERSION = 2  # 2: "protocols"
 RECORD_FIELDS = {"name": str, "title": str, "description": str, "builtin": bool, "file": str, "profile": str,
-          "sets": dict, "trials": list, "dlrepro": str, "version": int, "protocols": dict}
+                 "sets": dict, "trials": list, "dlrepro": str, "version": int, "protocols": dict}
+REPRODUCE, REPRODUCE_LIMIT = "reproduce.json", 1 * MB
+REPRODUCE_FIELDS = {"profile": str, "cifar_verified": bool, "cifar_source": str, "dlrepro_version": str,
+                    "hardware": dict, "not_run": dict}
 
 
-def write_record(study: Study, profile: str, study_dir: Path, trial_ids: list[str]) -> None:
-    from dlrepro.runs.rundir import atomic_write_bytes, atomic_write_json
-
+def write_study_record(study: Study, profile: str, study_dir: Path, trial_ids: list[str]) -> None:
     study_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(study_dir / SOURCE, study.source.encode())
     protocols = {name: [c.default_name() for c in trials] for name, trials in study.protocol_trials(profile).items()}
@@ -55,9 +60,9 @@ def is_plain_name(name) -> bool:
             and not any(c in name for c in "/\\\0"))
 
 
-def read_record(study_dir: Path) -> dict | None:
+def _stored_study_record(study_dir: Path) -> dict | None:
     """study.json of a study folder (OUT/runs/<study>), None when there is none; Unreadable naming it when it
-    leads out of OUT, is no regular file, or does not hold what `write_record` writes."""
+    leads out of OUT, is no regular file, or does not hold what `write_study_record` writes."""
     path = Path(study_dir) / RECORD
     folder = Folder(Path(study_dir).parent.parent)
     if not folder.exists(path):
@@ -82,13 +87,13 @@ def read_record(study_dir: Path) -> dict | None:
     return record
 
 
-def study_info(study_dir: Path) -> dict:
+def read_study_record(study_dir: Path) -> dict:
     """name, title, description (and profile, sets, trials when recorded) of the study in `study_dir`:
     from its study.json; for a built-in study that never ran into this folder (or ran before study.json
     existed), from the package; otherwise the folder's name stands for the title."""
     name = Path(study_dir).name
     inside = Folder(Path(study_dir).parent.parent).outside(Path(study_dir)) is None
-    record = read_record(study_dir) if inside else None  # a study folder that is a link out is not read
+    record = _stored_study_record(study_dir) if inside else None  # a study folder that is a link out is not read
     if record is not None:
         return {"name": name, "title": name, "description": "", **record}
     if name in builtin_names():
@@ -97,53 +102,56 @@ def study_info(study_dir: Path) -> dict:
     return {"name": name, "title": name, "description": ""}
 
 
-def recorded_study(study_dir: Path, info: dict) -> Study | None:
+def recorded_study(study_dir: Path, record: dict) -> Study | None:
     """The study as its last sweep ran it: the folder's study.toml with the recorded --set overrides; None when
     the folder holds no readable record of it."""
     source = Path(study_dir) / SOURCE
     folder = Folder(Path(study_dir).parent.parent)
-    if "profile" not in info or not folder.exists(source):
+    if "profile" not in record or not folder.exists(source):
         return None
     try:
-        study = parse_study(folder.read_text(source, SOURCE_LIMIT), source, bool(info.get("builtin")))
-        sets = info.get("sets") or {}
-        return study.with_sets(sets, info["profile"]) if sets else study
+        study = parse_study(folder.read_text(source, SOURCE_LIMIT), source, bool(record.get("builtin")))
+        sets = record.get("sets") or {}
+        return study.with_sets(sets, record["profile"]) if sets else study
     except (ConfigError, Unreadable, RecursionError, TypeError, AttributeError, KeyError):
         return None  # the package's own study file stands for it (a built-in study)
 
 
-def ran_with(info: dict) -> str:
+def ran_with(record: dict) -> str:
     """'Ran with profile smoke.' / 'Ran with profile smoke and --set steps=100.' ('' when not recorded)."""
-    if "profile" not in info:
+    if "profile" not in record:
         return ""
-    sets = " ".join(f"{k}={json.dumps(v)}" for k, v in (info.get("sets") or {}).items())
-    return f"Ran with profile {info['profile']}" + (f" and --set {sets}." if sets else ".")
+    sets = " ".join(f"{k}={json.dumps(v)}" for k, v in (record.get("sets") or {}).items())
+    return f"Ran with profile {record['profile']}" + (f" and --set {sets}." if sets else ".")
 
 
-def study_runs(study_dir: Path, info: dict) -> tuple[list[Path], str]:
+def study_runs(study_dir: Path, record: dict) -> tuple[list[Path], str]:
     """The run folders of the study's last sweep (the trials its record lists, in grid order; every run folder
     when nothing is recorded) and a note on the folders of earlier sweeps left out ('' when none)."""
     study_dir = Path(study_dir)
     folders = Folder(study_dir.parent.parent).subdirs(study_dir)
-    if "trials" not in info:
+    if "trials" not in record:
         return folders, ""
-    listed = set(info["trials"])
+    listed = set(record["trials"])
     present = {p.name for p in folders}
-    ours = [study_dir / t for t in info["trials"] if is_plain_name(t) and t in present]
+    ours = [study_dir / t for t in record["trials"] if is_plain_name(t) and t in present]
     others = [p for p in folders if p.name not in listed and (p / "config.json").exists()]
     note = (f"{len(others)} other run folder(s) under {study_dir}, from earlier sweeps with other settings, "
             "are not shown." if others else "")
     return ours, note
 
 
-REPRODUCE, REPRODUCE_LIMIT = "reproduce.json", 1 * MB
-REPRODUCE_FIELDS = {"profile": str, "cifar_verified": bool, "cifar_source": str, "dlrepro_version": str,
-                    "hardware": dict, "not_run": dict}
+
+def write_reproduce_record(out: Path, record: dict) -> None:
+    """OUT/reproduce.json: REPRODUCE_FIELDS, each of its type (what `read_reproduce_record` accepts); keys an
+    earlier record held that this version does not know are kept as they were."""
+    atomic_write_json(Path(out) / REPRODUCE, record)
 
 
-def reproduce_record(folder: Folder) -> dict:
+def read_reproduce_record(out: Path) -> dict:
     """OUT/reproduce.json ({} when there is none), or Unreadable naming it when it is not what `dlrepro
     reproduce` writes (the report then stops: the record is about the whole folder)."""
+    folder = Folder(out)
     path = folder.root / REPRODUCE
     if not folder.exists(path):
         return {}

@@ -11,7 +11,7 @@ their model kind is in VECTORIZE, unless `vectorize=False` (`--no-vectorize`). T
 MLPs train much faster as populations than as single runs through the pool, and the RNN (batch 128, close
 to compute-bound) gains nothing, so it is not grouped.
 On a GPU (trials with --device cuda or auto, when GPUs are present) the PyTorch MLP and the RNN are grouped
-(VECTORIZE_GPU): one such small model leaves a GPU almost idle. That is issue 6's expectation, not yet a
+(VECTORIZE_GPU): one such small model leaves a GPU almost idle. That is an expectation, not yet a
 measurement (BENCHMARKS.md, "GPU"; benchmarks/gpu.sh measures it).
 """
 
@@ -95,6 +95,7 @@ def init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = (), pare
 def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool = False) -> list[TrialResult]:
     """Run one unit of work (`execute_seeds`: one trial, or trials that differ only in seed as one
     population). An exception is recorded as failed for each of them, never raised."""
+    from dlrepro.run_format import finished
     from dlrepro.runs.execute import error_text, execute_seeds
     from dlrepro.runs.rundir import RunDir
 
@@ -113,7 +114,7 @@ def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool
     return [TrialResult(d.name, d, RUNNING_ELSEWHERE, None, error=f"run {d} is being written by another process")
             if summary is None else
             TrialResult(d.name, d, summary["status"], summary,
-                        skipped=b is not None and b["status"] in ("completed", "diverged"))
+                        skipped=finished(b))
             for d, (_, summary), b in zip(run_dirs, results, before, strict=True)]
 
 

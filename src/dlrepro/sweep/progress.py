@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from dlrepro.runs.rundir import LOCK, METRICS, SUMMARY
+from dlrepro.run_format import LOCK, METRICS, SUMMARY
 from dlrepro.sweep.estimate import clock, duration, trial_seconds
 from dlrepro.sweep.trials import Trial, already_done
 from dlrepro.train.config import RNNConfig, RunConfig

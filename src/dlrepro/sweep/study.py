@@ -10,8 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 from dlrepro.errors import ConfigError, DatasetError
+from dlrepro.run_format import finished
 from dlrepro.runs.rundir import RunDir
-from dlrepro.studies.record import write_record
+from dlrepro.studies.record import write_study_record
 from dlrepro.studies.spec import Study, load_study
 from dlrepro.sweep.estimate import plan_estimate
 from dlrepro.sweep.progress import Progress
@@ -60,7 +61,7 @@ def sweep(study: Study, profile: str, out: Path, options: SweepOptions = DEFAULT
     study's record (study.json, study.toml) first and runs.csv last, beside the runs."""
     trials = study_trials(study, profile, out, options.data)
     study_dir = Path(out) / "runs" / study.name
-    write_record(study, profile, study_dir, [Path(d).name for _, d in trials])
+    write_study_record(study, profile, study_dir, [Path(d).name for _, d in trials])
     prior = None
     if not options.quiet:
         print(f"== {study.title}: {len(trials)} trial(s), {study.describe(profile)} -> {study_dir}", flush=True)
@@ -91,7 +92,7 @@ def trial_state(run_dir: Path) -> str:
     run = RunDir(run_dir)
     summary = run.summary()
     if summary is not None:
-        return "done" if summary["status"] in ("completed", "diverged") else "failed"
+        return "done" if finished(summary) else "failed"
     return "interrupted" if run.stored_config() is not None else "new"
 
 

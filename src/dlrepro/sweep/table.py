@@ -14,10 +14,10 @@ import io
 import json
 from pathlib import Path
 
+from dlrepro.run_format import METRIC_KEYS
 from dlrepro.train.config import LOCATION_FIELDS, RunConfig
 
 RUNS_CSV = "runs.csv"
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 
 
 def _cell(value):
@@ -36,7 +36,7 @@ def runs_table(trials: list[tuple[RunConfig, Path]], results: list) -> tuple[lis
     for cfg, _ in trials:
         settings += [k for k in cfg.to_dict() if k not in LOCATION_FIELDS and k not in settings]
     header = ["trial", *settings, "status", "already_done", "trained_steps", "wall_time_s",
-              *(f"final_{m}" for m in METRICS), "best_test_acc", "error"]
+              *(f"final_{m}" for m in METRIC_KEYS), "best_test_acc", "error"]
     rows = []
     for (cfg, run_dir), r in zip(trials, results, strict=True):
         summary = r.summary or {}
@@ -44,7 +44,7 @@ def runs_table(trials: list[tuple[RunConfig, Path]], results: list) -> tuple[lis
         row = {"trial": Path(run_dir).name, **{k: _cell(v) for k, v in cfg.to_dict().items() if k in settings},
                "status": r.status, "already_done": r.skipped, "trained_steps": _cell(summary.get("steps")),
                "wall_time_s": _cell(summary.get("wall_time_s")),
-               **{f"final_{m}": _cell(final.get(m)) for m in METRICS},
+               **{f"final_{m}": _cell(final.get(m)) for m in METRIC_KEYS},
                "best_test_acc": _cell(summary.get("best_test_acc")), "error": r.error or summary.get("error", "")}
         rows.append(row)
     return header, rows

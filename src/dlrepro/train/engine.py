@@ -28,11 +28,11 @@ import numpy as np
 from tqdm import tqdm
 
 from dlrepro.errors import ConfigError
+from dlrepro.run_format import METRIC_KEYS
 
 if TYPE_CHECKING:
     import torch
 
-METRIC_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc")
 
 # A training statistic: a number for a single run, an (S,) array or tensor for a population (any device).
 Stat: TypeAlias = "float | np.ndarray | torch.Tensor"
