@@ -89,8 +89,8 @@ def test_studies_lists_every_study_with_trials_per_profile_without_torch():
         study = load_study(name)
         assert study.title in lines[name]
         for profile in ("smoke", "quick", "full"):
-            assert f"{profile} {len(study.trials(profile))}" in lines[name]
-    assert "full 48" in lines["palindrome"] and "smoke 6" in lines["toy"]
+            assert f"{profile} {len(study.all_trials(profile))}" in lines[name]
+    assert "full 60" in lines["palindrome"] and "smoke 6" in lines["toy"]
 
 
 def test_studies_show_prints_a_copy_that_sweeps_like_the_original(tmp_path, capsys):

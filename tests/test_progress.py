@@ -342,7 +342,7 @@ def test_reproduce_dry_run_prints_the_plan_with_an_estimate_per_study(tmp_path, 
     finally:
         estimate.calibrate.cache_clear()
     out = capsys.readouterr().out.splitlines()
-    toy, pal = (len(load_study(name).trials("quick")) for name in ("toy", "palindrome"))
+    toy, pal = (len(load_study(name).all_trials("quick")) for name in ("toy", "palindrome"))
     assert out[0].startswith("plan (quick profile, per-kind costs")
     assert re.match(rf"  toy +{toy} trial\(s\), {toy} to run, about \d+ min$", out[1]), out[1]
     assert "not run: needs CIFAR-10" in out[2] and "not run: needs CIFAR-10" in out[3]

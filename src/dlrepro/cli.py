@@ -137,7 +137,7 @@ def _cmd_studies(a) -> int:
     rows = []
     for name in builtin_names():
         study = load_study(name)
-        rows.append([name, study.title, ", ".join(f"{p} {len(study.trials(p))}" for p in study.profiles),
+        rows.append([name, study.title, ", ".join(f"{p} {len(study.all_trials(p))}" for p in study.profiles),
                      len(study.claims)])
     print(markdown_table(["study", "title", "trials per profile", "claims"], rows))
     print("\nRun one: dlrepro sweep NAME --profile smoke. Copy one to edit: dlrepro studies --show NAME > my.toml, "

@@ -11,6 +11,7 @@ from dlrepro.text import show
 
 VERDICTS = ("reproduced", "differs", "not comparable", "not run")
 SCHEMA_VERSION = 2
+PROTOCOLS_SCHEMA_VERSION = 3   # claims.json with verdicts under several protocols ("protocols")
 
 
 @dataclass
@@ -28,12 +29,20 @@ class Claim:
     verdict: str = "not run"
     reason: str = ""
     runs: list[str] = field(default_factory=list)
+    protocols: dict = field(default_factory=dict)  # protocol -> its verdict, reason, measured, runs (when several ran)
 
     def to_dict(self) -> dict:
         """As claims.json holds it: strict JSON, so a number a claim's file gave that JSON cannot hold (nan, inf)
-        or that no reader takes as a number (an integer of hundreds of digits) is its text; a measured one, null."""
+        or that no reader takes as a number (an integer of hundreds of digits) is its text; a measured one, null.
+        The verdicts under other protocols only when some ran (a folder of the stated protocol alone: as before)."""
         d = asdict(self)
-        return {**json_safe(d), "measured": json_safe(d["measured"], lambda x: None)}
+        out = {**json_safe(d), "measured": json_safe(d["measured"], lambda x: None)}
+        if not self.protocols:
+            del out["protocols"]
+        else:
+            out["protocols"] = {name: {**json_safe(p), "measured": json_safe(p.get("measured"), lambda x: None)}
+                                for name, p in d["protocols"].items()}
+        return out
 
     def not_run(self, reason: str) -> None:
         self.verdict, self.reason = "not run", reason

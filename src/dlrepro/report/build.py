@@ -24,11 +24,13 @@ from pathlib import Path
 import dlrepro
 from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
 from dlrepro.claims.judge import judge_claims
-from dlrepro.claims.verdict import SCHEMA_VERSION, VERDICTS, Claim, counts
+from dlrepro.claims.protocols import protocol_names
+from dlrepro.claims.verdict import PROTOCOLS_SCHEMA_VERSION, SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.errors import ConfigError
 from dlrepro.files import atomic_write_bytes
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
+from dlrepro.report.protocols import protocol_ids, protocol_lines, protocol_note, protocol_verdicts, ran_protocols
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
 from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
@@ -104,9 +106,10 @@ def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: 
     return ev
 
 
-def left_out_note(study_dir: Path, ev: Evidence) -> str:
-    """A note on run folders of other trials (earlier sweeps, other profiles) that the section leaves out."""
-    others = [p for p in study_dir.iterdir() if p.is_dir() and p.name not in ev.trials
+def left_out_note(study_dir: Path, ev: Evidence, judged_too: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """A note on run folders of other trials (earlier sweeps, other profiles) that the section leaves out;
+    `judged_too`: the trials of the other protocols that ran (their claims read them)."""
+    others = [p for p in study_dir.iterdir() if p.is_dir() and p.name not in ev.trials and p.name not in judged_too
               and (p / "config.json").exists()] if study_dir.is_dir() else []
     return (f"{len(others)} other run folder(s) under runs/{study_dir.name}, from sweeps with other settings, "
             "are not shown." if others else "")
@@ -184,18 +187,23 @@ def summary_lines(claims: list[Claim], status: dict, evidences: dict[str, Eviden
         if not any(c.verdict in ("reproduced", "differs") for c in pc):
             text += "".join(f". {t}" for t in (trends or {}).get(part, []))
         lines.append(text + ("" if text.endswith(".") else "."))
-    return lines
+    return lines + protocol_lines(claims)
 
 
 def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evidence],
                     unread: list[dict] | None = None) -> dict:
-    """claims.json; `unread`: the studies whose claims could not be read (study, file, problem)."""
-    return {"schema_version": SCHEMA_VERSION, "dlrepro_version": dlrepro.__version__,
+    """claims.json; `unread`: the studies whose claims could not be read (study, file, problem). With several
+    protocols (schema version 3), the counts under each."""
+    names = protocol_names(claims)
+    extra = {"protocols": {n: {v: sum(c.protocols.get(n, {}).get("verdict") == v for c in claims) for v in VERDICTS}
+                           for n in names}} if names else {}
+    return {"schema_version": PROTOCOLS_SCHEMA_VERSION if names else SCHEMA_VERSION,
+            "dlrepro_version": dlrepro.__version__,
             "runs_dlrepro_version": status.get("dlrepro_version"), "profile": status.get("profile", "unknown"),
             "data_source": {"cifar10": ("re-encoded" if status.get("cifar_verified") is False else "official")
                             if any(evidences[n].runs for n in studies_reading("cifar10") if n in evidences)
                             else None, "note": data_line(status, evidences)},
-            "hardware": status.get("hardware"), "counts": counts(claims),
+            "hardware": status.get("hardware"), "counts": counts(claims), **extra,
             "claims": [c.to_dict() for c in claims], "unreadable_studies": list(unread or [])}
 
 
@@ -245,7 +253,10 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
         study = recorded or load_study(name)
         ev = evidences[name] = study_evidence(study_dir, study, info.get("profile", status.get("profile")),
                                               not_run.get(name), info.get("trials"))
-        mine = judge_claims(study.claims or load_study(name).claims, ev)
+        specs = study.claims or load_study(name).claims
+        mine = judge_claims(specs, ev)
+        protocols = ran_protocols(info, study, ev.profile)
+        protocol_verdicts(mine, specs, study, ev.profile, study_dir, protocols, not_run.get(name))
         claims += mine
         runs = list(ev.runs.values())
         trend_of = REGISTRY[name].trend
@@ -261,7 +272,10 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
             continue
         section = REGISTRY[name].section(runs, figures)
         section.title, section.description = info["title"], info["description"]
-        notes = (ran_with(info), unreadable, profile_note(study, ev.profile), left_out_note(study_dir, ev),
+        notes = (ran_with(info), unreadable, protocol_note(study, ev.profile, protocols, "The figures and tables "
+                                                            "show the stated protocol's runs."),
+                 profile_note(study, ev.profile), left_out_note(study_dir, ev, protocol_ids(
+                     study, ev.profile, protocols)),
                  unreadable_note(ev.unreadable))
         section.notes = [n for n in (*notes, *section.notes) if n]
         sections.append(section)
@@ -276,9 +290,14 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
         section.notes = [n for n in (ran_with(info), problem and "The claims of this study were not judged: its study "
                                                     f"file cannot be read ({problem}).", *section.notes) if n]
         sections.append(section)
+        names = ran_protocols(info, theirs, info.get("profile")) if theirs is not None else []
+        if theirs is not None and len(names) > 1:
+            section.notes.append(protocol_note(theirs, info["profile"], names,
+                                               "The tables show every protocol's runs."))
         if theirs is not None and theirs.claims:
-            mine = judge_claims(theirs.claims, study_evidence(study_dir, theirs, info.get("profile"), None,
-                                                              info.get("trials")))
+            ev = study_evidence(study_dir, theirs, info.get("profile"), None, info.get("trials"))
+            mine = judge_claims(theirs.claims, ev)
+            protocol_verdicts(mine, theirs.claims, theirs, ev.profile, study_dir, names, None)
             claims += mine
             title = " ".join(section.title.split())
             sections.append(ClaimDetails(f"Claims of {title}", f"The claims of study {theirs.name}'s file, judged "
@@ -293,7 +312,7 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
     summary = summary_lines(claims, status, evidences, trends)
     summary[1:1] = [f"The claims of study {u['study']} were not judged: its study file cannot be read "
                     f"({u['problem']})." for u in unread]
-    glance = glance_table(claims)
+    glance = glance_table(claims, protocol_names(claims))
     intro = ["Every number below is read from the run directories under runs/ (paths are relative to this "
              "folder); `dlrepro report` on this folder rebuilds this page without training.",
              *([REPRODUCIBILITY] if builtins else [])]

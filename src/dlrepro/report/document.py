@@ -74,9 +74,13 @@ class Table:
     rows: list[list]
     caption: str = ""
 
+    def _verdicts(self) -> set[int]:
+        """The verdict column(s): "verdict", or one "verdict (<protocol>)" per protocol."""
+        return {i for i, h in enumerate(self.header) if h == "verdict" or str(h).startswith("verdict (")}
+
     def markdown(self) -> str:
-        verdict = self.header.index("verdict") if "verdict" in self.header else -1
-        rows = [[f"{VERDICT_STYLE[c][0]} {c}" if i == verdict and c in VERDICT_STYLE else
+        verdict = self._verdicts()
+        rows = [[f"{VERDICT_STYLE[c][0]} {c}" if i in verdict and c in VERDICT_STYLE else
                  HTML_TAG.sub("&lt;", c) if isinstance(c, str) else c for i, c in enumerate(r)]
                 for r in self.rows]
         text = markdown_table(self.header, rows)
@@ -84,8 +88,8 @@ class Table:
 
     def html(self) -> str:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
-        verdict = self.header.index("verdict") if "verdict" in self.header else -1
-        body = "".join("<tr>" + "".join(f"<td>{_cell_html(c, i == verdict)}</td>" for i, c in enumerate(row))
+        verdict = self._verdicts()
+        body = "".join("<tr>" + "".join(f"<td>{_cell_html(c, i in verdict)}</td>" for i, c in enumerate(row))
                        + "</tr>" for row in self.rows)
         caption = f"<p class='caption'>{html.escape(self.caption)}</p>" if self.caption else ""
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{caption}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dlrepro.claims.protocols import changed_text
 from dlrepro.claims.verdict import Claim
 from dlrepro.report.document import VERDICT_STYLE, Link, Section, Table, md_paragraphs, md_text, verdict_badge
 
@@ -38,11 +39,31 @@ def ours(claim: Claim) -> str:
     return short(m["mean"]) + (f" +- {short(m['std'])}" if m.get("std") else "")
 
 
-def glance_table(claims: list[Claim]) -> Table:
-    return Table(["part", "claim", "reference", "ours", "verdict"],
-                 [[c.part, Link(c.text, anchor(c)), c.reference_text, ours(c), c.verdict] for c in claims],
-                 caption="Each claim links to its details (id, settings, rule, reason, runs) further down.\n'ours': "
-                         "the mean over seeds (+- their std), or each seed's where the claim compares seeds.")
+def glance_table(claims: list[Claim], protocols: list[str] | None = None) -> Table:
+    """The claims at a glance; with several `protocols`, ours and the verdict under each, side by side."""
+    caption = ("Each claim links to its details (id, settings, rule, reason, runs) further down.\n'ours': the mean "
+               "over seeds (+- their std), or each seed's where the claim compares seeds.")
+    if not protocols or len(protocols) < 2:
+        return Table(["part", "claim", "reference", "ours", "verdict"],
+                     [[c.part, Link(c.text, anchor(c)), c.reference_text, ours(c), c.verdict] for c in claims],
+                     caption=caption)
+    rest = protocols[1:]
+    header = ["part", "claim", "reference", "ours", f"verdict ({protocols[0]})"]
+    for name in rest:
+        header += [f"ours ({name})", f"verdict ({name})"]
+    rows = []
+    for c in claims:
+        row = [c.part, Link(c.text, anchor(c)), c.reference_text, ours(c), c.verdict]
+        for name in rest:
+            p = c.protocols.get(name)
+            row += [ours(Claim(**{**_fields(c), "measured": p["measured"]})), p["verdict"]] if p else ["-", "-"]
+        rows.append(row)
+    return Table(header, rows, caption=caption + " A claim is judged under each protocol from that protocol's "
+                 "runs only ('-': its study did not run the protocol).")
+
+
+def _fields(c: Claim) -> dict:
+    return {f: getattr(c, f) for f in c.__dataclass_fields__}
 
 
 @dataclass
@@ -51,8 +72,15 @@ class ClaimDetails(Section):
     claims: list[Claim] = field(default_factory=list)
 
     def _fields(self, c: Claim) -> list[tuple[str, str]]:
-        return [("settings", c.settings_text() or "-"), ("reference", f"{c.reference_text} (rule: {c.rule})"),
+        rows = [("settings", c.settings_text() or "-"), ("reference", f"{c.reference_text} (rule: {c.rule})"),
                 ("ours", c.measured_text), ("reason", c.reason or "-"), ("runs", ", ".join(c.runs) or "-")]
+        for name, p in list(c.protocols.items())[1:]:   # the stated verdict is the claim's own
+            changed = changed_text(p["changed"])
+            rows.append((f"under {name}", f"{p['verdict']}; ours {p['measured_text']}"
+                         + (f"; {p['reason']}" if p["reason"] else "")
+                         + (f"; its runs differ from the stated ones by {changed}" if changed else "")
+                         + (f"; runs {', '.join(p['runs'])}" if p["runs"] else "")))
+        return rows
 
     def markdown(self, root=None) -> str:
         parts = [f"## {md_text(self.title)}", md_paragraphs(self.description)]

@@ -8,10 +8,12 @@ import dataclasses
 
 from dlrepro.claims.evidence import matches
 from dlrepro.claims.judge import check_params, mismatch, triage
+from dlrepro.claims.protocols import STATED, under
 from dlrepro.claims.spec import ClaimSpec
 from dlrepro.errors import ConfigError
 from dlrepro.studies.spec import Study, load_study
 from dlrepro.text import show
+from dlrepro.train.plugins import resolve_all
 
 
 def study_claims(study: str) -> tuple[ClaimSpec, ...]:
@@ -39,19 +41,27 @@ def check_claims(study: Study) -> None:
 
 
 def claim_plan(study: Study, profile: str) -> list[str]:
-    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged). A
-    trial naming a user's class has that class checked and its module's sha256 in its id, as the sweep runs it."""
-    from dlrepro.train.plugins import resolve
-
-    trials = {cfg.default_name(): cfg.to_dict() for cfg in map(resolve, study.trials(profile))}
+    """--dry-run: per claim, the trials of `profile` it will be judged from (or why it will not be judged), and
+    under each other protocol the profile runs, the same from that protocol's trials. A trial naming a user's
+    class has that class checked and its module's sha256 in its id, as the sweep runs it."""
+    names = study.profile_protocols(profile)
+    points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)] if len(names) > 1 else []
     lines = [f"   {len(study.claims)} claim(s):"] if study.claims else []
     for spec in study.claims:
-        hit, ids = triage(spec, trials)
-        lines.append(f"   claim {spec.id} ({spec.rule}): " + (
-            f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
-            f"not comparable, profile {profile} runs " + ", ".join(mismatch(trials[hit[0]], spec.settings)) if hit else
-            f"not run, profile {profile} has no trial with {_match_text(spec.match)}"))
+        lines.append(f"   claim {spec.id} ({spec.rule}): " + _plan(spec, study, profile, STATED))
+        for name in names[1:]:
+            spec_p, _, runs_any = under(spec, points, name)
+            lines.append(f"     under {name}: " + (_plan(spec_p, study, profile, name) if runs_any else
+                                                   f"not run, protocol {name} does not run its trials"))
     return lines
+
+
+def _plan(spec: ClaimSpec, study: Study, profile: str, protocol: str) -> str:
+    trials = {cfg.default_name(): cfg.to_dict() for cfg in resolve_all(study.trials(profile, protocol))}
+    hit, ids = triage(spec, trials)
+    return (f"judged from {len(ids)} trial(s): {', '.join(ids)}" if ids else
+            f"not comparable, profile {profile} runs " + ", ".join(mismatch(trials[hit[0]], spec.settings)) if hit else
+            f"not run, profile {profile} has no trial with {_match_text(spec.match)}")
 
 
 def _match_text(match: dict) -> str:

@@ -4,6 +4,8 @@
     OUT/runs/<study>/study.json   the study record: name, title, description, whether it is built in, the
                                   profile and the --set overrides that ran, the trial ids of that sweep, and
                                   the machine it ran on (hardware, as reproduce.json has it)
+                                  (version 2) which of them each protocol ran ("protocols": name -> trial ids;
+                                  a record without it ran the stated protocol only)
     OUT/reproduce.json            the reproduce record (`dlrepro reproduce`): the profile, the CIFAR-10 copy
                                   used, the dlrepro version, the hardware, and why a study was not run
 
@@ -27,12 +29,15 @@ from dlrepro.errors import ConfigError, one_line
 from dlrepro.files import atomic_write_bytes, atomic_write_json
 from dlrepro.run_format import short
 from dlrepro.runs.folder import MB, Folder, Unreadable
+from dlrepro.studies.protocols import STATED
 from dlrepro.studies.spec import Study, builtin_names, load_study, parse_study
+from dlrepro.train.plugins import resolve_all
 
 RECORD, SOURCE = "study.json", "study.toml"
 RECORD_LIMIT, SOURCE_LIMIT = 64 * MB, 4 * MB  # a record lists up to a grid's worth of trial ids
+RECORD_VERSION = 2  # 2: "protocols"
 RECORD_FIELDS = {"name": str, "title": str, "description": str, "builtin": bool, "file": str, "profile": str,
-                 "sets": dict, "trials": list, "dlrepro": str, "hardware": dict}
+                 "sets": dict, "trials": list, "dlrepro": str, "hardware": dict, "version": int, "protocols": dict}
 REPRODUCE, REPRODUCE_LIMIT = "reproduce.json", 1 * MB
 REPRODUCE_FIELDS = {"profile": str, "cifar_verified": bool, "cifar_source": str, "dlrepro_version": str,
                     "hardware": dict, "not_run": dict}
@@ -63,11 +68,21 @@ def hardware() -> dict:
 def write_study_record(study: Study, profile: str, study_dir: Path, trial_ids: list[str]) -> None:
     study_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(study_dir / SOURCE, study.source.encode())
+    # ids as the sweep runs them: a user's class checked, its module's sha256 in the id (cached checks)
+    protocols = {name: [c.default_name() for c in resolve_all(trials)]
+                 for name, trials in study.protocol_trials(profile).items()}
     atomic_write_json(study_dir / RECORD, {
-        "name": study.name, "title": study.title, "description": study.description, "builtin": study.builtin,
-        "file": study.path.name if study.builtin else str(study.path), "profile": profile, "sets": study.sets,
-        "trials": trial_ids, "dlrepro": dlrepro.__version__, "hardware": hardware(),
+        "version": RECORD_VERSION, "name": study.name, "title": study.title, "description": study.description,
+        "builtin": study.builtin, "file": study.path.name if study.builtin else str(study.path), "profile": profile,
+        "sets": study.sets, "trials": trial_ids, "protocols": protocols, "dlrepro": dlrepro.__version__,
+        "hardware": hardware(),
     })
+
+
+def recorded_protocols(info: dict) -> dict[str, list[str]]:
+    """protocol -> trial ids, as study.json records them; a record without protocols ran the stated protocol
+    only (its trials, when listed)."""
+    return info.get("protocols") or {STATED: list(info.get("trials", []))}
 
 
 def is_plain_name(name) -> bool:
@@ -93,7 +108,12 @@ def _stored_study_record(study_dir: Path) -> dict | None:
                                      "the file or rerun the study's sweep")
     if any(v is not None and not isinstance(v, str | int) for v in (record.get("hardware") or {}).values()):
         raise folder.error(path, "hardware holds texts and numbers only; delete the file or rerun the study's sweep")
-    bad = next((t for t in record.get("trials", []) if not is_plain_name(t)), None)
+    protocols = record.get("protocols", {})
+    if any(not is_plain_name(name) or not isinstance(ids, list) for name, ids in protocols.items()):
+        raise folder.error(path, "protocols is not a table of protocol names and trial id lists; delete the file "
+                                 "or rerun the study's sweep")
+    bad = next((t for t in [*record.get("trials", []), *(t for ids in protocols.values() for t in ids)]
+                if not is_plain_name(t)), None)
     if bad is not None:
         raise folder.error(path, f"trial id {json.dumps(bad)[:60]} is not a plain folder name; the report reads "
                                  "only run folders inside the study's folder")

@@ -66,6 +66,8 @@ def _axis(item: dict) -> dict:
 def schema() -> dict:
     settings = _setting_schemas()
     any_value = {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR}]}  # a key spec.py then names as unknown
+    # which trials: a setting's value, or a list of values (any of them); a list-valued setting as a list
+    match = {"type": "object", "additionalProperties": {"anyOf": [_SCALAR, {"type": "array", "items": any_value}]}}
     fixed = {"type": "object", "properties": settings, "additionalProperties": any_value}
     # a plain axis lists its field's values; a joined one (optimizer_lr) lists lists of values
     grid = {"type": "object", "properties": {k: _axis(v) for k, v in settings.items()},
@@ -75,7 +77,11 @@ def schema() -> dict:
         "fixed": fixed,
         "grid": grid,
         "profiles": {"type": "object", "additionalProperties": {
-            "type": "object", "properties": {"fixed": fixed, "grid": grid}}},
+            "type": "object", "properties": {"fixed": fixed, "grid": grid,
+                                             "protocols": {"type": "array", "items": {"type": "string"}}}}},
+        "protocols": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+            "description": {"type": "string"}, "fixed": fixed, "only": match,
+            "when": {"type": "array", "items": {"type": "object", "properties": {"match": match, "fixed": fixed}}}}}},
         **SECTIONS,
     }
     return {"type": "object", "properties": sections}
@@ -118,7 +124,7 @@ def check_document(doc: dict, path: Path | str) -> None:
     error = _first_error(doc)
     if error is not None:
         parts = list(error.absolute_path)
-        n = 2 if parts[:1] == ["profiles"] else 1
+        n = 2 if parts[:1] in (["profiles"], ["protocols"]) else 1
         table = f"[{'.'.join(map(str, parts[:n]))}]" if parts else "the file"
         raise ConfigError(f"{path}: {_describe(error, table, parts[n:])}")
 

@@ -11,6 +11,9 @@ importlib.resources, so an installed wheel has them); `load_study` takes such a 
                2 CPU cores), full (the reference settings). A joined axis in a profile replaces the
                base axes of the fields it sets.
     [[claims]] the claims the report judges from the study's runs (read by dlrepro.claims.spec).
+    [protocols.<name>]  named sets of settings every trial also runs under (dlrepro.studies.protocols); a
+               profile's `protocols = [...]` says which run (default: every one; `stated` alone when the
+               file names none).
 
 A file is checked completely before anything runs: unknown tables or keys, an unknown model, an empty
 axis or a bad value raise ConfigError naming the file, the key and the reason.
@@ -34,6 +37,7 @@ from pathlib import Path
 from dlrepro.claims.spec import ClaimSpec, parse_claims
 from dlrepro.errors import ConfigError
 from dlrepro.studies import schema
+from dlrepro.studies.protocols import STATED, Protocol, parse_profile_protocols, parse_protocols
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 from dlrepro.train.plugins import RECORDED
 
@@ -68,6 +72,7 @@ class Study:
     builtin: bool = False   # shipped in the package (loaded by name)
     sets: dict = dataclasses.field(default_factory=dict)  # --set overrides, key -> value
     claims: tuple[ClaimSpec, ...] = ()                     # its [[claims]] tables
+    protocols: dict = dataclasses.field(default_factory=lambda: {STATED: Protocol(STATED)})  # name -> Protocol
 
     def settings(self, profile: str) -> tuple[dict, dict]:
         """(fixed, grid) with the profile's overrides and then the --set overrides applied."""
@@ -89,8 +94,15 @@ class Study:
                 fixed[key] = value
         return fixed, grid
 
-    def trials(self, profile: str) -> list[RunConfig]:
-        """Every grid point as a validated config, in grid order (a point equal to an earlier one is left out)."""
+    def trials(self, profile: str, protocol: str = STATED) -> list[RunConfig]:
+        """Every grid point as a validated config under `protocol`, in grid order (a point equal to an earlier
+        one is left out); a protocol's `only` leaves out the points it does not run."""
+        if protocol != STATED:
+            return list({c.default_name(): c for v in self.variants(profile)
+                         if (c := v.get(protocol)) is not None}.values())
+        return self._stated(profile)
+
+    def _stated(self, profile: str) -> list[RunConfig]:
         fixed, grid = self.settings(profile)
         scalar_sets = {k: fixed[k] for k in self.sets if k in fixed}  # they win over joined axes
         schema.check_grid_size(f"{self.path} ({self.describe(profile)})", grid)
@@ -109,6 +121,41 @@ class Study:
                 seen.add(cfg.default_name())
                 configs.append(cfg)
         return configs
+
+    def profile_protocols(self, profile: str) -> tuple[str, ...]:
+        """The protocols `profile` runs, stated first (default: every protocol of the study)."""
+        self.settings(profile)  # an undefined profile: ConfigError
+        return self.profiles[profile].get("protocols") or tuple(self.protocols)
+
+    def variants(self, profile: str) -> list[dict[str, RunConfig]]:
+        """Per stated trial (grid order): protocol -> its config under each protocol of `profile` that runs it."""
+        names = self.profile_protocols(profile)
+        out = []
+        for cfg in self._stated(profile):
+            base = cfg.to_dict()
+            v = {STATED: cfg}
+            for name in names:
+                p = self.protocols[name]
+                if name == STATED or not p.applies(base):
+                    continue
+                changes = {k: val for k, val in p.changes(base).items() if k not in self.sets}
+                try:
+                    v[name] = config_from_dict({**base, **changes})
+                except ConfigError as exc:
+                    raise ConfigError(f"{self.path} ({self.describe(profile)}, protocol {name}): {exc}") from None
+            out.append(v)
+        return out
+
+    def protocol_trials(self, profile: str) -> dict[str, list[RunConfig]]:
+        """protocol -> its trials, for each protocol `profile` runs."""
+        return {name: self.trials(profile, name) for name in self.profile_protocols(profile)}
+
+    def all_trials(self, profile: str) -> list[RunConfig]:
+        """What a sweep of `profile` runs: the trials of each of its protocols, once each (stated first)."""
+        found: dict[str, RunConfig] = {}
+        for trials in self.protocol_trials(profile).values():
+            found.update({c.default_name(): c for c in trials if c.default_name() not in found})
+        return list(found.values())
 
     def describe(self, profile: str) -> str:
         """'profile smoke' or 'profile smoke, --set steps=100 seed=[0, 1]'."""
@@ -144,7 +191,7 @@ class Study:
                     raise ConfigError(f"--set {key}: the grid axis {joined[0]!r} sets {key!r} too; give one "
                                       f"value, or --set {joined[0]}=[...] to replace that axis")
         _check_keys(self.path, profile, fixed, grid)
-        study.trials(profile)
+        study.variants(profile)
         return study
 
 
@@ -270,20 +317,28 @@ def load_study(study: str | os.PathLike) -> Study:
 def parse_study(text: str, path: Path, builtin: bool = False) -> Study:
     """Check a study's TOML text (`path` names it in errors and gives its default name)."""
     doc = schema.parse_document(text, path)  # TOML, and every value's type (ConfigError naming the key)
-    unknown = sorted(set(doc) - {"study", "fixed", "grid", "profiles", "claims"})
+    unknown = sorted(set(doc) - {"study", "fixed", "grid", "profiles", "claims", "protocols"})
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; allowed: study, fixed, grid, profiles, "
-                          "claims")
+                          "claims, protocols")
     meta = doc.get("study", {})
     bad_meta = sorted(set(meta) - {"name", "title", "description"})
     if bad_meta:
         raise ConfigError(f"{path}: [study] has unknown key(s) {', '.join(bad_meta)}")
     fixed, grid, profiles = doc.get("fixed", {}), doc.get("grid", {}), doc.get("profiles", {})
     profiles = {p: profiles.get(p, {}) for p in PROFILES} | profiles
+    protocols = parse_protocols(doc.get("protocols", {}), str(path), _is_field)
     for name, over in profiles.items():
-        bad = sorted(set(over) - {"fixed", "grid"})
+        bad = sorted(set(over) - {"fixed", "grid", "protocols"})
         if bad:
-            raise ConfigError(f"{path}: [profiles.{name}] has unknown key(s) {', '.join(bad)}; use fixed or grid")
+            raise ConfigError(f"{path}: [profiles.{name}] has unknown key(s) {', '.join(bad)}; use fixed, grid or "
+                              "protocols")
+        chosen = parse_profile_protocols(over.get("protocols"), f"{path}: [profiles.{name}]", protocols)
+        if chosen is not None and STATED not in chosen:
+            raise ConfigError(f"{path}: [profiles.{name}] protocols must include \"stated\" (the other protocols "
+                              "are changes to its trials, and their verdicts are read beside its)")
+        if chosen is not None:
+            profiles[name] = {**over, "protocols": (STATED, *(p for p in chosen if p != STATED))}
     name = meta.get("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
         raise ConfigError(f"{path}: [study] name {name!r} must be letters, digits, '_', '-' or '.' "
@@ -291,12 +346,13 @@ def parse_study(text: str, path: Path, builtin: bool = False) -> Study:
     study = Study(name=name, title=meta.get("title", path.stem),
                   description=meta.get("description", "").strip(), path=path, fixed=fixed, grid=grid,
                   profiles=profiles, source=text, builtin=builtin,
-                  claims=parse_claims(doc.get("claims", []), str(path), name))
+                  claims=parse_claims(doc.get("claims", []), str(path), name), protocols=protocols)
     for name in profiles:
         f, g = study.settings(name)
         _check_keys(path, name, f, g)
         if not study.trials(name):
             raise ConfigError(f"{path} (profile {name}): the grid is empty")
+        study.variants(name)  # each protocol's settings, checked on every trial it changes
     return study
 
 

@@ -22,7 +22,7 @@ from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, Trial, TrialResu
 
 def sources(study: Study, profile: str) -> list[str]:
     """The data sources (dlrepro.registry.DATA_SOURCES keys) the study's trials read, in first-use order."""
-    return list(dict.fromkeys(cfg.data_source for cfg in study.trials(profile) if cfg.data_source is not None))
+    return list(dict.fromkeys(cfg.data_source for cfg in study.all_trials(profile) if cfg.data_source is not None))
 
 
 def study_trials(study: Study, profile: str, out: Path, data: dict | None = None) -> list[Trial]:
@@ -32,7 +32,7 @@ def study_trials(study: Study, profile: str, out: Path, data: dict | None = None
     from dlrepro.train.plugins import resolve_all
 
     return [(cfg, Path(out) / "runs" / study.name / cfg.default_name())
-            for cfg in resolve_all([c.with_location(data) for c in study.trials(profile)])]
+            for cfg in resolve_all([c.with_location(data) for c in study.all_trials(profile)])]
 
 
 def check_source(name: str, data: dict | None) -> tuple[str | None, str | None]:
@@ -111,9 +111,15 @@ def plan(study: Study, profile: str, out: Path, data: dict | None = None) -> lis
              + "".join(f", {counts[s]} {s}" for s in ("new", "interrupted", "failed") if counts[s]),
              f"   every trial: {shared}"]
     width = max(len(Path(d).name) for _, d in trials)
-    for (_, d), s, state in zip(trials, settings, states, strict=True):
+    protocols = {name: {c.default_name() for c in cfgs} for name, cfgs in study.protocol_trials(profile).items()}
+    if len(protocols) > 1:   # which protocol(s) each trial runs under
+        lines.append("   protocols: " + "; ".join(f"{name} {len(ids)} trial(s)" for name, ids in protocols.items()))
+        width_p = max(len(",".join(protocols)), 9)
+    for (cfg, d), s, state in zip(trials, settings, states, strict=True):
         diff = " ".join(f"{k}={s.get(k)}" for k in varied)
-        lines.append(f"   {Path(d).name:<{width}}  {state:<11}  {diff}")
+        under = ",".join(n for n, ids in protocols.items() if cfg.default_name() in ids)
+        lines.append(f"   {Path(d).name:<{width}}  {state:<11}  "
+                     + (f"{under:<{width_p}}  " if len(protocols) > 1 else "") + diff)
     return lines
 
 

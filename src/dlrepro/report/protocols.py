@@ -1,0 +1,73 @@
+"""The report's side of protocols (dlrepro.studies.protocols): which protocols a study's record says ran, each
+claim judged under every one of them from that protocol's runs (dlrepro.claims.protocols), the section note
+naming them, and the summary's lines: the counts under each protocol and the claims that differ as stated but
+reproduce under another, with the settings by which that protocol's runs of the claim differ from the stated
+ones. A folder whose studies ran the stated protocol alone gets none of these (it reports as before)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlrepro.claims.evidence import evidence
+from dlrepro.claims.judge import judged
+from dlrepro.claims.protocols import STATED, changed_text, explained, judge_protocols, protocol_names
+from dlrepro.claims.verdict import VERDICTS, Claim
+from dlrepro.studies.record import recorded_protocols
+from dlrepro.studies.spec import Study
+
+
+def ran_protocols(info: dict, study: Study, profile: str | None) -> list[str]:
+    """The protocols whose verdicts the report gives for a study: those its record says ran (the stated one
+    alone for a record without protocols) that its study file names, stated first."""
+    if profile is None or profile not in study.profiles:
+        return [STATED]
+    runs = study.profile_protocols(profile)
+    return list(dict.fromkeys([STATED, *(n for n in recorded_protocols(info) if n in runs)]))
+
+
+def protocol_note(study: Study, profile: str, names: list[str], shown: str) -> str:
+    """With several protocols: each one's trials and description, and which runs the section shows."""
+    if len(names) < 2:
+        return ""
+    parts = [f"{n} ({len(study.trials(profile, n))} trial(s)"
+             + (f": {study.protocols[n].description}" if n != STATED and study.protocols[n].description else "")
+             + ")" for n in names]
+    return (f"Protocols: {'; '.join(parts)}. A trial equal under two protocols ran once and counts for both. "
+            f"{shown} Each claim is judged under every protocol, from that protocol's runs only.")
+
+
+def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, study_dir: Path, names: list[str],
+                      not_run: str | None) -> None:
+    """Each claim judged under every protocol of `names` but the stated one, from that protocol's runs only."""
+    if len(names) < 2:
+        return
+    points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)]
+    evidences = {}
+    for name in names[1:]:
+        ev = evidences[name] = evidence(study_dir, profile, {c.default_name(): c.to_dict()
+                                                             for c in study.trials(profile, name)}, not_run)
+        if not ev.runs and not ev.not_run:
+            ev.not_run = f"no runs of protocol {name} (profile {profile}) under runs/{study_dir.name}"
+    judge_protocols(claims, specs, points, evidences, judged)
+
+
+def protocol_ids(study: Study, profile: str, protocols: list[str]) -> set[str]:
+    return {c.default_name() for p in protocols[1:] for c in study.trials(profile, p)}
+
+
+def protocol_lines(claims: list[Claim]) -> list[str]:
+    """With several protocols: the counts under each, and the claims that differ as stated but reproduce under
+    another protocol, with the settings by which its runs of the claim differ from the stated ones."""
+    names = protocol_names(claims)
+    lines = []
+    for name in names[1:]:
+        under = [c.protocols[name]["verdict"] for c in claims if name in c.protocols]
+        lines.append(f"Under protocol {name}: {len(under)} claims: "
+                     + ", ".join(f"{under.count(v)} {v}" for v in VERDICTS) + ".")
+        differ = [c for c in claims if c.verdict == "differs" and name in c.protocols]
+        ok = explained(claims, name)
+        text = (f"Of the {len(differ)} claims that differ as stated, {len(ok)} reproduce under {name}"
+                + (" (explained by the reference's code)" if name == "as-run" else ""))
+        details = [f"{c.id} ({changed_text(c.protocols[name]['changed']) or 'no setting changed'})" for c in ok]
+        lines.append(text + (": " + "; ".join(details) if details else "") + ".")
+    return lines
