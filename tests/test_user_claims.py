@@ -18,14 +18,14 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "palindrome_claims.toml"
 def test_studies_show_prints_the_claims(capsys):
     assert main(["studies", "--show", "palindrome"]) == 0
     out = capsys.readouterr().out
-    assert out.count("[[claims]]") == 14 and 'id = "rnn-lr0.001-len15-steps"' in out and 'rule = "around"' in out
+    assert out.count("[[claims]]") == 22 and 'id = "rnn-lr0.001-len15-steps"' in out and 'rule = "around"' in out
 
 
 def test_the_claims_reference_values_are_data():
     from dlrepro.studies.claim_checks import study_claims
 
     claims = {c.id: c for name in ("toy", "cifar_mlp", "optimizers", "palindrome") for c in study_claims(name)}
-    assert len(claims) == 34
+    assert len(claims) == 49
     assert claims["rnn-lr0.001-len15-steps"].params["value"] == 5500
     assert claims["toy-mlp-torch-classification-train"].params["value"] == 0.9985
     assert claims["cnn-adam-1e-2-stuck"].params == {"metric": "test_acc", "low": 0.18, "high": 0.22, "tolerance": 0.02}
