@@ -15,7 +15,7 @@ It prints end-to-end wall times (training plus everything a run writes: S checkp
 about 0.2 s each, ...) and the training time alone (the engine's wall_time_s in summary.json), the ratio
 population / one single for training (target for the batch-1 MLPs: <= 2x), and pool / population end to
 end: the rule `dlrepro sweep` follows when it groups seeds into populations
-(`dlrepro.sweep.local.VECTORIZE`: kinds where the population is at least 1.2x faster than the pool).
+(`vectorize` of dlrepro.registry.MODEL_KINDS: kinds where the population is at least 1.2x faster than the pool).
 A small run of each kind goes first, untimed, so imports and first-use costs are not charged to anyone.
 Every population member is checked to end with the same final test loss as its single run (to 1e-6, 1e-4
 for the float32 RNN).
@@ -32,8 +32,9 @@ from pathlib import Path
 
 import torch
 
+from dlrepro.registry import MODEL_KINDS
 from dlrepro.runs.execute import execute, execute_population
-from dlrepro.sweep.local import VECTORIZE, run_local
+from dlrepro.sweep.local import run_local
 from dlrepro.sweep.trials import SweepOptions
 from dlrepro.train.config import MLPConfig, RNNConfig
 
@@ -92,7 +93,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r['kind']} | {r['pop_train']:.2f} / {r['one_train']:.2f} | {r['pop_train'] / r['one_train']:.2f}x | "
               f"{r['pop']:.2f} / {r['one']:.2f} / {r['pool']:.2f} | {r['pool'] / r['pop']:.2f}x | "
-              f"{'yes' if r['kind'] in VECTORIZE else 'no'} |")
+              f"{'yes' if MODEL_KINDS[r['kind']].vectorize else 'no'} |")
 
 
 if __name__ == "__main__":

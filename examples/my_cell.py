@@ -10,7 +10,7 @@ Use it by its import path, with this file's folder on PYTHONPATH:
     PYTHONPATH=examples dlrepro train rnn --cell my_cell:MGU --input-length 10
     PYTHONPATH=examples dlrepro sweep my_study.toml      # with cell = "my_cell:MGU" in it
 
-The contract (README, "Extending dlrepro"): `Cls(input_dim, hidden_dim, num_classes, generator=None)`, and
+The contract (docs/extending.md): `Cls(input_dim, hidden_dim, num_classes, generator=None)`, and
 `forward(x)` with x (batch, time, input_dim) -> logits (batch, num_classes). `broadcasts = True` says that
 forward also works with every parameter stacked along a leading model axis and x (models, batch, time,
 input_dim), so dlrepro may train several seeds as one population; leave it out if unsure.

@@ -1,6 +1,6 @@
 """The import graph runs one way: data -> numpy_nn, models -> train -> runs -> claims -> studies -> sweep ->
-report -> reproduce -> cli, over a bottom of leaf modules. Every `import` in the package is read (those inside
-functions too), so a lazy import cannot hide an arrow that runs back up."""
+report -> reproduce -> cli_args -> cli, over a bottom of leaf modules. Every `import` in the package is read
+(those inside functions too), so a lazy import cannot hide an arrow that runs back up."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ROOT = Path(dlrepro.__file__).parent
 # Bottom first. A module may import its own package, the leaves, and any layer below its own.
 LEAVES = {"dlrepro", "errors", "files", "readfile", "seeds", "registry", "plotting", "run_format", "text"}
 LAYERS = [{"data"}, {"numpy_nn", "models"}, {"train"}, {"runs"}, {"claims"}, {"studies"}, {"sweep"}, {"report"},
-          {"reproduce"}, {"cli"}, {"__main__"}]
+          {"reproduce"}, {"cli_args"}, {"cli"}, {"__main__"}]
 
 
 def module_name(path: Path) -> str:

@@ -30,8 +30,13 @@ def test_importlib_resources_finds_every_study_and_each_loads():
 
 
 def test_one_copy_of_each_study():
-    assert not list((ROOT / "configs").glob("*.toml")), "configs/ is a pointer only; the studies are package data"
-    assert "src/dlrepro/studies" in (ROOT / "configs" / "README.md").read_text()
+    """The built-in studies are package data only: no second copy (nor a folder pointing there) beside it
+    (tests/data keeps an earlier version's, the baseline an earlier results folder is judged against)."""
+    assert not (ROOT / "configs").exists()
+    beside = [*ROOT.glob("*.toml"), *(p for d in ("benchmarks", "docs", "examples")
+                                        for p in (ROOT / d).rglob("*.toml"))]
+    assert not [p for p in beside if p.stem in BUILTIN]
+    assert "src/dlrepro/studies" in (ROOT / "docs" / "studies.md").read_text()
 
 
 def test_pyproject_declares_package_data_license_and_classifiers():

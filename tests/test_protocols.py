@@ -121,10 +121,10 @@ def test_batch_axis_softmax_evaluates_in_unshuffled_batches_of_the_training_batc
 
 # --- how train metrics are measured ----------------------------------------------------------------------
 
-def _tiny_cifar_task(**kw) -> CifarTask:
+def _tiny_cifar_task(data=None, **kw) -> CifarTask:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3072, 10))
-    return CifarTask(model, torch.optim.SGD(model.parameters(), lr=0.05), synthetic_cifar10(12, 6),
+    return CifarTask(model, torch.optim.SGD(model.parameters(), lr=0.05), data or synthetic_cifar10(12, 6),
                      device=CPU, batch_size=4, epochs=3, eval_every=2, seed=3, **kw)
 
 
@@ -344,3 +344,50 @@ def test_tensor_batches_gathered_each_step_are_the_rows_of_the_epoch_gather(orde
     for step in range(3 * by_step.steps_per_epoch):
         (xa, ya), (xb, yb) = by_step.get(step), by_epoch.get(step)
         assert np.array_equal(xa.numpy(), xb) and np.array_equal(ya.numpy(), yb)
+
+
+def test_cifar_evaluation_under_the_batch_axis_softmax_goes_in_training_batches_in_a_fixed_order():
+    """A class-sorted split (as an image-folder copy stores it) is evaluated in batches of the training batch
+    size taken in one fixed permutation, the same for every run: checked by hand."""
+    from dlrepro.train.cifar_task import eval_order
+
+    data = synthetic_cifar10(12, 10)
+    data = dataclasses.replace(data, test_labels=np.sort(data.test_labels))
+    task = _tiny_cifar_task(data, outputs="softmax-batch")
+    x, y = task.test_xy
+    assert y.tolist() == sorted(y.tolist())
+    order = torch.from_numpy(eval_order(len(y)))
+    assert sorted(order.tolist()) == list(range(len(y))) and order.tolist() != list(range(len(y)))
+    assert np.array_equal(eval_order(len(y)), eval_order(len(y)))
+    with torch.no_grad():
+        out = torch.cat([torch.softmax(task.model(task._inputs(x[order[lo:lo + 4]])), 0)
+                         for lo in range(0, len(y), 4)])
+    metrics = task.evaluate(None)
+    assert metrics["test_loss"] == pytest.approx(float(F.cross_entropy(out, y[order])), rel=1e-6)
+    assert metrics["test_acc"] == pytest.approx(float((out.argmax(1) == y[order]).double().mean()), abs=1e-12)
+
+
+def test_protocol_settings_go_through_set_and_a_study_grid():
+    from dlrepro.studies.spec import load_study, parse_set
+
+    study = load_study("palindrome").with_sets(dict([parse_set("train-metrics=batch"), parse_set("outputs=softmax")]),
+                                               "smoke")
+    trials = study.trials("smoke")
+    assert trials and all((c.train_metrics, c.outputs) == ("batch", "softmax") for c in trials)
+    with pytest.raises(ConfigError, match="outputs"):
+        load_study("toy").with_sets({"outputs": "sigmoid"}, "smoke").trials("smoke")  # the NumPy MLP's too
+    grid = load_study("toy").with_sets({"model": "mlp-torch", "order": ["each", "once", "none"]}, "smoke")
+    assert {c.order for c in grid.trials("smoke")} == {"each", "once", "none"}
+
+
+def test_numpy_population_under_the_as_run_settings_logs_its_single_runs_numbers():
+    cfgs = [MLPConfig(model="mlp-numpy", dataset="blobs", data_seed=1, split="first", init="normal-0.1",
+                      order="once", n_samples=40, epochs=3, eval_every=1, seed=s) for s in (0, 3)]
+    sinks = [MemorySink(), MemorySink()]
+    fit_population(build_population(cfgs), sinks, progress=False)
+    for cfg, sink in zip(cfgs, sinks, strict=True):
+        single = MemorySink()
+        fit(build_task(cfg), single, progress=False)
+        for a, b in zip(_rows(single), _rows(sink), strict=True):
+            assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-12) for k in a)
+    assert _rows(sinks[0]) != _rows(sinks[1])

@@ -273,3 +273,22 @@ def test_a_record_without_protocols_is_judged_under_the_stated_protocol_alone(tm
     assert doc["schema_version"] == 2 and all("protocols" not in c for c in doc["claims"])
     assert next(c for c in doc["claims"] if c["id"] == "moons-97")["verdict"] == "differs"
     assert "Protocols:" not in (out / "report.md").read_text()
+
+
+def test_a_claim_is_judged_at_a_protocol_value_only_where_all_its_runs_share_it():
+    """lr moves to 0.1 on every run of the claim: the claim is judged at lr 0.1; epochs moves on one run only
+    (10 and 12 under the protocol): it stays as the claim states it, and both are named as changed."""
+    from dlrepro.claims.protocols import under
+    from dlrepro.claims.spec import ClaimSpec
+
+    spec = ClaimSpec("c", "text", "at_least", {"model": "mlp-numpy", "lr": 0.01}, {"epochs": 10, "lr": 0.01})
+    points = [{"stated": {"model": "mlp-numpy", "lr": 0.01, "epochs": 10, "seed": s},
+               "fast": {"model": "mlp-numpy", "lr": 0.1, "epochs": 10 + 2 * s, "seed": s}} for s in (0, 1)]
+    points.append({"stated": {"model": "mlp-torch", "lr": 0.01, "epochs": 10, "seed": 0}})   # not the claim's
+    judged_at, changed, runs = under(spec, points, "fast")
+    assert judged_at.match == {"model": "mlp-numpy", "lr": 0.1} and judged_at.settings == {"epochs": 10, "lr": 0.1}
+    assert changed == {"lr": [0.1], "epochs": [12]} and runs
+    only_torch = ClaimSpec("t", "text", "at_least", {"model": "mlp-torch"})
+    assert under(only_torch, points, "fast")[2] is False          # the protocol runs none of its trials
+    none = ClaimSpec("n", "text", "at_least", {"model": "rnn"})
+    assert under(none, points, "fast") == (none, {}, True)         # no trial at all: judged (and 'not run') as stated

@@ -144,7 +144,7 @@ def test_a_set_that_leaves_a_claim_without_trials_is_no_error(tmp_path, capsys):
         capsys.readouterr().out
 
 
-def test_the_readme_documents_every_rule_kind_with_a_working_example():
+def test_the_claims_page_documents_every_rule_kind_with_a_working_example():
     import re
     import tomllib
     from collections import Counter
@@ -154,8 +154,8 @@ def test_the_readme_documents_every_rule_kind_with_a_working_example():
     from dlrepro.claims.spec import parse_claims
     from dlrepro.studies.claim_checks import study_claims
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme[readme.index("## Writing claims"):]
+    page = (Path(__file__).parent.parent / "docs" / "claims.md").read_text()
+    section = page[page.index("## Rule kinds"):]
     served = Counter(c.rule for name in ("toy", "cifar_mlp", "optimizers", "palindrome") for c in study_claims(name))
     rows = dict(re.findall(r"^\| `(\w+)` \| .* \| (\d+)[^|]*\|$", section, re.M))
     assert set(rows) == set(RULES) and {k: int(v) for k, v in rows.items()} == {k: served[k] for k in RULES}
@@ -163,7 +163,7 @@ def test_the_readme_documents_every_rule_kind_with_a_working_example():
     assert {tomllib.loads(f"r = {e}")["r"]["kind"] for e in examples} == set(RULES)
     for e in examples:
         table = tomllib.loads(f'id = "x"\ntext = "t"\nmatch = {{ seed = 0 }}\nrule = {e}')
-        (spec,) = parse_claims([table], "README.md", "readme")
+        (spec,) = parse_claims([table], "docs/claims.md", "docs")
         assert check_params(spec) is None, (e, check_params(spec))
 
 

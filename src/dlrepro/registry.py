@@ -1,5 +1,5 @@
-"""Every named choice, in one table per kind: recurrent cells, CIFAR-10 models, optimizers (per model
-family), datasets and the data sources they read. Adding one is one entry here.
+"""Every named choice, in one table per kind: model kinds, recurrent cells, CIFAR-10 models, optimizers (per
+model family), datasets and the data sources they read. Adding one is one entry here.
 
 Each entry names its class by import path (`package.module:Name`, loaded only when a run is built, so the
 CLI, config checks and the report never import torch for it), its label for figures and tables, and the
@@ -9,7 +9,7 @@ optimizer.
 
 Wherever a cell, a CIFAR-10 model or an optimizer is named, a user's own class may be named instead by its
 import path (`my_pkg.cells:MyCell`, as Hydra's `_target_` does); `dlrepro.train.plugins` checks it before
-anything runs. The contracts are in the README ("Extending dlrepro").
+anything runs. The contracts are in docs/extending.md.
 """
 
 from __future__ import annotations
@@ -29,6 +29,21 @@ class Entry:
     label: str                      # for figures, tables and legends
     fused: bool = False             # optimizers: torch has a fused kernel (same update, tested equal)
     source: str | None = None       # datasets: the data source read (a DATA_SOURCES key), None: generated
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """What one model kind (`model` of a config, `dlrepro train MODEL`) is made of, each part named by import
+    path (loaded only when used: the CLI's --help and the configs never import torch for it)."""
+    config: str                     # its config dataclass (dlrepro.train.config)
+    task: str                       # the function config -> Task (dlrepro.train.build)
+    population: str | None          # the function (configs) -> PopulationTask, None: seeds train one by one
+    threads: int | None             # torch threads of one `train` run: 0 one per core; None: no torch at all
+    vectorize: bool                 # a sweep trains its seeds as one population on the CPU (measured)
+    vectorize_gpu: bool             # ... on a GPU (expected, not measured yet: BENCHMARKS.md, "GPU")
+    cost: str | None                # the function (config, members) -> seconds (dlrepro.sweep.estimate)
+    help: str                       # `dlrepro train --help`'s line for it
+    description: str                # `dlrepro train MODEL --help`'s paragraph
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,38 @@ DATASETS: dict[str, Entry] = {
     "classification": Entry("dlrepro.data.toy:make_toy", "classification"),
     "blobs": Entry("dlrepro.data.toy:make_toy", "blobs"),
     "cifar10": Entry("dlrepro.data.cifar10:load_cifar10", "CIFAR-10", source="cifar10"),
+}
+
+
+ALL_CORES = 0  # ModelKind.threads: one torch thread per core
+
+# The threads are measured (BENCHMARKS.md, "Threads"): the small models gain nothing from more than one and two
+# side by side fight over the cores; the ConvNet is fastest with every core. The vectorise rules likewise
+# ("Seed populations"): the batch-1 MLPs train much faster as populations, the RNN (batch 128) gains nothing
+# on the CPU. The costs: dlrepro.sweep.estimate.
+_TOY = "with SGD and cross-entropy on a toy dataset (80/20 stratified split). Defaults follow the reference report."
+MODEL_KINDS: dict[str, ModelKind] = {
+    "mlp-numpy": ModelKind("dlrepro.train.config:MLPConfig", "dlrepro.train.build:numpy_mlp_task",
+                           "dlrepro.train.build:numpy_mlp_population", None, True, False,
+                           "dlrepro.sweep.estimate:mlp_seconds", "train the from-scratch NumPy MLP (Part 1)",
+                           f"Train the from-scratch NumPy MLP {_TOY}"),
+    "mlp-torch": ModelKind("dlrepro.train.config:MLPConfig", "dlrepro.train.build:torch_mlp_task",
+                           "dlrepro.train.build:torch_mlp_population", 1, True, True,
+                           "dlrepro.sweep.estimate:mlp_seconds", "train the PyTorch MLP (Part 1)",
+                           f"Train the PyTorch MLP {_TOY}"),
+    "rnn": ModelKind("dlrepro.train.config:RNNConfig", "dlrepro.train.build:palindrome_task",
+                     "dlrepro.train.build:palindrome_population", 1, False, True,
+                     "dlrepro.sweep.estimate:rnn_seconds",
+                     "train a recurrent cell (vanilla RNN, LSTM, GRU) on palindromes (Part 3)",
+                     "Train a recurrent net to predict the last digit of a palindrome from the first --input-length "
+                     "digits (so it must remember the first digit). Fresh batches every step; a fixed test set of "
+                     "1,024 palindromes (held out from training from input length 10 on; shorter lengths have too "
+                     "few distinct palindromes)."),
+    "cnn": ModelKind("dlrepro.train.config:CNNConfig", "dlrepro.train.build:cnn_task", None, ALL_CORES, False,
+                     False, "dlrepro.sweep.estimate:cnn_seconds", "train the VGG-style ConvNet on CIFAR-10 (Part 2)",
+                     "Train the 9.23M-parameter VGG-style ConvNet (8 conv+BatchNorm+ReLU layers, 5 max-pools, 1 "
+                     "linear layer) on CIFAR-10. Defaults follow the reference: Adam lr 1e-4, batch 32, 200 epochs, "
+                     "no augmentation."),
 }
 
 

@@ -16,10 +16,10 @@ from dlrepro.errors import DatasetError
 from dlrepro.registry import DATA_SOURCES
 from dlrepro.report.build import build_report
 from dlrepro.report.registry import STUDIES
-from dlrepro.studies.claim_checks import check_claims
+from dlrepro.studies.claim_checks import check_claims, claim_plan
 from dlrepro.studies.record import read_reproduce_record, write_reproduce_record
 from dlrepro.studies.spec import Study
-from dlrepro.sweep.study import check_source, select_studies, source_given, sources, study_trials, sweep
+from dlrepro.sweep.study import check_source, plan, select_studies, source_given, sources, study_trials, sweep
 from dlrepro.sweep.trials import DEFAULT_OPTIONS, SweepOptions, already_done
 
 
@@ -80,32 +80,53 @@ def plan_lines(studies: list[Study], profile: str, out: Path, options: SweepOpti
     return lines
 
 
+def prepare(studies: list[Study], profile: str, options: SweepOptions = DEFAULT_OPTIONS, echo: bool = False,
+            load_data: bool = True) -> dict[str, tuple[str | None, str | None]]:
+    """What `sweep` and `reproduce` check before any trial runs: each study's claims can be judged, and (with
+    `load_data`) each data source its trials read loads, checked and decoded once, so the workers find the
+    cache. Returns (layout, None) per source that is ready, (None, reason) per one that is not: a source whose
+    location was given (--data-root or its environment variable) and fails raises DatasetError instead.
+    `echo`: a line before and after checking a given copy (its first decode takes a while)."""
+    for study in studies:
+        check_claims(study)
+    ready: dict[str, tuple[str | None, str | None]] = {}
+    if not load_data:
+        return ready
+    for source in dict.fromkeys(s for study in studies for s in sources(study, profile)):
+        given, label = source_given(source, options.data), DATA_SOURCES[source].label
+        if given and echo:
+            print(f"{label}: checking the copy (its first decode, into a cache, takes a while)", flush=True)
+        started = time.perf_counter()
+        ready[source] = check_source(source, options.data)
+        if ready[source][1] is not None and given:
+            raise DatasetError(ready[source][1])
+        if given and echo:
+            print(f"{label}: {ready[source][0]} copy ready in {time.perf_counter() - started:.1f} s", flush=True)
+    return ready
+
+
+def dry_run(studies: list[Study], profile: str, out: Path, options: SweepOptions = DEFAULT_OPTIONS,
+            totals: bool = True) -> list[str]:
+    """--dry-run of `sweep` and `reproduce`: the plan with its estimate (`plan_lines`, with `totals`), then per
+    study its trials (done or to run, the settings that differ) and the trials each claim is judged from."""
+    lines = plan_lines(studies, profile, out, options) if totals else []
+    for study in studies:
+        lines += plan(study, profile, out, options.data) + claim_plan(study, profile)
+    return lines
+
+
 def reproduce(out: str | Path = "results", profile: str = "quick", options: SweepOptions = DEFAULT_OPTIONS,
               only: list[str] | None = None, sets: dict | None = None) -> tuple[Path, int]:
     """Run the built-in studies (`only`, default all) and write the report; returns (report.md, number of
     failed trials). `sets`: --set overrides, each applied to the studies that have that setting or axis."""
     out = Path(out)
     data = options.data
-    studies = select_studies(only or STUDIES, profile, sets)  # every study checked before anything runs
-    for study in studies:
-        check_claims(study)
+    studies = select_studies(only or STUDIES, profile, sets)
+    ready = prepare(studies, profile, options, echo=not options.quiet)  # every study checked before anything runs
     out.mkdir(parents=True, exist_ok=True)
     status = read_reproduce_record(out) if only else {}
     verify = (data or {}).get("verify_data", True)
-    # each data source checked (and decoded) once, before any trial: a given source that fails stops here
-    reasons: dict[str, str | None] = {}
-    layouts: dict[str, str | None] = {}
-    for source in dict.fromkeys(s for study in studies for s in sources(study, profile)):
-        given, label = source_given(source, data), DATA_SOURCES[source].label
-        if given and not options.quiet:
-            print(f"{label}: checking the copy (its first decode, into a cache, takes a while)", flush=True)
-        started = time.perf_counter()
-        layouts[source], reasons[source] = check_source(source, data)
-        if reasons[source] is not None and given:
-            raise DatasetError(reasons[source])
-        if given and not options.quiet:
-            print(f"{label}: {layouts[source]} copy ready in {time.perf_counter() - started:.1f} s", flush=True)
-    layout = layouts.get("cifar10")
+    layout = ready.get("cifar10", (None, None))[0]
     if not options.quiet:
         print("\n".join(plan_lines(studies, profile, out, options)), flush=True)
     # cifar_verified: MD5-checked official files; an image folder is a re-encoded copy (the report says so)
@@ -122,9 +143,9 @@ def reproduce(out: str | Path = "results", profile: str = "quick", options: Swee
         for study in studies:
             name = study.name
             not_run.pop(name, None)
-            missing = [s for s in sources(study, profile) if reasons[s] is not None]
+            missing = [s for s in sources(study, profile) if ready[s][1] is not None]
             if missing:
-                what, reason = DATA_SOURCES[missing[0]].label, reasons[missing[0]]
+                what, reason = DATA_SOURCES[missing[0]].label, ready[missing[0]][1]
                 print(f"== {study.title}: not run, {what} unavailable: {reason}", flush=True)
                 not_run[name] = f"{what} unavailable ({reason})"
                 continue

@@ -12,6 +12,7 @@ from dlrepro.claims.evidence import STATISTICS, Evidence, matches
 from dlrepro.claims.rules import RULES, metric_words, statistic_words
 from dlrepro.claims.spec import ClaimSpec
 from dlrepro.claims.verdict import Claim
+from dlrepro.data.cifar10 import TEST_SIZE, TRAIN_SIZE
 from dlrepro.run_format import METRIC_KEYS
 from dlrepro.runs.load import Run
 from dlrepro.text import num, show
@@ -97,7 +98,7 @@ def mismatch(cfg: dict, settings: dict) -> list[str]:
         if key in ("epochs", "steps") and isinstance(have, int) and isinstance(want, int):
             out.append(f"{have:,} of {want:,} {key}")
         elif key in ("subset", "test_subset"):
-            split, full = ("training", 50_000) if key == "subset" else ("test", 10_000)
+            split, full = ("training", TRAIN_SIZE) if key == "subset" else ("test", TEST_SIZE)
             out.append(f"{have or full:,} of {full:,} {split} images")
         else:
             out.append(f"{key} {show(have)} (reference {show(want)})")

@@ -8,7 +8,7 @@
     match = { model = "mlp-numpy", dataset = "moons" }     # which trials; a list means any of its values
     settings = { epochs = 200 }                            # optional: the settings the claim is about; trials
                                                            # at other settings make it "not comparable"
-    rule = "at_least"                                      # one of the rule kinds (dlrepro.report.claims.RULES)
+    rule = "at_least"                                      # one of the rule kinds (dlrepro.claims.rules.RULES)
     metric = "test_acc"                                    # ... and the rule's parameters
     statistic = "final"
     value = 0.9
@@ -19,7 +19,7 @@ value = 0.9 }`.
 
 Here only the shape is checked (a table with these keys, of these types); the rule kinds and their
 parameters, the metrics and whether `match` selects any trial are checked against the study before a sweep
-runs (`dlrepro.report.judge.check_claims`), and again when the report judges the claims.
+runs (`dlrepro.studies.claim_checks.check_claims`), and again when the report judges the claims.
 """
 
 from __future__ import annotations

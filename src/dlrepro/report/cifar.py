@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlrepro import plotting, registry
+from dlrepro.data.cifar10 import TRAIN_SIZE
 from dlrepro.report.document import Section, Table, setup_table
 from dlrepro.runs.curves import plot_curves
 from dlrepro.runs.load import Run
@@ -64,7 +65,7 @@ def early_trend(runs: list[Run]) -> str | None:
     chance = [k for k in ranked if abs(mean[k] - CHANCE) <= 0.03]
     lead = [k for k in ranked if mean[ranked[0]] - mean[k] <= 0.03 and k not in chance]
     epochs = max(r.rows[-1]["epoch"] for r in runs if r.rows)
-    images = runs[0].cfg.get("subset") or 50000
+    images = runs[0].cfg.get("subset") or TRAIN_SIZE
     text = f"Early trend after {epochs:g} epoch(s) on {images:,} training images (not a verdict): "
     if not lead:
         return text + "every setting is still near chance (" + ", ".join(f"{k} {mean[k]:.3f}" for k in ranked) + ")."

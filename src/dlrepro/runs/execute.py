@@ -21,7 +21,7 @@ from dlrepro.runs.curves import plot_curves
 from dlrepro.runs.rundir import RunDir, RunObserver
 from dlrepro.runs.tensorboard import run_observers
 from dlrepro.train.build import build_population, build_task, population_kind
-from dlrepro.train.config import MLPConfig, RunConfig
+from dlrepro.train.config import RunConfig
 from dlrepro.train.engine import Sink, fit, fit_population
 from dlrepro.train.plugins import resolve
 
@@ -49,16 +49,16 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _save_toy_data(run: RunDir, config: RunConfig) -> None:
-    """A toy-set run keeps the split it trains on (data.npz): the report plots it without scikit-learn. A split
-    larger than the run format lets data.npz be is not kept (the report draws no scatter of it)."""
-    from dlrepro.data.toy import TOY_DATASETS, save_toy
-    from dlrepro.train.build import toy_data
+def _save_toy_data(run: RunDir, task) -> None:
+    """A toy-set run keeps the split its task trains on (data.npz): the report plots it without scikit-learn. A
+    split larger than the run format lets data.npz be is not kept (the report draws no scatter of it)."""
+    from dlrepro.data.toy import save_toy
 
-    if isinstance(config, MLPConfig) and config.dataset in TOY_DATASETS and not run.file(TOY_DATA).exists():
-        data = save_toy(toy_data(config))
-        if too_large(TOY_DATA, len(data)) is None:
-            atomic_write_bytes(run.file(TOY_DATA), data)
+    data = getattr(task, "toy_data", None)
+    if data is not None and not run.file(TOY_DATA).exists():
+        blob = save_toy(data)
+        if too_large(TOY_DATA, len(blob)) is None:
+            atomic_write_bytes(run.file(TOY_DATA), blob)
 
 
 def _fail(run: RunDir, exc: Exception) -> None:
@@ -98,7 +98,7 @@ def execute(config: RunConfig, out: str | os.PathLike | None = None, *, resume: 
             return run, done
         task = build_task(config)  # before anything is written: a missing dataset leaves no trace
         run.set_up(config)
-        _save_toy_data(run, config)
+        _save_toy_data(run, task)
         try:
             outcome = fit(task, run, progress=progress, checkpoint_every_s=checkpoint_every_s,
                           desc=config.default_name())
@@ -161,7 +161,7 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
             task = build_population(cfgs)
             for run, cfg in zip(group, cfgs, strict=True):
                 run.set_up(cfg)
-                _save_toy_data(run, cfg)
+                _save_toy_data(run, task)
             try:
                 sinks: list[Sink] = list(group)
                 outcomes = fit_population(task, sinks, progress=progress, checkpoint_every_s=checkpoint_every_s,

@@ -21,7 +21,8 @@ usual shape, two workers with one torch thread each, evaluations, the figure and
 overhead like the small MLPs; a single-threaded float32 matmul, bound by arithmetic like the RNN and the
 ConvNet) and divides by their times on the project's machine. On a loaded machine the calibration sees some
 of the load, but a live sweep's estimate of the time left is measured from its own progress instead.
-A trial of a kind the table does not know gets no estimate, and the plan says so.
+Each model kind names its cost function in dlrepro.registry.MODEL_KINDS (`cost`): `mlp_seconds`,
+`rnn_seconds`, `cnn_seconds` below. A trial of a kind without one gets no estimate, and the plan says so.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from dlrepro import registry
+from dlrepro.data.cifar10 import TEST_SIZE, TRAIN_SIZE
 from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig, RunConfig
 
 UNIT_OVERHEAD_S = 1.0
@@ -65,12 +68,18 @@ class Scale:
         return (self.overhead * self.compute) ** 0.5
 
 
+# What bounds a kind's step time, and so which of the machine's Scale applies to it
+OVERHEAD, COMPUTE, MIXED = "overhead", "compute", "mixed"
+
+
+def _cost(cfg: RunConfig, members: int) -> tuple[float, str] | None:
+    kind = registry.MODEL_KINDS.get(cfg.model)
+    return None if kind is None or kind.cost is None else registry.load(kind.cost)(cfg, members)
+
+
 def kind_scale(cfg: RunConfig, scale: Scale) -> float:
-    if isinstance(cfg, MLPConfig):
-        return scale.compute if cfg.dataset == "cifar10" else scale.overhead
-    if isinstance(cfg, RNNConfig):
-        return scale.mixed
-    return scale.compute
+    bound = (_cost(cfg, 1) or (0.0, COMPUTE))[1]
+    return getattr(scale, bound)
 
 
 def _evaluations(epochs: int, every: int) -> int:
@@ -79,40 +88,48 @@ def _evaluations(epochs: int, every: int) -> int:
 
 def trial_seconds(cfg: RunConfig, members: int = 1) -> float | None:
     """Seconds one trial (or a seed population of `members`) takes on the project's machine, in the pool's
-    usual shape, without the unit's overhead; None for a kind the table does not know."""
-    if isinstance(cfg, RNNConfig):
-        per_step_ms = (RNN_STEP_MS[0] + RNN_STEP_MS[1] * cfg.input_length)
-        per_step_ms *= max(0.05, cfg.batch_size * cfg.hidden ** 2 / 128 ** 3)
-        per_step_ms *= CELL_FACTOR.get(cfg.cell, CELL_FACTOR["lstm"])
-        if cfg.cell == "rnn" and cfg.lr >= RNN_HIGH_LR[0]:
-            per_step_ms *= RNN_HIGH_LR[1]
-        return cfg.steps * per_step_ms / 1000 * members
-    if isinstance(cfg, MLPConfig) and cfg.dataset == "cifar10":
-        return cfg.epochs * 50_000 * CIFAR_MLP_US_PER_IMAGE * max(1.0, sum(cfg.hidden) / 20) / 1e6
-    if isinstance(cfg, MLPConfig) and cfg.model in MLP_STEP_US:
-        one, more = MLP_STEP_US[cfg.model]
-        n_train = round(cfg.n_samples * 0.8)
-        steps = cfg.epochs * -(-n_train // cfg.batch_size)
-        width = max(1.0, sum(cfg.hidden) / 20)
-        return steps * (one + more * (members - 1)) * width / 1e6
-    if isinstance(cfg, CNNConfig):
-        train = cfg.subset or 50_000
-        test = cfg.test_subset or 10_000
-        evaluated = _evaluations(cfg.epochs, cfg.eval_every) * (train + test)
-        images = cfg.epochs * train + CNN_EVAL_FRACTION * evaluated
-        return images * CNN_MS_PER_IMAGE / 1000 * members
-    return None
+    usual shape, without the unit's overhead; None for a kind without a cost."""
+    cost = _cost(cfg, members)
+    return None if cost is None else cost[0]
+
+
+def rnn_seconds(cfg: RNNConfig, members: int = 1) -> tuple[float, str]:
+    """The recurrent nets: (seconds, what bounds them), from the per-step line of the module docstring."""
+    per_step_ms = (RNN_STEP_MS[0] + RNN_STEP_MS[1] * cfg.input_length)
+    per_step_ms *= max(0.05, cfg.batch_size * cfg.hidden ** 2 / 128 ** 3)
+    per_step_ms *= CELL_FACTOR.get(cfg.cell, CELL_FACTOR["lstm"])
+    if cfg.cell == "rnn" and cfg.lr >= RNN_HIGH_LR[0]:
+        per_step_ms *= RNN_HIGH_LR[1]
+    return cfg.steps * per_step_ms / 1000 * members, MIXED
+
+
+def mlp_seconds(cfg: MLPConfig, members: int = 1) -> tuple[float, str] | None:
+    """The MLPs: on CIFAR-10 per image (arithmetic), on a toy set per batch-1 step (per-call overhead)."""
+    width = max(1.0, sum(cfg.hidden) / 20)
+    if cfg.data_source is not None:
+        return cfg.epochs * TRAIN_SIZE * CIFAR_MLP_US_PER_IMAGE * width / 1e6, COMPUTE
+    if cfg.model not in MLP_STEP_US:
+        return None
+    one, more = MLP_STEP_US[cfg.model]
+    n_train = round(cfg.n_samples * 0.8)
+    steps = cfg.epochs * -(-n_train // cfg.batch_size)
+    return steps * (one + more * (members - 1)) * width / 1e6, OVERHEAD
+
+
+def cnn_seconds(cfg: CNNConfig, members: int = 1) -> tuple[float, str]:
+    """The ConvNet: per training image, an evaluated image a fraction of that."""
+    train = cfg.subset or TRAIN_SIZE
+    test = cfg.test_subset or TEST_SIZE
+    evaluated = _evaluations(cfg.epochs, cfg.eval_every) * (train + test)
+    images = cfg.epochs * train + CNN_EVAL_FRACTION * evaluated
+    return images * CNN_MS_PER_IMAGE / 1000 * members, COMPUTE
 
 
 def unit_seconds(cfgs: list[RunConfig], scale: Scale = Scale()) -> float | None:
-    """Seconds for one unit of work on this machine: one trial, or configs that train as one population."""
-    base = trial_seconds(cfgs[0], members=len(cfgs)) if len(cfgs) > 1 and not isinstance(cfgs[0], RNNConfig) \
-        else _sum([trial_seconds(c) for c in cfgs])
+    """Seconds for one unit of work on this machine: one trial, or configs that train as one population
+    (they differ only in seed, so the population's cost is that of its first config's kind at len(cfgs))."""
+    base = trial_seconds(cfgs[0], members=len(cfgs))
     return None if base is None else UNIT_OVERHEAD_S + base * kind_scale(cfgs[0], scale)
-
-
-def _sum(values: list[float | None]) -> float | None:
-    return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
 def makespan(durations: list[float], workers: int) -> float:

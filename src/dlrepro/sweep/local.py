@@ -6,12 +6,13 @@ others go on; a diverged trial is a result, not a failure. A trial whose run dir
 writing (another sweep on the same folder) is left to it: "running elsewhere", not a failure either.
 
 Trials that differ only in their seed train as one population (one standard run directory per seed) when
-their model kind is in VECTORIZE, unless `vectorize=False` (`--no-vectorize`). The rule is a measurement:
+their model kind says so (dlrepro.registry.MODEL_KINDS: `vectorize`), unless `vectorize=False`
+(`--no-vectorize`). The rule is a measurement:
 `benchmarks/population.py` on the 2-core CPU, recorded in BENCHMARKS.md ("Seed populations"): the batch-1
 MLPs train much faster as populations than as single runs through the pool, and the RNN (batch 128, close
 to compute-bound) gains nothing, so it is not grouped.
 On a GPU (trials with --device cuda or auto, when GPUs are present) the PyTorch MLP and the RNN are grouped
-(VECTORIZE_GPU): one such small model leaves a GPU almost idle. That is an expectation, not yet a
+(`vectorize_gpu`): one such small model leaves a GPU almost idle. That is an expectation, not yet a
 measurement (BENCHMARKS.md, "GPU"; benchmarks/gpu.sh measures it).
 """
 
@@ -26,6 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from dlrepro.registry import MODEL_KINDS
 from dlrepro.sweep.trials import (
     DEFAULT_OPTIONS,
     RUNNING_ELSEWHERE,
@@ -38,9 +40,6 @@ from dlrepro.sweep.trials import (
     trial_line,
 )
 from dlrepro.train.config import RunConfig
-
-VECTORIZE = frozenset({"mlp-numpy", "mlp-torch"})  # model kinds whose seeds a sweep trains as populations
-VECTORIZE_GPU = frozenset({"mlp-torch", "rnn"})    # the same for trials on a GPU (not measured yet: see above)
 
 
 def gpu_ids() -> list[str]:
@@ -135,15 +134,15 @@ def pool_shape(trials: list[Trial], n_units: int, workers: int | None = None,
 
 def plan_units(trials: list[Trial], vectorize: bool = True,
                gpus: bool = False) -> list[list[int]]:
-    """Trial indices grouped into units of work: a seed population (kinds in VECTORIZE, or VECTORIZE_GPU
-    for trials on a GPU when `gpus`), or one trial."""
+    """Trial indices grouped into units of work: a seed population (kinds whose `vectorize`, or for trials on
+    a GPU when `gpus` whose `vectorize_gpu`, is set: dlrepro.registry.MODEL_KINDS), or one trial."""
     from dlrepro.train.build import population_kind
 
     units: list[list[int]] = []
     group_of: dict[str, int] = {}
     for i, (cfg, _) in enumerate(trials):
-        rule = VECTORIZE_GPU if gpus and cfg.uses_gpu else VECTORIZE
-        if vectorize and population_kind(cfg) in rule:
+        kind = MODEL_KINDS.get(population_kind(cfg) or "")
+        if vectorize and kind is not None and (kind.vectorize_gpu if gpus and cfg.uses_gpu else kind.vectorize):
             key = cfg.population_key()
             if key in group_of:
                 units[group_of[key]].append(i)
@@ -155,7 +154,7 @@ def plan_units(trials: list[Trial], vectorize: bool = True,
 
 def run_local(trials: list[Trial], options: SweepOptions = DEFAULT_OPTIONS, log: Log = print) -> list[TrialResult]:
     """Run every (config, run_dir) and return their results in the given order. With `options.vectorize`,
-    seeds of the kinds in VECTORIZE train as populations (see the module docstring). When the trials train on
+    seeds of the kinds that say so train as populations (see the module docstring). When the trials train on
     a GPU and GPUs are present, the pool has (by default) `options.trials_per_gpu` workers per GPU, each
     pinned to one: several small trials then share a GPU that one alone would leave underused."""
     tensorboard = options.tensorboard

@@ -30,7 +30,7 @@ class SweepOptions:
     backend: str = "local"         # local: a process pool (dlrepro.sweep.local); ray: Ray Tune trials
     address: str | None = None     # with backend ray: the cluster to join (None: a local Ray)
     tensorboard: bool = False      # also write TensorBoard event files into each run
-    vectorize: bool = True         # local pool: seeds of the kinds in VECTORIZE train as one population
+    vectorize: bool = True         # local pool: seeds of the kinds that vectorize train as one population
     trials_per_gpu: int = 1        # trials sharing each GPU at once
     quiet: bool = False            # print only failed trials and the closing lines
     status_every_s: float | None = None  # without a terminal: a status line this often (None: every 30 s,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from dlrepro import registry
 from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig, RunConfig
 
 if TYPE_CHECKING:
@@ -11,48 +12,32 @@ if TYPE_CHECKING:
     from dlrepro.train.engine import PopulationTask, Task
 
 
-def toy_data(cfg: MLPConfig) -> ToyData:
-    """The toy dataset a toy-set MLP config trains and is evaluated on (generated, then split)."""
-    from dlrepro.data.toy import make_toy
-
-    return make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed, split=cfg.split)
-
-
 def build_task(cfg: RunConfig) -> Task:
-    if isinstance(cfg, MLPConfig) and cfg.dataset == "cifar10":
-        return _cifar_mlp_task(cfg)
-    if isinstance(cfg, MLPConfig):
-        data = toy_data(cfg)
-        splits = (data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
-        if cfg.model == "mlp-numpy":  # the from-scratch path: no torch
-            from dlrepro.train.numpy_mlp_task import NumpyMLPTask
-
-            return NumpyMLPTask(cfg, *splits)
-        from dlrepro.train.mlp_task import TorchMLPTask
-
-        return TorchMLPTask(cfg, *splits)
-    if isinstance(cfg, RNNConfig):
-        from dlrepro.train.rnn_task import PalindromeTask
-
-        return PalindromeTask(cfg)
-    if isinstance(cfg, CNNConfig):
-        return _cnn_task(cfg)
-    raise TypeError(f"no task for config type {type(cfg).__name__}")
+    """The task of `cfg`'s model kind (dlrepro.registry.MODEL_KINDS: its `task`)."""
+    kind = registry.MODEL_KINDS.get(cfg.model)
+    if kind is None:
+        raise TypeError(f"no task for model {cfg.model!r}")
+    return registry.load(kind.task)(cfg)
 
 
 def population_kind(cfg: RunConfig) -> str | None:
-    """The model kind when seeds of `cfg` can train as one population (each population task sits beside
-    its single-run twin: `numpy_mlp_task`, `mlp_task`, `rnn_task`), else None: the toy-set MLPs and the
-    recurrent nets."""
-    if isinstance(cfg, MLPConfig) and cfg.dataset != "cifar10":
-        return cfg.model
-    if isinstance(cfg, RNNConfig):  # a user's cell (or optimizer) only when it says its update broadcasts
-        from dlrepro.registry import CELLS, OPTIMIZERS
-        from dlrepro.train.plugins import broadcasts
+    """The model kind when seeds of `cfg` can train as one population (the kind has a population task, which
+    sits beside its single-run twin: `numpy_mlp_task`, `mlp_task`, `rnn_task`), else None. Not for a run
+    that reads a data source (the CIFAR-10 MLP), nor for a user's class unless it says its update broadcasts
+    over the members (a cell that declares it; a user's optimizer never)."""
+    kind = registry.MODEL_KINDS.get(cfg.model)
+    if kind is None or kind.population is None or cfg.data_source is not None:
+        return None
+    for name, table in cfg.PLUGGABLE.items():
+        if getattr(cfg, name) not in table and not (name == "cell" and _broadcasts(cfg)):
+            return None
+    return cfg.model
 
-        cell_ok = cfg.cell in CELLS or broadcasts(cfg)
-        return "rnn" if cell_ok and cfg.optimizer in OPTIMIZERS["rnn"] else None
-    return None
+
+def _broadcasts(cfg: RunConfig) -> bool:
+    from dlrepro.train.plugins import broadcasts
+
+    return broadcasts(cfg)
 
 
 def build_population(cfgs: list[RunConfig]) -> PopulationTask:
@@ -65,21 +50,67 @@ def build_population(cfgs: list[RunConfig]) -> PopulationTask:
     cfg, seeds = cfgs[0], [c.seed for c in cfgs]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"a population needs distinct seeds, got {seeds}")
-    if isinstance(cfg, RNNConfig):
-        from dlrepro.train.rnn_task import PopulationPalindromeTask
+    population = registry.MODEL_KINDS[cfg.model].population
+    assert population is not None  # population_kind says so
+    return registry.load(population)(cfg, seeds)
 
-        return PopulationPalindromeTask(cfg, seeds)
-    if not isinstance(cfg, MLPConfig):
-        raise TypeError(f"no population task for config type {type(cfg).__name__}")
-    data = toy_data(cfg)
-    splits = (data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
-    if cfg.model == "mlp-numpy":  # the from-scratch path: no torch
-        from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask
 
-        return PopulationNumpyMLPTask(cfg, seeds, *splits)
+def toy_split(cfg: MLPConfig) -> tuple[ToyData, tuple]:
+    """The toy dataset's 80/20 split a run trains on, and its arrays as the MLP tasks take them. The task
+    keeps it as `toy_data`, which the run saves (data.npz) for the report."""
+    from dlrepro.data.toy import make_toy
+
+    data = make_toy(cfg.dataset, n_samples=cfg.n_samples, seed=cfg.data_seed, split=cfg.split)
+    return data, (data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
+
+
+def _keeping(task: Any, data: ToyData) -> Any:
+    task.toy_data = data  # the split it trains on, for the run to save
+    return task
+
+
+def numpy_mlp_task(cfg: MLPConfig) -> Task:
+    """The from-scratch NumPy MLP on a toy dataset: no torch."""
+    from dlrepro.train.numpy_mlp_task import NumpyMLPTask
+
+    data, splits = toy_split(cfg)
+    return _keeping(NumpyMLPTask(cfg, *splits), data)
+
+
+def numpy_mlp_population(cfg: MLPConfig, seeds: list[int]) -> PopulationTask:
+    from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask
+
+    data, splits = toy_split(cfg)
+    return _keeping(PopulationNumpyMLPTask(cfg, seeds, *splits), data)
+
+
+def torch_mlp_task(cfg: MLPConfig) -> Task:
+    """The PyTorch MLP on a toy dataset, or on CIFAR-10 (3072-...-10)."""
+    if cfg.data_source is not None:
+        return _cifar_mlp_task(cfg)
+    from dlrepro.train.mlp_task import TorchMLPTask
+
+    data, splits = toy_split(cfg)
+    return _keeping(TorchMLPTask(cfg, *splits), data)
+
+
+def torch_mlp_population(cfg: MLPConfig, seeds: list[int]) -> PopulationTask:
     from dlrepro.train.mlp_task import PopulationTorchMLPTask
 
-    return PopulationTorchMLPTask(cfg, seeds, *splits)
+    data, splits = toy_split(cfg)
+    return _keeping(PopulationTorchMLPTask(cfg, seeds, *splits), data)
+
+
+def palindrome_task(cfg: RNNConfig) -> Task:
+    from dlrepro.train.rnn_task import PalindromeTask
+
+    return PalindromeTask(cfg)
+
+
+def palindrome_population(cfg: RNNConfig, seeds: list[int]) -> PopulationTask:
+    from dlrepro.train.rnn_task import PopulationPalindromeTask
+
+    return PopulationPalindromeTask(cfg, seeds)
 
 
 def _cifar_mlp_task(cfg: MLPConfig) -> Task:
@@ -102,7 +133,7 @@ def _cifar_mlp_task(cfg: MLPConfig) -> Task:
                      order=cfg.order)
 
 
-def _cnn_task(cfg: CNNConfig) -> Task:
+def cnn_task(cfg: CNNConfig) -> Task:
     import torch
 
     from dlrepro.data.cifar10 import load_cifar10

@@ -7,10 +7,11 @@ device. Losses and counts stay on the device (no per-step synchronisation); eval
 autograd in large batches over the full train and test splits (or the configured subsets).
 
 The protocol settings (dlrepro.train.protocol) wrap this: `outputs` (what the model emits into the loss;
-under softmax-batch evaluation goes in batches of the training batch size, in the split's order, since a
-prediction depends on its batch), `train_metrics` ("running": the train metrics are the mean over the last
-epoch's batches, in train mode, each before its update, and the training split is not evaluated; at step 0,
-before any batch, an evaluation pass), `normalize` ("half": mean 0.5, std 0.5 per channel) and `order`.
+under softmax-batch a prediction depends on its batch, so evaluation goes in batches of the training batch
+size, over the split in a fixed order, `eval_order`), `train_metrics` ("running": the train metrics are the
+mean over the last epoch's batches, in train mode, each before its update, and the training split is not
+evaluated; at step 0, before any batch, an evaluation pass), `normalize` ("half": mean 0.5, std 0.5 per
+channel) and `order`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
 
     entry = OPTIMIZERS["cnn"].get(name)
     return build(name, OPTIMIZERS["cnn"])(params, lr=lr, **({"fused": True} if entry and entry.fused else {}))
+
+
+EVAL_ORDER_SEED = 20_000_713  # the fixed evaluation order under softmax-batch; no run's seed streams
+
+
+def eval_order(n: int) -> np.ndarray:
+    """The order in which a split of n images is evaluated when predictions depend on their batch
+    (softmax-batch): one fixed permutation, the same for every run. Not the stored order, which may be
+    sorted by class (an image-folder copy is: batches of one class would make the batch-axis softmax
+    meaningless), while the reference evaluated the official files' order, whose classes are mixed."""
+    return np.random.default_rng(EVAL_ORDER_SEED).permutation(n)
 
 
 def _split(images: np.ndarray, labels: np.ndarray, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,8 +119,13 @@ class CifarTask:
     def _eval_split(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[float, float]:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        order = torch.from_numpy(eval_order(len(y_all))).to(self.device) if self.outputs == "softmax-batch" else None
         for lo in range(0, len(y_all), self.eval_batch):
-            x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
+            if order is None:
+                x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
+            else:
+                rows = order[lo:lo + self.eval_batch]
+                x, y = x_all.index_select(0, rows), y_all.index_select(0, rows)
             with self._autocast():
                 logits = emit(self.forward(self._inputs(x)).float(), self.outputs)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")

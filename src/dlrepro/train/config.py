@@ -2,6 +2,12 @@
 
 A config holds everything that determines a run's numbers. Operational settings (where to write, whether
 to resume, progress bars, checkpoint interval) are not part of it, so they never change a run's identity.
+
+Each setting is a field whose metadata says what the setting is and which values it takes:
+`field(default=..., metadata={"help": "one sentence for --help", "choices": ...})`, or the same through
+`setting(default, help, **checks)` (dlrepro.train.settings, which lists the checks); `validate` runs them.
+The `dlrepro train` flags are made from the fields that have a help (dlrepro.cli_args), so a new setting
+is one field here: its flag, its --help line and its checks follow from it.
 """
 
 from __future__ import annotations
@@ -15,21 +21,22 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 from dlrepro import registry
+from dlrepro.data.cifar10 import TEST_SIZE, TRAIN_SIZE
 from dlrepro.errors import ConfigError
 from dlrepro.registry import CELLS, CIFAR_MODELS, DATASETS, OPTIMIZERS
 from dlrepro.train import memory
 from dlrepro.train import protocol as P
-
-# Ranges of the numeric settings, shared by the CLI and the study files (both build configs, and
-# `validate` checks them). Seeds go to NumPy, scikit-learn and torch generators, which take 0..2**32-1.
-MAX_SEED = 2**32 - 1
-MAX_COUNT = 10**9      # steps, epochs, evaluation interval, samples, batch and layer sizes
-MAX_EPOCHS = 10**6
-MAX_LAYERS = 64        # hidden layers of an MLP
-MAX_INPUT_LENGTH = 10**5
-MAX_SEEDS = 4096       # seeds in one --seeds list
-MAX_FLOAT = 1e30       # learning rates and clip norms: beyond it torch cannot hold them as float32
-CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
+from dlrepro.train.settings import (
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_FLOAT,
+    MAX_INPUT_LENGTH,
+    MAX_SEED,
+    PLUGIN,
+    check,
+    parse_hidden,
+    setting,
+)
 
 # The values each choice setting takes, for the configs' checks and the CLI's `choices=` alike (cells,
 # CIFAR-10 models, optimizers and datasets: dlrepro.registry).
@@ -38,71 +45,6 @@ DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda", "auto")  # auto: cuda when available
 AUGMENTS = ("none", "flipcrop")
 PRECISIONS = ("fp32", "bf16")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _positive(name: str, value, flag: str | None = None) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{flag or _flag(name)} must be > 0, got {value}")
-
-
-def _at_most(name: str, value, hi) -> None:
-    if value > hi:
-        raise ConfigError(f"{_flag(name)} must be <= {hi:,}, got {value}" if isinstance(hi, int)
-                          else f"{_flag(name)} must be <= {hi:g}, got {value}")
-
-
-def _choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"--{name.replace('_', '-')}: unknown value {value!r}; choose from "
-                          f"{', '.join(map(str, choices))}")
-
-
-def parse_hidden(text: str | list | tuple) -> tuple[int, ...]:
-    """'20' or '64,32' (or a list of ints) -> (20,) / (64, 32). Raises ConfigError when unparsable."""
-    if isinstance(text, list | tuple):
-        parts = list(text)
-    else:
-        parts = [p.strip() for p in str(text).split(",")]
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise ConfigError(f"--hidden must be a comma list of positive integers like 20 or 64,32, "
-                          f"got {text!r}") from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise ConfigError(f"--hidden must be a comma list of positive integers like 20 or 64,32, got {text!r}")
-    if len(sizes) > MAX_LAYERS or max(sizes) > MAX_COUNT:
-        raise ConfigError(f"--hidden must have at most {MAX_LAYERS} layers of at most {MAX_COUNT:,} units, "
-                          f"got {text!r}")
-    return sizes
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-7', '0,3,5' or '0-3,8' -> distinct non-negative seeds in the order given. ConfigError otherwise."""
-    seeds: list[int] = []
-    too_many = False
-    try:
-        for part in str(text).split(","):
-            lo, sep, hi = part.strip().partition("-")
-            lo_i, hi_i = int(lo), int(hi) if sep else int(lo)
-            if lo_i < 0 or hi_i < lo_i or hi_i > MAX_SEED:
-                raise ValueError
-            if len(seeds) + hi_i - lo_i + 1 > MAX_SEEDS:
-                too_many = True
-                break
-            seeds.extend(range(lo_i, hi_i + 1))
-    except ValueError:
-        raise ConfigError(f"--seeds must be seeds in 0..{MAX_SEED} and ascending ranges like 0-7 or 0,3,5, "
-                          f"got {text!r}") from None
-    if too_many:
-        raise ConfigError(f"--seeds lists more than {MAX_SEEDS} seeds: {text!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds lists a seed twice: {text!r}")
-    return seeds
-
 
 # Fields that say where the data is and how to check it, not what is computed: kept in config.json, left
 # out of the run's identity (its hash and the "same run?" check), so moving the data does not orphan a run.
@@ -117,13 +59,19 @@ _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), 
 OMITTED_AT_DEFAULT = ("net", "plugins", "plugin_info", *P.SETTINGS)
 
 
+
+_EVAL_EPOCHS = "evaluate on the full train and test splits every N epochs"
+_SMALL_DEVICE = ("where to train (default %(default)s; a GPU is expected to pay for --seeds populations only, see "
+                 "BENCHMARKS.md, \"GPU\"). Not part of the run's identity")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Fields common to every run. Subclasses add their own and extend `validate`, which runs when a config
     is made (so an invalid config never exists: a bad value is a ConfigError where it is given)."""
     model: str
-    seed: int = 0
-    eval_every: int = 10
+    seed: int = setting(0, "random seed for weights and data order", range=(0, MAX_SEED))
+    eval_every: int = setting(10, "evaluate every N steps or epochs", low=1, high=MAX_COUNT)
     # Fields kept in config.json but left out of the identity: where the run reads its data, and for the
     # small models where it computes (a device changes float rounding, not the experiment).
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = LOCATION_FIELDS
@@ -132,6 +80,12 @@ class RunConfig:
     PLUGGABLE: ClassVar[dict[str, dict]] = {}
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # None: the dataset's default (`setting(..., by_dataset=)`)
+            by_dataset = f.metadata.get("by_dataset")
+            if by_dataset is not None and getattr(self, f.name) is None:
+                dataset = getattr(self, "dataset", None)  # a wrong one is refused by `validate`, next
+                object.__setattr__(self, f.name, by_dataset.get(dataset if isinstance(dataset, str) else "*",
+                                                                by_dataset["*"]))
         self.validate()
 
     @property
@@ -154,12 +108,10 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> RunConfig:
+        """Each field's type, then each field's checks (its metadata: see `setting`), in field order."""
         self._check_types()
-        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"--seed must be an integer in 0..{MAX_SEED}, got {self.seed}")
-        if not isinstance(self.eval_every, int) or self.eval_every < 1:
-            raise ConfigError(f"--eval-every must be >= 1, got {self.eval_every}")
-        _at_most("eval_every", self.eval_every, MAX_COUNT)
+        for f in fields(self):
+            check(f.name, getattr(self, f.name), f.metadata, pluggable=f.name in self.PLUGGABLE)
         return self
 
     def _check_types(self) -> None:
@@ -206,26 +158,31 @@ class RunConfig:
 @dataclass(frozen=True)
 class MLPConfig(RunConfig):
     """Part 1: an MLP on a toy dataset (or CIFAR-10), trained with plain SGD. `eval_every` is in epochs."""
-    model: str = "mlp-numpy"
-    dataset: str = "moons"           # moons | circles | classification | cifar10 (mlp-torch only)
-    hidden: tuple[int, ...] = (20,)
-    lr: float = 1e-2
-    batch_size: int = 1
-    epochs: int = 200
-    n_samples: int = 1000
-    data_seed: int = 0               # random_state of the toy dataset, fixed across model seeds
-    dtype: str = "float64"
+    model: str = field(default="mlp-numpy", metadata={"choices": MLP_MODELS})
+    dataset: str = setting("moons", "toy dataset from scikit-learn (2 features, 2 classes)", choices=DATASETS,
+                           required=True,
+                           choice_help={"cifar10": "; or cifar10 (the MLP 3072-20-10 of Part 1, task 3)"})
+    hidden: tuple[int, ...] = setting((20,), "hidden layer sizes as a comma list, e.g. 20 or 64,32", parse=parse_hidden)
+    lr: float = setting(1e-2, "SGD learning rate", gt=0, high=MAX_FLOAT)
+    batch_size: int = setting(1, "minibatch size", gt=0, high=MAX_COUNT, by_dataset={"cifar10": 32})
+    epochs: int = setting(200, "training epochs", gt=0, high=MAX_EPOCHS)
+    eval_every: int = setting(10, _EVAL_EPOCHS, low=1, high=MAX_COUNT)
+    n_samples: int = setting(1000, "points generated before the split", gt=0, high=MAX_COUNT)
+    data_seed: int = setting(0, "random_state of the dataset generator and split, fixed across --seed",
+                             range=(0, MAX_SEED))
+    dtype: str = setting("float64", "floating-point type of weights and data", choices=DTYPES,
+                         by_dataset={"cifar10": "float32"})
     # dataset cifar10 only (LOCATION_FIELDS; config.json of a toy-set run has none of them):
     data_root: str | None = None     # CIFAR-10 location (see dlrepro.data.cifar10); not part of the identity
     verify_data: bool = True         # check CIFAR-10 against the official MD5s (off for re-encoded copies)
     cache_dir: str | None = None     # where the decoded CIFAR-10 arrays are cached (default: beside the data)
-    device: str = "cpu"              # mlp-torch: cpu | cuda | auto; not part of the identity
-    outputs: str = field(default="logits", metadata=P.meta("outputs", "mlp-torch"))
-    train_metrics: str = field(default="eval", metadata=P.meta("train_metrics", "dataset cifar10"))
-    split: str = field(default="stratified", metadata=P.meta("split", "toy datasets"))
-    init: str = field(default="uniform", metadata=P.meta("init"))
-    order: str = field(default="each", metadata=P.meta("order"))
-    normalize: str = field(default="channel", metadata=P.meta("normalize", "dataset cifar10"))
+    device: str = setting("cpu", _SMALL_DEVICE, choices=DEVICES)  # mlp-torch only; not part of the identity
+    outputs: str = P.setting_of("outputs", "logits", "mlp-torch")
+    train_metrics: str = P.setting_of("train_metrics", "eval", "dataset cifar10")
+    split: str = P.setting_of("split", "stratified", "toy datasets")
+    init: str = P.setting_of("init", "uniform")
+    order: str = P.setting_of("order", "each")
+    normalize: str = P.setting_of("normalize", "channel", "dataset cifar10")
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device")
 
     @property
@@ -234,28 +191,13 @@ class MLPConfig(RunConfig):
 
     def validate(self) -> MLPConfig:
         super().validate()
-        _choice("model", self.model, MLP_MODELS)
-        _choice("device", self.device, DEVICES)
         if self.model == "mlp-numpy" and self.device != "cpu":
             raise ConfigError("--device: the NumPy MLP runs on the CPU only; use mlp-torch for a GPU")
-        registry.check("--dataset", self.dataset, DATASETS, plugins=False)
         if self.dataset == "cifar10" and self.model != "mlp-torch":
             raise ConfigError("--dataset cifar10 is trained by mlp-torch only")
-        _choice("dtype", self.dtype, DTYPES)
         P.check_mlp(self)
-        parse_hidden(self.hidden)
-        for name in ("lr", "batch_size", "epochs", "n_samples"):
-            _positive(name, getattr(self, name))
-        if not isinstance(self.batch_size, int) or not isinstance(self.epochs, int):
-            raise ConfigError("--batch-size and --epochs must be integers")
-        if not 0 <= self.data_seed <= MAX_SEED:
-            raise ConfigError(f"--data-seed must be an integer in 0..{MAX_SEED}, got {self.data_seed}")
         if self.dataset != "cifar10" and self.n_samples < 10:
             raise ConfigError(f"--n-samples must be >= 10, got {self.n_samples}")
-        _at_most("epochs", self.epochs, MAX_EPOCHS)
-        _at_most("lr", self.lr, MAX_FLOAT)
-        for name in ("batch_size", "n_samples"):
-            _at_most(name, getattr(self, name), MAX_COUNT)
         memory.fits(self.memory_needs())
         return self
 
@@ -283,42 +225,35 @@ class RNNConfig(RunConfig):
     """Part 3: a recurrent cell (vanilla RNN, LSTM, GRU or a user's) that must remember the first digit of
     a palindrome. Step-based."""
     model: str = "rnn"
-    cell: str = "rnn"                # a dlrepro.registry.CELLS name, or package.module:Name
-    input_length: int = 10
-    one_hot: bool = False
-    hidden: int = 128
-    batch_size: int = 128
-    optimizer: str = "rmsprop"       # a dlrepro.registry.OPTIMIZERS["rnn"] name, or package.module:Name
-    lr: float = 1e-3
-    steps: int = 10_000
-    clip: float = 10.0               # max global gradient norm; 0 disables clipping
-    test_size: int = 1024
-    device: str = "cpu"              # cpu | cuda | auto; not part of the identity
+    cell: str = setting("rnn", f"recurrent cell (default %(default)s), {PLUGIN}", choices=CELLS)
+    input_length: int = setting(10, "number of digits the net reads; the palindrome has one more", low=1,
+                                high=MAX_INPUT_LENGTH)
+    one_hot: bool = setting(False, "feed 10-dim one-hot digits instead of the digit's value as a scalar "
+                                   "(the reference)")
+    hidden: int = setting(128, "hidden units", gt=0, high=MAX_COUNT)
+    batch_size: int = setting(128, "palindromes per step", gt=0, high=MAX_COUNT)
+    optimizer: str = setting("rmsprop", f"optimizer (default %(default)s), {PLUGIN}, e.g. torch.optim:NAdam",
+                             choices=OPTIMIZERS["rnn"])
+    lr: float = setting(1e-3, "learning rate (default %(default)g). The reference report states 1e-2, but its curves "
+                              "(length 5 perfect, 10 near step 3,000, 15 near 5,500, 20 unstable) are what 1e-3 "
+                              "produces; at 1e-2 a scalar-input vanilla RNN stalls. The study runs both.",
+                        gt=0, high=MAX_FLOAT)
+    steps: int = setting(10_000, "training steps", gt=0, high=MAX_COUNT)
+    clip: float = setting(10.0, "clip the global gradient norm to this value; 0 disables", low=0,
+                          zero="disables clipping", high=MAX_FLOAT)
+    eval_every: int = setting(10, "evaluate every N steps", low=1, high=MAX_COUNT)
+    test_size: int = field(default=1024, metadata={"gt": 0, "high": MAX_COUNT})  # palindromes; no flag
+    device: str = setting("cpu", _SMALL_DEVICE, choices=DEVICES)  # not part of the identity
     plugins: dict | None = None      # a user's classes: setting -> {"path", "sha256"} (dlrepro.train.plugins)
     plugin_info: dict | None = None  # and their module files: setting -> {"file", ...}; not in the identity
-    outputs: str = field(default="logits", metadata=P.meta("rnn_outputs"))
-    train_metrics: str = field(default="running", metadata=P.meta("rnn_train_metrics"))
+    outputs: str = P.setting_of("rnn_outputs", "logits")
+    train_metrics: str = P.setting_of("rnn_train_metrics", "running")
     # LOCATION_FIELDS: as in older runs
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device", "plugin_info")
     PLUGGABLE: ClassVar[dict[str, dict]] = {"cell": CELLS, "optimizer": OPTIMIZERS["rnn"]}
 
     def validate(self) -> RNNConfig:
         super().validate()
-        registry.check("--cell", self.cell, CELLS)
-        _choice("device", self.device, DEVICES)
-        registry.check("--optimizer", self.optimizer, OPTIMIZERS["rnn"])
-        P.check_choices(self, outputs=P.RNN_OUTPUTS, train_metrics=P.RNN_TRAIN_METRICS)
-        if not isinstance(self.input_length, int) or self.input_length < 1:
-            raise ConfigError(f"--input-length must be >= 1, got {self.input_length}")
-        for name in ("hidden", "batch_size", "lr", "steps", "test_size"):
-            _positive(name, getattr(self, name))
-        if not (isinstance(self.clip, int | float) and math.isfinite(self.clip) and self.clip >= 0):
-            raise ConfigError(f"--clip must be >= 0 (0 disables clipping), got {self.clip}")
-        _at_most("input_length", self.input_length, MAX_INPUT_LENGTH)
-        _at_most("lr", self.lr, MAX_FLOAT)
-        _at_most("clip", self.clip, MAX_FLOAT)
-        for name in ("hidden", "batch_size", "steps", "test_size"):
-            _at_most(name, getattr(self, name), MAX_COUNT)
         # A generous bound (16 gates) first: the exact estimate loads the cell's class (and torch), which
         # only sizes near this machine's memory need. A user's cell is sized when it is checked (plugins).
         inputs = 10 if self.one_hot else 1
@@ -351,26 +286,32 @@ class RNNConfig(RunConfig):
 class CNNConfig(RunConfig):
     """Part 2: the VGG-style ConvNet on CIFAR-10. Epoch-based; `eval_every` is in epochs."""
     model: str = "cnn"
-    optimizer: str = "adam"          # a dlrepro.registry.OPTIMIZERS["cnn"] name, or package.module:Name
-    lr: float = 1e-4
-    batch_size: int = 32
-    epochs: int = 200
-    augment: str = "none"            # none | flipcrop (random crop with 4-pixel padding + horizontal flip)
-    subset: int = 0                  # train on the first N training images, stratified; 0 = all 50,000
-    test_subset: int = 0             # evaluate on the first N test images, stratified; 0 = all 10,000
-    device: str = "auto"
-    precision: str = "fp32"          # fp32 | bf16 (autocast; fp32 master weights)
-    channels_last: bool = False
-    compile: bool = False
+    optimizer: str = setting("adam", f"optimizer (default %(default)s), {PLUGIN}, e.g. torch.optim:NAdam",
+                             choices=OPTIMIZERS["cnn"])
+    lr: float = setting(1e-4, "learning rate", gt=0, high=MAX_FLOAT)
+    batch_size: int = setting(32, "minibatch size", gt=0, high=MAX_COUNT)
+    epochs: int = setting(200, "training epochs", gt=0, high=MAX_EPOCHS)
+    eval_every: int = setting(10, _EVAL_EPOCHS, low=1, high=MAX_COUNT)
+    augment: str = setting("none", "flipcrop: random crop with 4-pixel padding + horizontal flip", choices=AUGMENTS)
+    subset: int = setting(0, "train on the first N training images, stratified by class (default %(default)s = all "
+                             f"{TRAIN_SIZE:,})", low=0, zero="= all", high=TRAIN_SIZE)
+    test_subset: int = setting(0, f"evaluate on the first N test images, stratified (default %(default)s = all "
+                                  f"{TEST_SIZE:,})", low=0, zero="= all", high=TEST_SIZE)
+    device: str = setting("auto", "where to train (default %(default)s; auto: cuda when available)", choices=DEVICES)
+    precision: str = setting("fp32", "bf16: autocast matmuls/convolutions to bfloat16, weights stay fp32",
+                             choices=PRECISIONS)
+    channels_last: bool = setting(False, "channels-last memory format")
+    compile: bool = setting(False, "torch.compile the model")
     data_root: str | None = None
     verify_data: bool = True
     cache_dir: str | None = None
-    net: str = "convnet"             # a dlrepro.registry.CIFAR_MODELS name, or package.module:Name
+    net: str = setting("convnet", f"the model (default %(default)s: the VGG-style ConvNet), {PLUGIN}",
+                       choices=CIFAR_MODELS)
     plugins: dict | None = None      # as RNNConfig's
     plugin_info: dict | None = None
-    outputs: str = field(default="logits", metadata=P.meta("outputs"))
-    train_metrics: str = field(default="eval", metadata=P.meta("train_metrics"))
-    normalize: str = field(default="channel", metadata=P.meta("normalize"))
+    outputs: str = P.setting_of("outputs", "logits")
+    train_metrics: str = P.setting_of("train_metrics", "eval")
+    normalize: str = P.setting_of("normalize", "channel")
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "plugin_info")
     PLUGGABLE: ClassVar[dict[str, dict]] = {"net": CIFAR_MODELS, "optimizer": OPTIMIZERS["cnn"]}
 
@@ -380,24 +321,6 @@ class CNNConfig(RunConfig):
 
     def validate(self) -> CNNConfig:
         super().validate()
-        registry.check("--optimizer", self.optimizer, OPTIMIZERS["cnn"])
-        registry.check("--net", self.net, CIFAR_MODELS)
-        _choice("augment", self.augment, AUGMENTS)
-        _choice("device", self.device, DEVICES)
-        _choice("precision", self.precision, PRECISIONS)
-        P.check_choices(self, outputs=P.OUTPUTS, train_metrics=P.TRAIN_METRICS, normalize=P.NORMALIZATIONS)
-        for name in ("lr", "batch_size", "epochs"):
-            _positive(name, getattr(self, name))
-        for name in ("subset", "test_subset"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (0 = all), got {getattr(self, name)}")
-        if not isinstance(self.batch_size, int) or not isinstance(self.epochs, int):
-            raise ConfigError("--batch-size and --epochs must be integers")
-        _at_most("subset", self.subset, CIFAR_TRAIN)
-        _at_most("test_subset", self.test_subset, CIFAR_TEST)
-        _at_most("epochs", self.epochs, MAX_EPOCHS)
-        _at_most("lr", self.lr, MAX_FLOAT)
-        _at_most("batch_size", self.batch_size, MAX_COUNT)
         # the first conv block's output for one image (64 x 32 x 32 floats), kept for backpropagation
         memory.fits([(f"--batch-size {self.batch_size}", self.batch_size * 64 * 32 * 32 * 4,
                       "one batch's activations")])
@@ -408,8 +331,9 @@ class CNNConfig(RunConfig):
         return f"cnn-{net}{registry.slug(self.optimizer)}-lr{self.lr:g}-{self.seed}-{self.config_hash()}"
 
 
-CONFIG_TYPES: dict[str, type[RunConfig]] = {"mlp-numpy": MLPConfig, "mlp-torch": MLPConfig, "rnn": RNNConfig,
-                                             "cnn": CNNConfig}
+# The config class of each model kind, as the model kinds' table names it (dlrepro.registry.MODEL_KINDS).
+CONFIG_TYPES: dict[str, type[RunConfig]] = {name: registry.load(kind.config)
+                                             for name, kind in registry.MODEL_KINDS.items()}
 
 
 def config_from_dict(d: dict) -> RunConfig:

@@ -2,8 +2,9 @@
 run setting per difference, whose default is the stated behaviour (docs/protocols.md lists the values the
 reference's code ran and the logged evidence for each).
 
-Here are each setting's values, its help text (a config field's metadata, read by the CLI) and the checks
-that involve more than one field. The behaviours themselves wrap the models' equations where they apply:
+Here are each setting's values, its help text (a config field declared by `setting_of`, whose metadata the
+CLI and the checks read) and the checks that involve more than one field. The behaviours themselves wrap the
+models' equations where they apply:
 `dlrepro.models.outputs` (what a model emits into the loss), `dlrepro.train.batches` (sample order),
 `dlrepro.data.toy` (split, generators), `dlrepro.numpy_nn.layers` (init), the tasks (train metrics,
 normalisation). Every setting is left out of config.json while at its default, so earlier runs keep their ids.
@@ -12,6 +13,7 @@ normalisation). Every setting is left out of config.json while at its default, s
 from __future__ import annotations
 
 from dlrepro.errors import ConfigError
+from dlrepro.train.settings import setting
 
 OUTPUTS = ("logits", "softmax", "softmax-batch", "sigmoid")  # what the model emits into the cross-entropy
 RNN_OUTPUTS = ("logits", "softmax", "sigmoid")
@@ -29,7 +31,7 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
     "outputs": (
         "what the model emits into the cross-entropy loss: logits (as stated), softmax (over the classes), "
         "softmax-batch (softmax over the batch axis: a prediction then depends on the rest of its batch, and "
-        "evaluation goes in unshuffled batches of --batch-size) or sigmoid (per output); accuracy is the argmax "
+        "evaluation goes in batches of --batch-size, in a fixed order) or sigmoid (per output); accuracy is the argmax "
         "of what it emits", OUTPUTS),
     "rnn_outputs": (
         "what the model emits into the cross-entropy loss: logits (as stated), softmax (over the classes) or "
@@ -56,27 +58,15 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def meta(key: str, only: str | None = None) -> dict:
-    """A field's metadata: its help text (with `only`: the runs it applies to) and its values."""
+def setting_of(key: str, default: str, only: str | None = None):
+    """The config field of protocol setting `key` (HELP): its help (with `only`: the runs it applies to) and
+    its values, as `dlrepro.train.settings.setting` declares a setting (its values are checked there)."""
     text, values = HELP[key]
-    return {"help": f"{text} ({only} only)" if only else text, "choices": values}
-
-
-def _choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"--{name.replace('_', '-')}: unknown value {value!r}; choose from {', '.join(choices)}")
-
-
-def check_choices(cfg, **choices: tuple[str, ...]) -> None:
-    """ConfigError unless each named field of `cfg` holds one of its values."""
-    for name, values in choices.items():
-        _choice(name, getattr(cfg, name), values)
+    return setting(default, f"{text} ({only} only)" if only else text, choices=values)
 
 
 def check_mlp(cfg) -> None:
-    """An MLP config's protocol settings: their values, and only where they apply."""
-    check_choices(cfg, outputs=OUTPUTS, train_metrics=TRAIN_METRICS, split=SPLITS, init=INITS, order=ORDERS,
-                  normalize=NORMALIZATIONS)
+    """An MLP config's protocol settings apply only where they mean something."""
     cifar = cfg.dataset == "cifar10"
     if cfg.model == "mlp-numpy" and cfg.outputs != "logits":
         raise ConfigError("--outputs: the NumPy MLP emits logits only; use mlp-torch for another output")

@@ -1,4 +1,5 @@
-"""How many torch threads `dlrepro train` gives a run: one table, by model kind, from measurements.
+"""How many torch threads `dlrepro train` gives a run: by model kind (dlrepro.registry.MODEL_KINDS, its
+`threads`), from measurements.
 
 Torch's default is one thread per core. The small models gain nothing from more (the RNN at batch 128, the
 batch-1 MLPs: bound by per-call overhead), and two such runs started side by side then put four spinning
@@ -14,12 +15,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from dlrepro.registry import ALL_CORES, MODEL_KINDS
 from dlrepro.train.config import RunConfig
 
-ALL_CORES = 0
-# torch threads per model kind for a single run (ALL_CORES: one per core); a seed population (train
-# --seeds, several members at once) does several times the arithmetic of one run and takes every core
-THREADS = {"mlp-torch": 1, "rnn": 1, "cnn": ALL_CORES}
+# a seed population (train --seeds, several members at once) does several times the arithmetic of one run
+# and takes every core
 POPULATION_THREADS = ALL_CORES
 
 
@@ -29,10 +29,10 @@ def train_threads(configs: list[RunConfig], requested: int | None = None, popula
     torch, or a user's OMP_NUM_THREADS). `requested`: --threads."""
     if requested is not None:
         return requested
-    kind = configs[0].model
-    if kind not in THREADS or env.get("OMP_NUM_THREADS", "").strip():
+    kind = MODEL_KINDS.get(configs[0].model)
+    if kind is None or kind.threads is None or env.get("OMP_NUM_THREADS", "").strip():
         return None
-    n = POPULATION_THREADS if population and len(configs) > 1 else THREADS[kind]
+    n = POPULATION_THREADS if population and len(configs) > 1 else kind.threads
     return n or (os.cpu_count() or 1)
 
 

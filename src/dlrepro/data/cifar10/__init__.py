@@ -21,30 +21,33 @@ The modules, in the order a load runs through them:
 - ``dataset``: the facts every module shares (classes, file names, MD5s) and the ``Cifar10`` result;
 - ``tensors``: subset, device tensor, channel statistics, normalisation, crop + flip.
 
-Only ``tensors`` imports torch, and it is imported here only when one of its names is first used, so
-locating, checking and caching a copy never imports torch.
+Only ``tensors`` imports torch. Every module is imported here only when one of its names is first used, so
+locating, checking and caching a copy never imports torch, and reading the split sizes (TRAIN_SIZE,
+TEST_SIZE) imports nothing.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dlrepro.data.cifar10.dataset import (
-    ARCHIVE_MD5,
-    ARCHIVE_NAME,
-    BATCHES_DIR,
-    CLASSES,
-    FILE_MD5,
-    OFFICIAL_FILES,
-    SPLITS,
-    TEST_BATCH,
-    TRAIN_BATCHES,
-    Cifar10,
-)
-from dlrepro.data.cifar10.load import load_cifar10, prepare
-from dlrepro.data.cifar10.locate import ENV_VAR
+# The official splits' sizes (images): every module that counts CIFAR-10 images reads them here.
+TRAIN_SIZE, TEST_SIZE = 50_000, 10_000
 
 if TYPE_CHECKING:
+    from dlrepro.data.cifar10.dataset import (
+        ARCHIVE_MD5,
+        ARCHIVE_NAME,
+        BATCHES_DIR,
+        CLASSES,
+        FILE_MD5,
+        OFFICIAL_FILES,
+        SPLITS,
+        TEST_BATCH,
+        TRAIN_BATCHES,
+        Cifar10,
+    )
+    from dlrepro.data.cifar10.load import load_cifar10, prepare
+    from dlrepro.data.cifar10.locate import ENV_VAR
     from dlrepro.data.cifar10.tensors import (
         channel_stats,
         crop_flip_at,
@@ -55,6 +58,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "TEST_SIZE",
+    "TRAIN_SIZE",
     "ARCHIVE_MD5",
     "ARCHIVE_NAME",
     "BATCHES_DIR",
@@ -76,14 +81,19 @@ __all__ = [
     "to_device_tensor",
 ]
 
-_TENSOR_HELPERS = ("channel_stats", "crop_flip_at", "flip_crop", "normalize", "stratified_subset",
-                   "to_device_tensor")
+# Where each name lives: imported on first use, so that the split sizes (a config's range) cost no import of
+# NumPy or Pillow, and the tensor helpers no import of torch until they are used.
+_HOMES = {**dict.fromkeys(("ARCHIVE_MD5", "ARCHIVE_NAME", "BATCHES_DIR", "CLASSES", "FILE_MD5", "OFFICIAL_FILES",
+                           "SPLITS", "TEST_BATCH", "TRAIN_BATCHES", "Cifar10"), "dataset"),
+          "load_cifar10": "load", "prepare": "load", "ENV_VAR": "locate",
+          **dict.fromkeys(("channel_stats", "crop_flip_at", "flip_crop", "normalize", "stratified_subset",
+                           "to_device_tensor"), "tensors")}
 
 
 def __getattr__(name: str) -> object:
-    """The tensor helpers, imported (with torch) on first use: ``cifar10.flip_crop`` works as before."""
-    if name in _TENSOR_HELPERS:
-        from dlrepro.data.cifar10 import tensors
+    """A name of the loader's modules, imported on first use: ``cifar10.load_cifar10`` works as before."""
+    if name in _HOMES:
+        import importlib
 
-        return getattr(tensors, name)
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dlrepro.data.cifar10 import TEST_SIZE, TRAIN_SIZE
 from dlrepro.data.cifar10.dataset import (
     CLASSES,
     IMAGE_SUFFIXES,
@@ -39,7 +40,7 @@ Tree = dict[str, dict[str, dict[str, Payload | None]]]
 # A checked listing: split -> (names for messages, payloads, labels), sorted class by class, then by name.
 Listing = dict[str, tuple[list[str], list[Payload], np.ndarray]]
 
-_PER_CLASS = {"train": 5_000, "test": 1_000}  # images per class in a complete copy
+_PER_CLASS = {"train": TRAIN_SIZE // len(CLASSES), "test": TEST_SIZE // len(CLASSES)}  # in a complete copy
 _POOL_MIN_IMAGES = 4096  # below this, decoding inline beats starting worker processes
 _CHUNK = 512  # images per decoding task
 
