@@ -224,9 +224,10 @@ RNN = dict(model="rnn", cell="rnn", lr=1e-3, input_length=5, hidden=128, batch_s
            eval_every=10, seed=0)
 
 
-def write_run(root, cfg: dict, test, train=None, status="completed", upto=None):
-    """A run folder: config.json, one metrics row per evaluation (test/train accuracy from functions of x, the
-    epoch or step), summary.json. `upto` stops the rows early (an interrupted run)."""
+def write_run(root, cfg: dict, test, train=None, status="completed", upto=None, loss=0.1):
+    """A run folder: config.json, one metrics row per evaluation (test/train accuracy and train loss from
+    functions of x, the epoch or step, or constants), summary.json. `upto` stops the rows early (an interrupted
+    run)."""
     config = config_from_dict(cfg)
     rd = RunDir(root / config.default_name())
     rd.set_up(config)
@@ -235,7 +236,8 @@ def write_run(root, cfg: dict, test, train=None, status="completed", upto=None):
     for x in range(0, (upto if upto is not None else total) + 1, cfg["eval_every"]):
         acc = test(x) if callable(test) else test
         tr = train(x) if callable(train) else (train if train is not None else acc)
-        rd.log_metrics({"step": x, "epoch": x if by_epoch else None, "train_loss": 0.1, "train_acc": tr,
+        rd.log_metrics({"step": x, "epoch": x if by_epoch else None,
+                        "train_loss": loss(x) if callable(loss) else loss, "train_acc": tr,
                         "test_loss": 0.1, "test_acc": acc, "elapsed_s": 0.0})
     rd.write_summary(status, upto if upto is not None else total, 1.0)
     return config

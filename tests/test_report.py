@@ -72,7 +72,7 @@ def test_report_opens_with_a_summary_and_has_no_absolute_path(smoke_results):
         assert str(out) not in text and str(out.resolve()) not in text
         assert "/tmp" not in text and str(Path.home()) not in text
     summary = md.split("## Summary", 1)[1].split("## ", 1)[0]
-    assert "34 claims: 0 reproduced, 0 differs" in summary and "Profile: smoke" in summary
+    assert "49 claims: 0 reproduced, 0 differs" in summary and "Profile: smoke" in summary
     assert "Hardware:" in summary and "cores" in summary and "CIFAR-10 not used" in summary
     for part in ("Part 1", "Part 2", "Part 3"):
         assert part in summary

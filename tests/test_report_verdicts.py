@@ -5,9 +5,13 @@ each claim is the one claims.json holds, on a results folder that has all four v
 Only `dlrepro report` and the files it writes are used, never the claims' Python (or TOML) definitions.
 """
 
+import csv
+import io
 import json
+import math
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +31,33 @@ RNN = {"rnn-lr{}-len5-steps": [1000, 0.5], "rnn-lr{}-len10-steps": [3000, 0.5], 
        "rnn-lr{}-len5-outliers": [1, 0.1],  # "100% with some outliers": at least 1, at most 10% of evaluations
        "rnn-lr{}-len20-chance": [8000, 0.5, 0.2],  # "about 10% (chance) before step ~8,000"
        "rnn-lr{}-len20-final": [0.35, 0.15]}  # "only about 35% after 10,000 steps"
+# The reference's logged numbers (the issue's table of facts from its notebooks' saved outputs), per claim id:
+# the numbers the claim must hold, and where the log holds them, (file, row key, column, row filter) for
+# test_the_logged_claims_hold_the_logs_numbers when ../shared/reference-logs is there.
+LOGGED = {
+    "toy-mlp-torch-moons-loss-floor": ([0.3168, 0.01], ("part1_toy.tsv", "train_loss", "final",
+                                                        {"dataset": "moons", "model": "torch"})),
+    "toy-mlp-numpy-moons-epoch": ([40, 1.0, 0.5], ("part1_toy.tsv", "test_acc", 1.0,
+                                                   {"dataset": "moons", "model": "numpy"})),
+    "toy-mlp-torch-moons-epoch": ([90, 1.0, 0.5], ("part1_toy.tsv", "test_acc", 1.0,
+                                                   {"dataset": "moons", "model": "torch"})),
+    "toy-mlp-numpy-circles-epoch": ([20, 1.0, 0.5], ("part1_toy.tsv", "test_acc", 1.0,
+                                                     {"dataset": "circles", "model": "numpy"})),
+    "toy-mlp-torch-circles-epoch": ([50, 1.0, 0.5], ("part1_toy.tsv", "test_acc", 1.0,
+                                                     {"dataset": "circles", "model": "torch"})),
+    "cifar-mlp-final-test": ([0.391, 0.02], ("part1_cifar_mlp.log", "Test Acc", "final", {})),
+    "cifar-mlp-final-train": ([0.412, 0.02], ("part1_cifar_mlp.log", "Train Acc", "final", {})),
+    **{f"rnn-lr0.001-len{n}-loss-floor": ([1.4612, 0.01], ("part3_rnn_batch_acc.tsv", "loss", "final",
+                                                          {"input_length": str(n)})) for n in (5, 10, 15)},
+    **{f"rnn-lr0.001-len{n}-batch-steps": ([step, 0.99, 0.5], ("part3_rnn_batch_acc.tsv", "batch_acc", 0.99,
+                                                              {"input_length": str(n)}))
+       for n, step in ((5, 850), (10, 3030), (15, 5630))},
+    "rnn-lr0.001-len20-batch-never": ([0.0, 0.99], ("part3_rnn_batch_acc.tsv", "batch_acc", "never",
+                                                    {"input_length": "20"})),
+    # 287 of the 915 logged batches after the first 0.99 (31%) dip below it: accepted 20%-50%
+    "rnn-lr0.001-len5-unstable": ([0.99, 0.2, 0.5], ("part3_rnn_batch_acc.tsv", "batch_acc", "dips",
+                                                     {"input_length": "5"})),
+}
 REFERENCE = {
     **{claim.format(model): numbers for claim, numbers in ACCURACY.items() for model in ("mlp-numpy", "mlp-torch")},
     "toy-mlp-numpy-classification-train": [0.9965, 0.005],  # 99.65% train accuracy
@@ -42,6 +73,7 @@ REFERENCE = {
     "cnn-adam-1e-6-rising": [0.005],  # "still rising at the end": gains >= 0.005
     "cnn-adagrad-below-adam": [],
     **{claim.format(lr): numbers for claim, numbers in RNN.items() for lr in ("0.001", "0.01")},
+    **{cid: numbers for cid, (numbers, _) in LOGGED.items()},
 }
 
 
@@ -66,6 +98,43 @@ def test_every_claims_reference_is_the_reference_reports_number(tmp_path):
         have = _numbers(claims[cid]["reference"])
         missing = [n for n in want if n not in have]
         assert not missing, f"{cid}: the reference report's {missing} not in claims.json's {claims[cid]['reference']}"
+
+
+LOGS = Path(__file__).resolve().parents[2] / "shared" / "reference-logs"
+
+
+def _log_rows(name: str) -> list[dict]:
+    """A reference log's rows: the .tsv files as tables, part1_cifar_mlp.log's 'Key value | ...' lines as dicts."""
+    text = (LOGS / name).read_text()
+    if name.endswith(".tsv"):
+        return list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+    return [dict(part.strip().rsplit(" ", 1) for part in line.split("|")) for line in text.splitlines() if line]
+
+
+@pytest.mark.skipif(not LOGS.is_dir(), reason="the reference's logs (../shared/reference-logs) are not here")
+def test_the_logged_claims_hold_the_logs_numbers(tmp_path):
+    """Each claim taken from the reference's logs states what the log shows: its final value (to the log's
+    rounding in the claim), the first epoch or step reaching the threshold, that it never does, or the share
+    of dips after the first time it does."""
+    assert main(["report", str(tmp_path)]) == 0
+    claims = _claims(tmp_path)
+    for cid, (_, (name, column, what, where)) in LOGGED.items():
+        ref = claims[cid]["reference"]
+        rows = [r for r in _log_rows(name) if all(r.get(k) == v for k, v in where.items())]
+        at = [float(r.get("epoch", r.get("step", r.get("Epoch")))) for r in rows]
+        vals = [float(r[column]) if r[column] else math.nan for r in rows]
+        first = next((x for x, v in zip(at, vals, strict=True) if v >= ref.get("threshold", 0.99)), None)
+        if what == "final":
+            assert abs(vals[-1] - ref["value"]) <= 5e-4 + 1e-12, (cid, vals[-1])   # 0.3905 -> 0.391
+        elif what == "never":
+            assert first is None and max(vals) < ref["high"], cid
+        elif what == "dips":
+            later = [v for x, v in zip(at, vals, strict=True) if x >= first]
+            share = sum(v < ref["threshold"] for v in later) / len(later)
+            assert (sum(v < 0.99 for v in later), len(later)) == (287, 916), cid   # the first 0.99 and 915 after
+            assert ref["fraction_at_least"] <= share <= ref["fraction_at_most"], (cid, share)
+        else:
+            assert ref["threshold"] == what and first == ref["value"], (cid, first)
 
 
 # --- the verdicts shown --------------------------------------------------------------------------------------

@@ -345,7 +345,7 @@ def test_dry_run_lists_the_trials_and_runs_nothing_then_says_done(tmp_path, caps
     assert "4 trial(s), profile smoke, --set steps=20 hidden=8" in text and "0 done, 4 to run, 4 new" in text
     assert "steps=20" in text.splitlines()[2]  # every trial's settings once, then the differences per trial
     rows = [line.split() for line in text.splitlines()[3:7]]   # then the claims and the trials they are judged from
-    assert [r[1] for r in rows] == ["new"] * 4 and text.splitlines()[7] == "   14 claim(s):"
+    assert [r[1] for r in rows] == ["new"] * 4 and text.splitlines()[7] == "   22 claim(s):"
     assert [r[2:] for r in rows] == [["cell=rnn", "input_length=3"], ["cell=rnn", "input_length=5"],
                                     ["cell=lstm", "input_length=3"], ["cell=lstm", "input_length=5"]]
     assert main([*base, "--workers", "1", "--quiet"]) == 0

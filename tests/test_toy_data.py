@@ -18,3 +18,26 @@ def test_split_is_80_20_stratified_and_deterministic(name):
 def test_unknown_dataset_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown dataset"):
         make_toy("spirals")
+
+
+def test_the_reports_scatter_of_a_run_without_its_data_regenerates_the_runs_split(tmp_path, monkeypatch):
+    """A toy run written before runs kept data.npz: the report draws its data set again, split as the run split
+    it (the as-run protocol's first 800 points train), not stratified."""
+    import dlrepro.data.toy as toy
+    from dlrepro.report.toy import toy_report
+    from dlrepro.runs.load import load_runs
+    from helpers import TOY, write_run
+
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("split"))
+        return make_toy(*args, **kwargs)
+    monkeypatch.setattr(toy, "make_toy", recording)
+    cfgs = [write_run(tmp_path, {**TOY, "dataset": d, "n_samples": 100, "epochs": 2, "eval_every": 1, **s}, 1.0)
+            for d, s in (("moons", {"split": "first"}), ("circles", {}))]
+    toy_report(load_runs([tmp_path / c.default_name() for c in cfgs]), tmp_path / "figures")
+    assert calls == ["first", "stratified"]
+    data = toy.make_toy("moons", n_samples=100, split="first")
+    x, _ = toy.generate("moons", 100, 0)
+    assert np.array_equal(data.x_train, x[:80])

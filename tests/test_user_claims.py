@@ -18,14 +18,14 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "palindrome_claims.toml"
 def test_studies_show_prints_the_claims(capsys):
     assert main(["studies", "--show", "palindrome"]) == 0
     out = capsys.readouterr().out
-    assert out.count("[[claims]]") == 14 and 'id = "rnn-lr0.001-len15-steps"' in out and 'rule = "around"' in out
+    assert out.count("[[claims]]") == 22 and 'id = "rnn-lr0.001-len15-steps"' in out and 'rule = "around"' in out
 
 
 def test_the_claims_reference_values_are_data():
     from dlrepro.studies.claim_checks import study_claims
 
     claims = {c.id: c for name in ("toy", "cifar_mlp", "optimizers", "palindrome") for c in study_claims(name)}
-    assert len(claims) == 34
+    assert len(claims) == 49
     assert claims["rnn-lr0.001-len15-steps"].params["value"] == 5500
     assert claims["toy-mlp-torch-classification-train"].params["value"] == 0.9985
     assert claims["cnn-adam-1e-2-stuck"].params == {"metric": "test_acc", "low": 0.18, "high": 0.22, "tolerance": 0.02}
@@ -130,7 +130,7 @@ def test_the_report_opens_with_every_verdict_at_a_glance_linking_to_the_details(
     assert md.index("## Summary") < md.index("## Verdicts at a glance") < md.index("## Part 1")
     glance = md[md.index("## Verdicts at a glance"):md.index("Every number below")]
     rows = [line for line in glance.splitlines() if line.startswith("| ")][1:]
-    assert len(rows) == 36   # each claim by its sentence, linked to its details by its id
+    assert len(rows) == 51   # each claim by its sentence, linked to its details by its id
     texts = {c.id: c.text for c in study_claims(str(EXAMPLE)) + study_claims("toy")}
     lstm = next(r for r in rows if "[claim-lstm-len12-within-2000]" in r)
     assert [c.strip() for c in lstm.split("|")[1:-1]] == [
@@ -194,4 +194,4 @@ def test_studies_lists_the_claims_per_study(capsys):
     assert main(["studies"]) == 0
     rows = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in capsys.readouterr().out.splitlines()
             if line.startswith("| ") and not line.startswith("| study ")}
-    assert rows == {"toy": "12", "cifar_mlp": "1", "optimizers": "7", "palindrome": "14"}
+    assert rows == {"toy": "17", "cifar_mlp": "3", "optimizers": "7", "palindrome": "22"}

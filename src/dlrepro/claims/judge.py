@@ -17,7 +17,7 @@ from dlrepro.runs.load import Run
 from dlrepro.text import num, show
 
 NUMBERS = {"value", "tolerance", "window", "threshold", "low", "high", "at_least", "since", "best_below",
-           "fraction_at_most", "after"}
+           "fraction_at_least", "fraction_at_most", "after"}
 CHOICES = {"metric": METRIC_KEYS, "minus": METRIC_KEYS, "statistic": STATISTICS, "over": ("mean", "all")}
 
 
@@ -91,7 +91,10 @@ def describe(spec: ClaimSpec) -> tuple[str, str]:
             "after": num(p.get("after", 0)), "over": "every seed's" if p.get("over") == "all" else "the mean",
             "since": f"{p.get('since', 0.0):.0%}" if p.get("since") else "the start",
             "best_below": f"; every seed's best below {show(p['best_below'])}" if "best_below" in p else "",
-            "at_least": show(p.get("at_least", 1)), "fraction_at_most": f"{p.get('fraction_at_most', 0.1):.0%}",
+            "at_least": (f"{p['fraction_at_least']:.0%}" if "fraction_at_least" in p else show(p.get("at_least", 1))),
+            "fraction_at_most": f"{p.get('fraction_at_most', 0.1):.0%}",
+            "dips": (f"{p['fraction_at_least']:.0%}-{p.get('fraction_at_most', 0.1):.0%} of evaluations dip"
+                     if "fraction_at_least" in p else "a few dips"),
             "groups": " vs ".join(names), "names": ", ".join(names), "lower": " < ".join(names),
             "versus": " vs ".join(map(num, p.get("values", []))) or " vs ".join(names),
             "metrics": ", ".join(map(metric_words, p.get("metrics", [])))}

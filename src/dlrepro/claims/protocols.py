@@ -4,8 +4,8 @@ verdict is the claim's own; every other protocol's verdict is judged from that p
 
 Under a protocol, a claim is judged at the protocol's value of each setting of its `settings` and `match` that
 the protocol changes (in any of the claim's runs), where every run of the claim has the same value under it
-(the report states lr 1e-2, the code ran 1e-3: under as-run the claim's comparable lr is 1e-3; the toy study's
-2,500-point runs become 1,000-point runs as run). What the protocol changes in the claim's runs
+(the report states lr 1e-2, the code ran 1e-3: under as-run the claim's comparable lr is 1e-3; a claim about the
+toy classification set is judged from the blobs runs as run). What the protocol changes in the claim's runs
 (`changed`: setting -> the values it takes there) is what the summary names when the claim differs as stated
 and reproduces under the protocol.
 

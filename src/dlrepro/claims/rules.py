@@ -137,8 +137,8 @@ def gain(c: Claim, runs: list[Run], p: dict) -> None:
 
 
 def dips(c: Claim, runs: list[Run], p: dict) -> None:
-    """Every seed reaches `threshold`; at least `at_least` (1) and at most `fraction_at_most` (0.1) of the
-    evaluations from then on fall below it again."""
+    """Every seed reaches `threshold`; at least `at_least` (1), at least `fraction_at_least` (0) and at most
+    `fraction_at_most` (0.1) of the evaluations from then on (all seeds together) fall below it again."""
     key, t = p["metric"], p["threshold"]
     counted = [dips_below(r.rows, key, t) or (0, 0) for r in runs]     # (0, 0): never reached
     below, after = [d for d, _ in counted], [n for _, n in counted]
@@ -147,11 +147,15 @@ def dips(c: Claim, runs: list[Run], p: dict) -> None:
         f"{d} of {n}" if n else "never reaches it" for d, n in counted)
     if any(n == 0 for n in after):
         return _verdict(c, False, {}, f"a seed never reaches {t:g}")
-    n, lo = sum(below), p.get("at_least", 1)
+    n, total, lo = sum(below), sum(after), p.get("at_least", 1)
+    few, many = p.get("fraction_at_least", 0.0), p.get("fraction_at_most", 0.1)
+    share = f"{n} of {total} evaluations ({n / total:.0%}) after converging fall below {t:g}"
     why = (f"no evaluation after converging falls below {t:g}" if not n else
            f"{n} evaluation(s) after converging fall below {t:g}, fewer than {lo}" if n < lo else
-           f"{n} of {sum(after)} evaluations after converging fall below {t:g}: more than a few outliers")
-    _verdict(c, lo <= n <= p.get("fraction_at_most", 0.1) * sum(after), p, why)
+           f"{share}, fewer than {few:.0%}" if n < few * total else
+           f"{share}, more than {many:.0%}" if "fraction_at_least" in p else
+           f"{n} of {total} evaluations after converging fall below {t:g}: more than a few outliers")
+    _verdict(c, lo <= n and few * total <= n <= many * total, p, why)
 
 
 def increases(c: Claim, runs: list[Run], p: dict) -> None:
@@ -258,9 +262,9 @@ RULES: dict[str, Rule] = {
     "gain": Rule(gain, ("metric", "at_least"), ("since", "best_below"),
                  "mean gain of {metric} from {since} of training to the end >= {at_least}{best_below}",
                  "gain >= {at_least}"),
-    "dips": Rule(dips, ("metric", "threshold"), ("at_least", "fraction_at_most"),
+    "dips": Rule(dips, ("metric", "threshold"), ("at_least", "fraction_at_least", "fraction_at_most"),
                  "every seed reaches {threshold}; {at_least} to {fraction_at_most} of the evaluations after fall "
-                 "below it", "a few dips"),
+                 "below it", "{dips}"),
     "increases": Rule(increases, ("metric", "statistic", "axis", "values"), ("threshold",),
                       "mean {what} rises strictly with {axis} through {values}", "rises with {axis}"),
     "below": Rule(below, ("groups", "metrics"), ("statistic",), "mean {statistic} {metrics}: {groups}, the first "
