@@ -40,7 +40,7 @@ from dlrepro.sweep.trials import (
 from dlrepro.train.config import RunConfig
 
 VECTORIZE = frozenset({"mlp-numpy", "mlp-torch"})  # model kinds whose seeds a sweep trains as populations
-VECTORIZE_GPU = frozenset({"mlp-torch", "rnn"})    # the same for trials on a GPU (not measured yet: see above)
+VECTORIZE_GPU = frozenset({"mlp-torch", "rnn", "cnn"})  # the same for trials on a GPU (not measured yet: see above)
 
 
 def gpu_ids() -> list[str]:
@@ -136,14 +136,14 @@ def plan_units(trials: list[Trial], vectorize: bool = True,
                gpus: bool = False) -> list[list[int]]:
     """Trial indices grouped into units of work: a seed population (kinds in VECTORIZE, or VECTORIZE_GPU
     for trials on a GPU when `gpus`), or one trial."""
-    from dlrepro.train.build import population_kind
+    from dlrepro.train.build import population_key, population_kind
 
     units: list[list[int]] = []
     group_of: dict[str, int] = {}
     for i, (cfg, _) in enumerate(trials):
         rule = VECTORIZE_GPU if gpus and cfg.uses_gpu else VECTORIZE
         if vectorize and population_kind(cfg) in rule:
-            key = cfg.population_key()
+            key = population_key(cfg)  # the ConvNet's members may differ in optimizer and lr too
             if key in group_of:
                 units[group_of[key]].append(i)
                 continue

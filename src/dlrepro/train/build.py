@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig, RunConfig
@@ -46,17 +47,43 @@ def population_kind(cfg: RunConfig) -> str | None:
 
         cell_ok = cfg.cell in CELLS or broadcasts(cfg)
         return "rnn" if cell_ok and cfg.optimizer in OPTIMIZERS["rnn"] else None
+    if isinstance(cfg, CNNConfig):  # built-in nets and the optimizers the stacked update covers
+        from dlrepro.registry import CIFAR_MODELS
+        from dlrepro.train.stacked_optim import RULES
+
+        return "cnn" if cfg.net in CIFAR_MODELS and cfg.optimizer in RULES else None
     return None
 
 
+# Settings in which the members of a population may differ besides the seed: a ConvNet population gives
+# each member its own optimizer and lr (dlrepro.train.cnn_population).
+MEMBER_SETTINGS = {"cnn": ("optimizer", "lr")}
+
+
+def population_key(cfg: RunConfig) -> str:
+    """Equal for configs that can train as one population: those that differ only in their seed, and for
+    the ConvNet also in optimizer and lr (MEMBER_SETTINGS)."""
+    kind = population_kind(cfg)
+    if kind not in MEMBER_SETTINGS:
+        return cfg.population_key()
+    key = {k: v for k, v in json.loads(cfg.population_key()).items() if k not in MEMBER_SETTINGS[kind]}
+    return json.dumps(key, sort_keys=True)
+
+
 def build_population(cfgs: list[RunConfig]) -> PopulationTask:
-    """One `PopulationTask` for configs that differ only in their (distinct) seeds, all of one
-    `population_kind`."""
+    """One `PopulationTask` for configs of one `population_kind` and one `population_key`: differing
+    only in their (distinct) seeds, or for the ConvNet also in MEMBER_SETTINGS (distinct members)."""
     kinds = {population_kind(c) for c in cfgs}
-    keys = {c.population_key() for c in cfgs}
+    keys = {population_key(c) for c in cfgs}
     if None in kinds or len(kinds) != 1 or len(keys) != 1:
         raise ValueError("a population needs configs of one population kind that differ only in seed")
     cfg, seeds = cfgs[0], [c.seed for c in cfgs]
+    if isinstance(cfg, CNNConfig):
+        from dlrepro.train.cnn_population import build_cnn_population
+
+        if len({json.dumps(c.identity(), sort_keys=True) for c in cfgs}) != len(cfgs):
+            raise ValueError("a population needs distinct members")
+        return build_cnn_population([c for c in cfgs if isinstance(c, CNNConfig)])
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"a population needs distinct seeds, got {seeds}")
     if isinstance(cfg, RNNConfig):

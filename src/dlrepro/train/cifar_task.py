@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from dlrepro import seeds
 from dlrepro.data import cifar10
 from dlrepro.registry import OPTIMIZERS
+from dlrepro.train import outputs as outputs_mod
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 
@@ -44,7 +45,9 @@ class CifarTask:
                  device: torch.device, batch_size: int, epochs: int, eval_every: int, seed: int,
                  augment: str = "none", subset: int = 0, test_subset: int = 0, precision: str = "fp32",
                  channels_last: bool = False, compile: bool = False, eval_batch: int = 1000,
-                 input_dtype: torch.dtype = torch.float32):
+                 input_dtype: torch.dtype = torch.float32, outputs: str = "logits", train_metrics: str = "eval"):
+        outputs_mod.check(outputs, train_metrics)  # see dlrepro.train.outputs
+        self.outputs, self.train_metrics = outputs, train_metrics
         self.device, self.augment, self.eval_batch, self.input_dtype = device, augment, eval_batch, input_dtype
         self.train_xy = _split(data.train_images, data.train_labels, subset, device)
         self.test_xy = _split(data.test_images, data.test_labels, test_subset, device)
@@ -75,11 +78,12 @@ class CifarTask:
         self.model.train()
         with self._autocast():
             logits = self.forward(self._inputs(x))
-        loss = F.cross_entropy(logits.float(), y)
+        out = outputs_mod.loss_input(logits.float(), self.outputs)
+        loss = F.cross_entropy(out, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return loss.detach() * len(y), (logits.detach().argmax(1) == y).sum(), len(y)
+        return loss.detach() * len(y), (out.detach().argmax(1) == y).sum(), len(y)
 
     @torch.no_grad()
     def _eval_split(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[float, float]:
@@ -89,13 +93,15 @@ class CifarTask:
             x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
             with self._autocast():
                 logits = self.forward(self._inputs(x)).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(1) == y).sum()
+            out = outputs_mod.loss_input(logits, self.outputs)
+            loss_sum += F.cross_entropy(out, y, reduction="sum")
+            correct += (out.argmax(1) == y).sum()
         return float(loss_sum) / len(y_all), int(correct) / len(y_all)
 
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
         self.model.eval()
-        return metrics_dict(self._eval_split(*self.train_xy), self._eval_split(*self.test_xy))
+        train = batches.means() if self.train_metrics == "running" else self._eval_split(*self.train_xy)
+        return metrics_dict(train, self._eval_split(*self.test_xy))
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
