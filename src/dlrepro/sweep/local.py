@@ -10,8 +10,9 @@ their model kind is in VECTORIZE, unless `vectorize=False` (`--no-vectorize`). T
 `benchmarks/population.py` on the 2-core CPU, recorded in BENCHMARKS.md ("Seed populations"): the batch-1
 MLPs train much faster as populations than as single runs through the pool, and the RNN (batch 128, close
 to compute-bound) gains nothing, so it is not grouped.
-On a GPU (trials with --device cuda or auto, when GPUs are present) the PyTorch MLP and the RNN are grouped
-(VECTORIZE_GPU): one such small model leaves a GPU almost idle. That is issue 6's expectation, not yet a
+On a GPU (trials with --device cuda or auto, when GPUs are present) the PyTorch MLP, the RNN and the ConvNet
+are grouped (VECTORIZE_GPU; ConvNet trials also across optimizer and lr, `dlrepro.train.build.population_key`):
+one such model at the reference's batch size leaves a GPU almost idle. That is issue 6's expectation, not yet a
 measurement (BENCHMARKS.md, "GPU"; benchmarks/gpu.sh measures it).
 """
 

@@ -32,6 +32,15 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return build(name, OPTIMIZERS["cnn"])(params, lr=lr, **({"fused": True} if entry and entry.fused else {}))
 
 
+EVAL_ORDER_SEED = 20_000_713  # the fixed evaluation order under softmax-batch; no run's seed streams
+
+
+def eval_order(n: int) -> np.ndarray:
+    """The order in which a split of n images is evaluated when predictions depend on their batch
+    (softmax-batch): one fixed permutation, the same for every run (a stored split may be sorted by class)."""
+    return np.random.default_rng(EVAL_ORDER_SEED).permutation(n)
+
+
 def _split(images: np.ndarray, labels: np.ndarray, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     idx = cifar10.stratified_subset(labels, n) if n else np.arange(len(labels))
     x = cifar10.to_device_tensor(np.asarray(images[idx]), device)
@@ -47,8 +56,10 @@ class CifarTask:
                  channels_last: bool = False, compile: bool = False, eval_batch: int = 1000,
                  input_dtype: torch.dtype = torch.float32, outputs: str = "logits", train_metrics: str = "eval"):
         outputs_mod.check(outputs, train_metrics)  # see dlrepro.train.outputs
-        self.outputs, self.train_metrics = outputs, train_metrics
-        self.device, self.augment, self.eval_batch, self.input_dtype = device, augment, eval_batch, input_dtype
+        self.outputs, self.running = outputs, train_metrics == "running"
+        self.device, self.augment, self.input_dtype = device, augment, input_dtype
+        self.eval_batch = batch_size if outputs == "softmax-batch" else eval_batch
+        self.epoch_stats = BatchStats()  # train_metrics "running": this epoch's batches so far
         self.train_xy = _split(data.train_images, data.train_labels, subset, device)
         self.test_xy = _split(data.test_images, data.test_labels, test_subset, device)
         self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
@@ -83,14 +94,24 @@ class CifarTask:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return loss.detach() * len(y), (out.detach().argmax(1) == y).sum(), len(y)
+        stats = loss.detach() * len(y), (out.detach().argmax(1) == y).sum(), len(y)
+        if self.running:
+            if step % self.batches.steps_per_epoch == 0:
+                self.epoch_stats = BatchStats()
+            self.epoch_stats.add(*stats)
+        return stats
 
     @torch.no_grad()
     def _eval_split(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[float, float]:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        order = torch.from_numpy(eval_order(len(y_all))).to(self.device) if self.outputs == "softmax-batch" else None
         for lo in range(0, len(y_all), self.eval_batch):
-            x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
+            if order is None:
+                x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
+            else:
+                rows = order[lo:lo + self.eval_batch]
+                x, y = x_all.index_select(0, rows), y_all.index_select(0, rows)
             with self._autocast():
                 logits = self.forward(self._inputs(x)).float()
             out = outputs_mod.loss_input(logits, self.outputs)
@@ -100,7 +121,8 @@ class CifarTask:
 
     def evaluate(self, batches: BatchStats) -> dict[str, float]:
         self.model.eval()
-        train = batches.means() if self.train_metrics == "running" else self._eval_split(*self.train_xy)
+        train = self.epoch_stats.means() if self.running and self.epoch_stats.count else \
+            self._eval_split(*self.train_xy)
         return metrics_dict(train, self._eval_split(*self.test_xy))
 
     def state_dict(self) -> dict:

@@ -36,7 +36,7 @@ from dlrepro.data import cifar10
 from dlrepro.errors import ConfigError
 from dlrepro.train import outputs as outputs_mod
 from dlrepro.train.batches import EpochBatches, PopulationBatches
-from dlrepro.train.cifar_task import _split, make_optimizer
+from dlrepro.train.cifar_task import _split, eval_order, make_optimizer
 from dlrepro.train.config import CNNConfig
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 from dlrepro.train.stacked_optim import StackedOptimizer
@@ -81,29 +81,37 @@ def build_cnn_population(cfgs: list[CNNConfig], **options: Any) -> PopulationCif
 
 class PopulationCifarTask:
     """S CIFAR-10 runs in one: `models[s]` (its initial weights) trained with `members[s]` = (optimizer, lr)
-    on the batches of `seeds[s]`. Other arguments as `CifarTask`'s, plus `mode` (vmap | loop) and `graph`
-    (capture the step as a CUDA graph on a CUDA device)."""
+    on the batches of `seeds[s]`. Other arguments as `CifarTask`'s (outputs, train_metrics and normalize:
+    the as-run protocol's settings), plus `mode` (vmap | loop) and `graph` (capture the step as a CUDA graph
+    on a CUDA device)."""
 
     def __init__(self, models: list[nn.Module], members: list[tuple[str, float]], data: cifar10.Cifar10, *,
                  device: torch.device, batch_size: int, epochs: int, eval_every: int, seeds: list[int],
                  augment: str = "none", subset: int = 0, test_subset: int = 0, precision: str = "fp32",
                  channels_last: bool = False, mode: str = "vmap", graph: bool = False, eval_batch: int = 1000,
-                 outputs: str = "logits", train_metrics: str = "eval", input_dtype: torch.dtype = torch.float32):
+                 outputs: str = "logits", train_metrics: str = "eval", input_dtype: torch.dtype = torch.float32,
+                 normalize: str = "channel"):
         if not len(models) == len(members) == len(seeds):
             raise ValueError("one model, one (optimizer, lr) and one seed per member")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         outputs_mod.check(outputs, train_metrics)
         self.size, self.device, self.mode, self.augment = len(models), device, mode, augment
-        self.outputs, self.train_metrics, self.eval_batch = outputs, train_metrics, eval_batch
-        self.input_dtype = input_dtype
+        # as CifarTask: under softmax-batch evaluation goes in training-size batches, in `eval_order`;
+        # "running" train metrics are the mean over the current epoch's batches
+        self.outputs, self.running, self.input_dtype = outputs, train_metrics == "running", input_dtype
+        self.eval_batch = batch_size if outputs == "softmax-batch" else eval_batch
+        self.epoch_stats = BatchStats()
         self.graph = graph and device.type == "cuda"
         self.graph_error: str | None = None
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.train_xy = _split(data.train_images, data.train_labels, subset, device)
         self.test_xy = _split(data.test_images, data.test_labels, test_subset, device)
-        self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
+        if normalize == "half":  # the as-run normalisation: mean 0.5, std 0.5 per channel
+            self.mean = self.std = torch.full((3,), 0.5, device=device)
+        else:
+            self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
 
         first = models[0]
         self.param_names = [n for n, _ in first.named_parameters()]
@@ -178,20 +186,31 @@ class PopulationCifarTask:
         x, y = self.batches.get(step)
         if self.augment == "flipcrop":  # each member its own stream, as its single run
             x = torch.stack([cifar10.flip_crop(x if self.shared else x[s], g) for s, g in enumerate(self.streams)])
+        stats = None
         if self.graph:
             with contextlib.suppress(_CaptureFailed):
-                return (*self._replay(x, y), y.shape[-1])
-        self.flat.grad = None
-        loss_sum, correct = self._body(x, y)
-        return loss_sum, correct, y.shape[-1]
+                stats = (*self._replay(x, y), y.shape[-1])
+        if stats is None:
+            self.flat.grad = None
+            stats = (*self._body(x, y), y.shape[-1])
+        if self.running:
+            if step % self.batches.steps_per_epoch == 0:
+                self.epoch_stats = BatchStats()
+            self.epoch_stats.add(*stats)
+        return stats
 
     @torch.no_grad()
     def _eval_split(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[list[float], list[float]]:
         loss_sum = torch.zeros(self.size, device=self.device, dtype=torch.float64)
         correct = torch.zeros(self.size, device=self.device, dtype=torch.int64)
         self.base.eval()
+        order = torch.from_numpy(eval_order(len(y_all))).to(self.device) if self.outputs == "softmax-batch" else None
         for lo in range(0, len(y_all), self.eval_batch):
-            x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
+            if order is None:
+                x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
+            else:
+                rows = order[lo:lo + self.eval_batch]
+                x, y = x_all.index_select(0, rows), y_all.index_select(0, rows)
             losses, hits = self._all(self._inputs(x), y)
             loss_sum += losses * len(y)
             correct += hits
@@ -200,9 +219,8 @@ class PopulationCifarTask:
 
     def evaluate(self, batches: BatchStats) -> list[dict[str, float]]:
         test = self._eval_split(*self.test_xy)
-        if self.train_metrics == "running":
-            train = tuple(a.tolist() for a in batches.member_means()) if batches.count else \
-                ([float("nan")] * self.size,) * 2
+        if self.running and self.epoch_stats.count:
+            train = tuple(a.tolist() for a in self.epoch_stats.member_means())
         else:
             train = self._eval_split(*self.train_xy)
         return [metrics_dict((train[0][s], train[1][s]), (test[0][s], test[1][s])) for s in range(self.size)]

@@ -7,10 +7,12 @@ run (`dlrepro.train.cifar_task`) and the population (`dlrepro.train.cnn_populati
                    softmax-batch  cross-entropy of the softmax over the batch axis (dim 0 of each batch)
     train_metrics  eval           train loss and accuracy from a full pass over the training split in eval
                                   mode at each evaluation (the stated protocol)
-                   running        the mean loss and accuracy of the training batches since the last
-                                  evaluation, in train mode, as the steps computed them
+                   running        the mean loss and accuracy of the current epoch's training batches, in
+                                  train mode, as the steps computed them (an evaluation pass before any)
 
 The accuracy is the argmax over the classes of what the loss reads (for `softmax` the same as the logits').
+Under softmax-batch a prediction depends on its batch, so evaluation goes in training-size batches over one
+fixed order of the split (`dlrepro.train.cifar_task.eval_order`).
 """
 
 from __future__ import annotations
