@@ -204,8 +204,7 @@ def device_main(args) -> None:
     else:
         data = (learnable_cifar10(per_class_train=4, per_class_test=2) if args.smoke
                 else _load(args.data, results / ".cache"))
-        measured["check"] = check(data, device, batch, 2 if args.smoke else 3,
-                                  "vmap" if device.type == "cuda" else "loop")
+        measured["check"] = check(data, device, batch, 2 if args.smoke else 3, "vmap")
         measured["throughput"] = throughput(data, device, batch, steps)
         best = measured["throughput"]["best"]
         env = dict(os.environ, DLREPRO_CNN_MODE="loop" if "loop" in best else "vmap",

@@ -6,10 +6,12 @@ BatchNorm buffers are stacked (S, ...). One step runs the net once for all membe
 `torch.func.functional_call` under `torch.vmap` (mode "vmap"), which batches each convolution into one
 grouped convolution and keeps BatchNorm statistics per member, or member after member over the same stacked
 storage (mode "loop"); either way one backward pass fills the (S, P) gradient and one stacked update
-(`dlrepro.train.stacked_optim`) applies each member's own optimizer and lr. Why both: on the 2-core CPU the
-grouped convolutions vmap makes are slower than S plain ones (BENCHMARKS.md, "ConvNet population"), while
-on a GPU one launch for all members is what fills the device; `benchmarks/part2_population.py` measures
-both on the device and the faster one trains. The net is any `nn.Module` (functional_call rebinds its
+(`dlrepro.train.stacked_optim`) applies each member's own optimizer and lr. vmap rather than a hand-written
+grouped-convolution twin of the net: it lowers to the same grouped convolutions and works for any net.
+vmap is the default (on the 2-core CPU it beat both five single runs and loop on the real ConvNet, while a
+narrow net ran faster as plain convolutions: BENCHMARKS.md, "ConvNet population"; on a GPU one launch for
+all members is what fills the device); `benchmarks/part2_population.py` measures both on the device and
+the faster one trains. The net is any `nn.Module` (functional_call rebinds its
 parameters and buffers), so the tests run a narrow net and the ConvNet alike.
 
 Batches: member s reads exactly what its single run reads (`EpochBatches` with its seed); members with one
@@ -46,9 +48,9 @@ MODES = ("vmap", "loop")
 
 def step_options(device: torch.device) -> tuple[str, bool]:
     """(mode, graph) for a population on `device`: where it runs, not what it computes, so set by the
-    environment, not the config: DLREPRO_CNN_MODE (vmap | loop; default vmap on CUDA, loop on the CPU,
-    the faster there) and DLREPRO_CUDA_GRAPH (1 | 0; default 1: capture the step on CUDA)."""
-    mode = os.environ.get("DLREPRO_CNN_MODE") or ("vmap" if device.type == "cuda" else "loop")
+    environment, not the config: DLREPRO_CNN_MODE (vmap | loop; default vmap) and DLREPRO_CUDA_GRAPH
+    (1 | 0; default 1: capture the step on CUDA)."""
+    mode = os.environ.get("DLREPRO_CNN_MODE") or "vmap"
     if mode not in MODES:
         raise ConfigError(f"DLREPRO_CNN_MODE must be one of {', '.join(MODES)}, got {mode!r}")
     return mode, os.environ.get("DLREPRO_CUDA_GRAPH", "1") != "0"
