@@ -100,7 +100,7 @@ def init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = (), pare
 
 
 def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool = False) -> list[TrialResult]:
-    """Run one unit of work (`execute_seeds`: one trial, or trials that differ only in seed as one
+    """Run one unit of work (`execute_seeds`: one trial, or trials that share a population key as one
     population). An exception is recorded as failed for each of them, never raised."""
     from dlrepro.run_format import finished
     from dlrepro.runs.execute import error_text, execute_seeds
