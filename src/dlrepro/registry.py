@@ -44,6 +44,15 @@ class ModelKind:
     cost: str | None                # the function (config, members) -> seconds (dlrepro.sweep.estimate)
     help: str                       # `dlrepro train --help`'s line for it
     description: str                # `dlrepro train MODEL --help`'s paragraph
+    # Settings besides the seed in which the members of one population may differ (its population task
+    # takes each member's own config).
+    member_settings: tuple[str, ...] = ()
+    # Its population task reads the run's data source (else a config that reads one trains alone: the
+    # CIFAR-10 MLP, whose kind's population is for the toy sets).
+    population_reads_data: bool = False
+    # Settings its population task does not implement: a config with one of them away from its default
+    # trains alone.
+    single_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,8 @@ ALL_CORES = 0  # ModelKind.threads: one torch thread per core
 # The threads are measured (BENCHMARKS.md, "Threads"): the small models gain nothing from more than one and two
 # side by side fight over the cores; the ConvNet is fastest with every core. The vectorise rules likewise
 # ("Seed populations"): the batch-1 MLPs train much faster as populations, the RNN (batch 128) gains nothing
-# on the CPU. The costs: dlrepro.sweep.estimate.
+# on the CPU; the ConvNet's population (members that may differ in optimizer and lr) is grouped on a GPU only
+# ("ConvNet population"). The costs: dlrepro.sweep.estimate.
 _TOY = "with SGD and cross-entropy on a toy dataset (80/20 stratified split). Defaults follow the reference report."
 MODEL_KINDS: dict[str, ModelKind] = {
     "mlp-numpy": ModelKind("dlrepro.train.config:MLPConfig", "dlrepro.train.build:numpy_mlp_task",
@@ -114,11 +124,13 @@ MODEL_KINDS: dict[str, ModelKind] = {
                      "digits (so it must remember the first digit). Fresh batches every step; a fixed test set of "
                      "1,024 palindromes (held out from training from input length 10 on; shorter lengths have too "
                      "few distinct palindromes)."),
-    "cnn": ModelKind("dlrepro.train.config:CNNConfig", "dlrepro.train.build:cnn_task", None, ALL_CORES, False,
-                     False, "dlrepro.sweep.estimate:cnn_seconds", "train the VGG-style ConvNet on CIFAR-10 (Part 2)",
+    "cnn": ModelKind("dlrepro.train.config:CNNConfig", "dlrepro.train.build:cnn_task",
+                     "dlrepro.train.cnn_population:build_cnn_population", ALL_CORES, False, True,
+                     "dlrepro.sweep.estimate:cnn_seconds", "train the VGG-style ConvNet on CIFAR-10 (Part 2)",
                      "Train the 9.23M-parameter VGG-style ConvNet (8 conv+BatchNorm+ReLU layers, 5 max-pools, 1 "
                      "linear layer) on CIFAR-10. Defaults follow the reference: Adam lr 1e-4, batch 32, 200 epochs, "
-                     "no augmentation."),
+                     "no augmentation.",
+                     member_settings=("optimizer", "lr"), population_reads_data=True, single_only=("order",)),
 }
 
 

@@ -135,7 +135,8 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
                        progress: bool | None = None, checkpoint_every_s: float = 10.0,
                        observers: list[list[RunObserver]] | None = None,
                        skip_busy: bool = False) -> list[tuple[RunDir, dict | None]]:
-    """`execute` for configs that differ only in seed, trained together as one population.
+    """`execute` for configs that share a population key (RunConfig.population_key: they differ only in seed, or
+    in their kind's member_settings), trained together as one population.
 
     Each config gets its own standard run directory (outs[i], or its default), exactly as its single run
     would write it, and each is locked for the whole population's training. Finished members are skipped;
@@ -189,7 +190,7 @@ def execute_population(configs: list[RunConfig], outs: list | None = None, *, re
                 try:
                     sinks: list[Sink] = list(group)
                     outcomes = fit_population(task, sinks, progress=progress, checkpoint_every_s=checkpoint_every_s,
-                                              desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} seeds)")
+                                              desc=f"{cfgs[0].default_name()} (+{len(cfgs) - 1} members)")
                     for i, run, cfg, outcome in zip(members, group, cfgs, outcomes, strict=True):
                         results[i] = (run, _finish(run, cfg, outcome))
                 except KeyboardInterrupt:

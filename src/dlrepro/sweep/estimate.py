@@ -127,7 +127,8 @@ def cnn_seconds(cfg: CNNConfig, members: int = 1) -> tuple[float, str]:
 
 def unit_seconds(cfgs: list[RunConfig], scale: Scale = Scale()) -> float | None:
     """Seconds for one unit of work on this machine: one trial, or configs that train as one population
-    (they differ only in seed, so the population's cost is that of its first config's kind at len(cfgs))."""
+    (they differ only in seed, or in their kind's member_settings, so the population's cost is that of its first
+    config's kind at len(cfgs))."""
     base = trial_seconds(cfgs[0], members=len(cfgs))
     return None if base is None else UNIT_OVERHEAD_S + base * kind_scale(cfgs[0], scale)
 

@@ -16,9 +16,11 @@ their model kind says so (dlrepro.registry.MODEL_KINDS: `vectorize`), unless `ve
 `benchmarks/population.py` on the 2-core CPU, recorded in BENCHMARKS.md ("Seed populations"): the batch-1
 MLPs train much faster as populations than as single runs through the pool, and the RNN (batch 128, close
 to compute-bound) gains nothing, so it is not grouped.
-On a GPU (trials with --device cuda or auto, when GPUs are present) the PyTorch MLP and the RNN are grouped
-(`vectorize_gpu`): one such small model leaves a GPU almost idle. That is an expectation, not yet a
-measurement (BENCHMARKS.md, "GPU"; benchmarks/gpu.sh measures it).
+On a GPU (trials with --device cuda or auto, when GPUs are present) the PyTorch MLP, the RNN and the ConvNet
+are grouped (`vectorize_gpu`; ConvNet trials also across optimizer and lr, its kind's `member_settings`, which
+`RunConfig.population_key` leaves out): one such model at the reference's batch size leaves a GPU almost
+idle. That is an expectation, not yet a measurement (BENCHMARKS.md, "GPU"; benchmarks/gpu.sh and
+benchmarks/gpu_part2.sh measure it).
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def init_worker(threads: int = 1, counter=None, gpus: tuple[str, ...] = (), pare
 
 
 def run_trials(configs: list[RunConfig], run_dirs: list[Path], tensorboard: bool = False) -> list[TrialResult]:
-    """Run one unit of work (`execute_seeds`: one trial, or trials that differ only in seed as one
+    """Run one unit of work (`execute_seeds`: one trial, or trials that share a population key as one
     population). An exception is recorded as failed for each of them, never raised."""
     from dlrepro.run_format import finished
     from dlrepro.runs.execute import error_text, execute_seeds

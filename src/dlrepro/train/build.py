@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from dlrepro import registry
@@ -21,12 +23,17 @@ def build_task(cfg: RunConfig) -> Task:
 
 
 def population_kind(cfg: RunConfig) -> str | None:
-    """The model kind when seeds of `cfg` can train as one population (the kind has a population task, which
-    sits beside its single-run twin: `numpy_mlp_task`, `mlp_task`, `rnn_task`), else None. Not for a run
-    that reads a data source (the CIFAR-10 MLP), nor for a user's class unless it says its update broadcasts
-    over the members (a cell that declares it; a user's optimizer never)."""
+    """The model kind when `cfg` can train as a member of one population (the kind has a population task,
+    which sits beside its single-run twin: `numpy_mlp_task`, `mlp_task`, `rnn_task`, `cnn_population`), else
+    None. Not for a run that reads a data source unless its kind's population reads it (the ConvNet's does,
+    the CIFAR-10 MLP's kind's does not), nor for a setting of its kind's `single_only` away from its default,
+    nor for a user's class unless it says its update broadcasts over the members (a cell that declares it; a
+    user's optimizer never)."""
     kind = registry.MODEL_KINDS.get(cfg.model)
-    if kind is None or kind.population is None or cfg.data_source is not None:
+    if kind is None or kind.population is None or (cfg.data_source is not None and not kind.population_reads_data):
+        return None
+    defaults = {f.name: f.default for f in fields(cfg)}
+    if any(name in defaults and getattr(cfg, name) != defaults[name] for name in kind.single_only):
         return None
     for name, table in cfg.PLUGGABLE.items():
         if getattr(cfg, name) not in table and not (name == "cell" and _broadcasts(cfg)):
@@ -41,18 +48,24 @@ def _broadcasts(cfg: RunConfig) -> bool:
 
 
 def build_population(cfgs: list[RunConfig]) -> PopulationTask:
-    """One `PopulationTask` for configs that differ only in their (distinct) seeds, all of one
-    `population_kind`."""
+    """One `PopulationTask` for distinct configs of one `population_kind` and one `population_key`: they
+    differ only in their seeds, or in their kind's `member_settings` (the ConvNet's optimizer and lr). The
+    kind's population function takes the members' configs."""
     kinds = {population_kind(c) for c in cfgs}
     keys = {c.population_key() for c in cfgs}
     if None in kinds or len(kinds) != 1 or len(keys) != 1:
-        raise ValueError("a population needs configs of one population kind that differ only in seed")
-    cfg, seeds = cfgs[0], [c.seed for c in cfgs]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"a population needs distinct seeds, got {seeds}")
-    population = registry.MODEL_KINDS[cfg.model].population
+        raise ValueError("a population needs configs of one population kind that differ only in seed "
+                         "(or in the settings its members may differ in)")
+    if len({json.dumps(c.identity(), sort_keys=True) for c in cfgs}) != len(cfgs):
+        raise ValueError(f"a population needs distinct members, got seeds {[c.seed for c in cfgs]}")
+    population = registry.MODEL_KINDS[cfgs[0].model].population
     assert population is not None  # population_kind says so
-    return registry.load(population)(cfg, seeds)
+    return registry.load(population)(cfgs)
+
+
+def _seeds(cfgs: list) -> list[int]:
+    """The members' seeds: the only setting in which the members of a seed population differ."""
+    return [c.seed for c in cfgs]
 
 
 def toy_split(cfg: MLPConfig) -> tuple[ToyData, tuple]:
@@ -77,11 +90,11 @@ def numpy_mlp_task(cfg: MLPConfig) -> Task:
     return _keeping(NumpyMLPTask(cfg, *splits), data)
 
 
-def numpy_mlp_population(cfg: MLPConfig, seeds: list[int]) -> PopulationTask:
+def numpy_mlp_population(cfgs: list[MLPConfig]) -> PopulationTask:
     from dlrepro.train.numpy_mlp_task import PopulationNumpyMLPTask
 
-    data, splits = toy_split(cfg)
-    return _keeping(PopulationNumpyMLPTask(cfg, seeds, *splits), data)
+    data, splits = toy_split(cfgs[0])
+    return _keeping(PopulationNumpyMLPTask(cfgs[0], _seeds(cfgs), *splits), data)
 
 
 def torch_mlp_task(cfg: MLPConfig) -> Task:
@@ -94,11 +107,11 @@ def torch_mlp_task(cfg: MLPConfig) -> Task:
     return _keeping(TorchMLPTask(cfg, *splits), data)
 
 
-def torch_mlp_population(cfg: MLPConfig, seeds: list[int]) -> PopulationTask:
+def torch_mlp_population(cfgs: list[MLPConfig]) -> PopulationTask:
     from dlrepro.train.mlp_task import PopulationTorchMLPTask
 
-    data, splits = toy_split(cfg)
-    return _keeping(PopulationTorchMLPTask(cfg, seeds, *splits), data)
+    data, splits = toy_split(cfgs[0])
+    return _keeping(PopulationTorchMLPTask(cfgs[0], _seeds(cfgs), *splits), data)
 
 
 def palindrome_task(cfg: RNNConfig) -> Task:
@@ -107,10 +120,10 @@ def palindrome_task(cfg: RNNConfig) -> Task:
     return PalindromeTask(cfg)
 
 
-def palindrome_population(cfg: RNNConfig, seeds: list[int]) -> PopulationTask:
+def palindrome_population(cfgs: list[RNNConfig]) -> PopulationTask:
     from dlrepro.train.rnn_task import PopulationPalindromeTask
 
-    return PopulationPalindromeTask(cfg, seeds)
+    return PopulationPalindromeTask(cfgs[0], _seeds(cfgs))
 
 
 def _cifar_mlp_task(cfg: MLPConfig) -> Task:

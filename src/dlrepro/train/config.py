@@ -141,9 +141,12 @@ class RunConfig:
         return {k: v for k, v in self.to_dict().items() if k not in self.NOT_IDENTITY}
 
     def population_key(self) -> str:
-        """Equal for configs that differ only in their seed (such runs can train as one population, on one
-        device)."""
-        key = {k: v for k, v in self.identity().items() if k != "seed"}
+        """Equal for configs that differ only in their seed, or in their model kind's `member_settings`
+        (dlrepro.registry.MODEL_KINDS: the ConvNet's optimizer and lr): such runs can train as one population,
+        on one device."""
+        kind = registry.MODEL_KINDS.get(self.model)
+        apart = ("seed", *(kind.member_settings if kind is not None else ()))
+        key = {k: v for k, v in self.identity().items() if k not in apart}
         key["device"] = getattr(self, "device", None)  # not in the identity, but one population, one device
         return json.dumps(key, sort_keys=True)
 
