@@ -130,7 +130,7 @@ MODEL_KINDS: dict[str, ModelKind] = {
                      "Train the 9.23M-parameter VGG-style ConvNet (8 conv+BatchNorm+ReLU layers, 5 max-pools, 1 "
                      "linear layer) on CIFAR-10. Defaults follow the reference: Adam lr 1e-4, batch 32, 200 epochs, "
                      "no augmentation.",
-                     member_settings=("optimizer", "lr"), population_reads_data=True, single_only=("order",)),
+                     member_settings=("optimizer", "lr"), population_reads_data=True, single_only=("order", "compile")),
 }
 
 
