@@ -116,7 +116,8 @@ def plan(study: Study, profile: str, out: Path, data: dict | None = None) -> lis
         lines.append("   protocols: " + "; ".join(f"{name} {len(ids)} trial(s)" for name, ids in protocols.items()))
         width_p = max(len(",".join(protocols)), 9)
     for (cfg, d), s, state in zip(trials, settings, states, strict=True):
-        diff = " ".join(f"{k}={s.get(k)}" for k in varied)
+        # a setting config.json leaves out at its default (a protocol setting of a stated trial) shows its default
+        diff = " ".join(f"{k}={s[k] if k in s else getattr(cfg, k, None)}" for k in varied)
         under = ",".join(n for n, ids in protocols.items() if cfg.default_name() in ids)
         lines.append(f"   {Path(d).name:<{width}}  {state:<11}  "
                      + (f"{under:<{width_p}}  " if len(protocols) > 1 else "") + diff)
