@@ -50,7 +50,21 @@ def eval_order(n: int) -> np.ndarray:
     return np.random.default_rng(EVAL_ORDER_SEED).permutation(n)
 
 
-def _split(images: np.ndarray, labels: np.ndarray, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def eval_batches(x_all: torch.Tensor, y_all: torch.Tensor, size: int, outputs: str):
+    """A split's evaluation batches (images, labels) of `size`: in stored order, or in `eval_order` when the
+    predictions depend on their batch (softmax-batch)."""
+    order = torch.from_numpy(eval_order(len(y_all))).to(y_all.device) if outputs == "softmax-batch" else None
+    for lo in range(0, len(y_all), size):
+        if order is None:
+            yield x_all[lo:lo + size], y_all[lo:lo + size]
+        else:
+            rows = order[lo:lo + size]
+            yield x_all.index_select(0, rows), y_all.index_select(0, rows)
+
+
+def device_split(images: np.ndarray, labels: np.ndarray, n: int,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split on the device as uint8 images and int64 labels: its first n images, stratified (0 = all)."""
     idx = cifar10.stratified_subset(labels, n) if n else np.arange(len(labels))
     x = cifar10.to_device_tensor(np.asarray(images[idx]), device)
     return x, torch.as_tensor(np.asarray(labels[idx]), dtype=torch.int64, device=device)
@@ -68,8 +82,8 @@ class CifarTask:
         self.device, self.augment, self.input_dtype = device, augment, input_dtype
         self.outputs, self.running = outputs, train_metrics == "running"
         self.eval_batch = batch_size if outputs == "softmax-batch" else eval_batch
-        self.train_xy = _split(data.train_images, data.train_labels, subset, device)
-        self.test_xy = _split(data.test_images, data.test_labels, test_subset, device)
+        self.train_xy = device_split(data.train_images, data.train_labels, subset, device)
+        self.test_xy = device_split(data.test_images, data.test_labels, test_subset, device)
         if normalize == "half":
             self.mean = self.std = torch.full((3,), 0.5, device=device)
         else:
@@ -119,13 +133,7 @@ class CifarTask:
     def _eval_split(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[float, float]:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        order = torch.from_numpy(eval_order(len(y_all))).to(self.device) if self.outputs == "softmax-batch" else None
-        for lo in range(0, len(y_all), self.eval_batch):
-            if order is None:
-                x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
-            else:
-                rows = order[lo:lo + self.eval_batch]
-                x, y = x_all.index_select(0, rows), y_all.index_select(0, rows)
+        for x, y in eval_batches(x_all, y_all, self.eval_batch, self.outputs):
             with self._autocast():
                 logits = emit(self.forward(self._inputs(x)).float(), self.outputs)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")

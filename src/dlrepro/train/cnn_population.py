@@ -38,7 +38,7 @@ from dlrepro.data import cifar10
 from dlrepro.errors import ConfigError
 from dlrepro.models.outputs import emit
 from dlrepro.train.batches import EpochBatches, PopulationBatches
-from dlrepro.train.cifar_task import _split, eval_order, make_optimizer
+from dlrepro.train.cifar_task import device_split, eval_batches, make_optimizer
 from dlrepro.train.config import CNNConfig
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 from dlrepro.train.stacked_optim import StackedOptimizer
@@ -109,8 +109,8 @@ class PopulationCifarTask:
         self.graph_error: str | None = None
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.train_xy = _split(data.train_images, data.train_labels, subset, device)
-        self.test_xy = _split(data.test_images, data.test_labels, test_subset, device)
+        self.train_xy = device_split(data.train_images, data.train_labels, subset, device)
+        self.test_xy = device_split(data.test_images, data.test_labels, test_subset, device)
         if normalize == "half":  # the as-run normalisation: mean 0.5, std 0.5 per channel
             self.mean = self.std = torch.full((3,), 0.5, device=device)
         else:
@@ -207,13 +207,7 @@ class PopulationCifarTask:
         loss_sum = torch.zeros(self.size, device=self.device, dtype=torch.float64)
         correct = torch.zeros(self.size, device=self.device, dtype=torch.int64)
         self.base.eval()
-        order = torch.from_numpy(eval_order(len(y_all))).to(self.device) if self.outputs == "softmax-batch" else None
-        for lo in range(0, len(y_all), self.eval_batch):
-            if order is None:
-                x, y = x_all[lo:lo + self.eval_batch], y_all[lo:lo + self.eval_batch]
-            else:
-                rows = order[lo:lo + self.eval_batch]
-                x, y = x_all.index_select(0, rows), y_all.index_select(0, rows)
+        for x, y in eval_batches(x_all, y_all, self.eval_batch, self.outputs):
             losses, hits = self._all(self._inputs(x), y)
             loss_sum += losses * len(y)
             correct += hits
