@@ -321,16 +321,22 @@ def test_default_settings_log_the_numbers_logged_before_the_protocol_settings():
         assert close(before[key], now[key]), key
 
 
-def test_palindrome_population_under_the_as_run_settings_logs_its_single_runs_numbers():
-    cfgs = [RNNConfig(train_metrics="batch", outputs="softmax", steps=20, eval_every=10, hidden=8, batch_size=16,
-                      input_length=4, test_size=32, seed=s) for s in (0, 1)]
-    sinks = [MemorySink(), MemorySink()]
+def _population_logs_its_single_runs(cfgs: list, tol: float) -> list[MemorySink]:
+    """Train `cfgs` as one population and each alone; every member's rows equal its single run's (within tol)."""
+    sinks = [MemorySink() for _ in cfgs]
     fit_population(build_population(cfgs), sinks, progress=False)
     for cfg, sink in zip(cfgs, sinks, strict=True):
         single = MemorySink()
         fit(build_task(cfg), single, progress=False)
         for a, b in zip(_rows(single), _rows(sink), strict=True):
-            assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-5) for k in a)
+            assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=tol) for k in a)
+    return sinks
+
+
+def test_palindrome_population_under_the_as_run_settings_logs_its_single_runs_numbers():
+    cfgs = [RNNConfig(train_metrics="batch", outputs="softmax", steps=20, eval_every=10, hidden=8, batch_size=16,
+                      input_length=4, test_size=32, seed=s) for s in (0, 1)]
+    _population_logs_its_single_runs(cfgs, 1e-5)
 
 
 @pytest.mark.parametrize("order", batches_mod.ORDERS)
@@ -383,11 +389,5 @@ def test_protocol_settings_go_through_set_and_a_study_grid():
 def test_numpy_population_under_the_as_run_settings_logs_its_single_runs_numbers():
     cfgs = [MLPConfig(model="mlp-numpy", dataset="blobs", data_seed=1, split="first", init="normal-0.1",
                       order="once", n_samples=40, epochs=3, eval_every=1, seed=s) for s in (0, 3)]
-    sinks = [MemorySink(), MemorySink()]
-    fit_population(build_population(cfgs), sinks, progress=False)
-    for cfg, sink in zip(cfgs, sinks, strict=True):
-        single = MemorySink()
-        fit(build_task(cfg), single, progress=False)
-        for a, b in zip(_rows(single), _rows(sink), strict=True):
-            assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-12) for k in a)
+    sinks = _population_logs_its_single_runs(cfgs, 1e-12)
     assert _rows(sinks[0]) != _rows(sinks[1])
