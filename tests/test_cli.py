@@ -70,7 +70,7 @@ def test_sweep_and_reproduce_explain_set_dry_run_and_quiet(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     text = capsys.readouterr().out
-    for flag in ("--set KEY=VALUE", "--dry-run", "--quiet"):
+    for flag in ("--set KEY=VALUE", "--explain", "--dry-run", "--quiet"):
         assert flag in text
 
 

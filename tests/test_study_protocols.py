@@ -292,3 +292,74 @@ def test_a_claim_is_judged_at_a_protocol_value_only_where_all_its_runs_share_it(
     assert under(only_torch, points, "fast")[2] is False          # the protocol runs none of its trials
     none = ClaimSpec("n", "text", "at_least", {"model": "rnn"})
     assert under(none, points, "fast") == (none, {}, True)         # no trial at all: judged (and 'not run') as stated
+
+
+def test_a_protocols_single_setting_protocols_each_switch_one_of_its_settings_alone(tmp_path):
+    study = _study(tmp_path, BASE + FAST)
+    fast = study.protocols["fast"]
+    singles = {p.name: p for p in fast.singles()}
+    assert list(singles) == ["fast:lr", "fast:epochs"]
+    assert singles["fast:lr"].fixed == {"lr": 0.1} and singles["fast:lr"].when == ()
+    assert singles["fast:epochs"].fixed == {} and singles["fast:epochs"].when == (({"seed": 1}, {"epochs": 12}),)
+    assert all(p.only == fast.only for p in singles.values())
+    explaining = study.explaining()
+    assert explaining.profile_protocols("quick") == ("stated", "fast", "fast:lr", "fast:epochs")
+    assert explaining.explaining().profile_protocols("quick") == explaining.profile_protocols("quick")
+    # fast:epochs runs the lr 0.01 trial of seed 1 for 12 epochs, at the stated lr
+    assert [(c.seed, c.lr, c.epochs) for c in explaining.trials("quick", "fast:epochs")] == [(0, 0.01, 10),
+                                                                                           (1, 0.01, 12)]
+    assert study.profile_protocols("quick") == ("stated", "fast")   # the study itself is unchanged
+
+
+def test_a_single_setting_that_changes_no_trial_is_not_run(tmp_path):
+    study = _study(tmp_path, BASE + FAST.replace("fixed = { lr = 0.1 }", "fixed = { lr = 0.1, n_samples = 200 }"))
+    assert "fast:n_samples" in study.explaining().protocols
+    assert "fast:n_samples" not in study.explaining().profile_protocols("quick")
+
+
+def test_explain_names_the_setting_that_alone_changes_a_claims_verdict(tmp_path, capsys):
+    """Under `fast` (lr 0.1 and the sample order fixed once), moons reaches 97 % in 10 epochs; lr 0.1 alone
+    does too, the order alone does not: the report names lr as the setting that explains the claim."""
+    import jsonschema
+
+    from dlrepro.cli import main
+
+    path, out = tmp_path / "two.toml", tmp_path / "out"
+    path.write_text(TWO.replace('fixed = { lr = 0.1 }', 'fixed = { lr = 0.1, order = "once" }'))
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--explain"]) == 0
+    assert main(["report", str(out)]) == 0
+    capsys.readouterr()
+    doc = json.loads((out / "claims.json").read_text())
+    jsonschema.validate(doc, json.loads((resources.files("dlrepro.claims") / "claims.schema.json").read_text()))
+    claim = next(c for c in doc["claims"] if c["id"] == "moons-97")
+    verdicts = {n: p["verdict"] for n, p in claim["protocols"].items()}
+    assert verdicts == {"stated": "differs", "fast": "reproduced", "fast:lr": "reproduced", "fast:order": "differs"}
+    assert json.loads((out / "runs" / "two" / "study.json").read_text())["protocols"].keys() == verdicts.keys()
+    report = (out / "report.md").read_text()
+    assert "alone (fast)" in report and "fast:lr" not in report.split("## ")[1].split("\n| ")[0]
+    assert "moons-97 (lr 0.1, order once; alone: lr)" in report
+    assert ("Each setting of fast switched alone (protocols fast:SETTING, --explain): of the 1 claims whose "
+            "verdict changes from stated to fast, 1 get the fast verdict from one setting alone: moons-97 (lr)."
+            ) in report
+    # the same folder swept again without --explain reports the two declared protocols only
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
+    assert main(["report", str(out)]) == 0
+    claim = next(c for c in json.loads((out / "claims.json").read_text())["claims"] if c["id"] == "moons-97")
+    assert list(claim["protocols"]) == ["stated", "fast"]
+    assert "alone (fast)" not in (out / "report.md").read_text()
+
+
+def test_claims_json_counts_every_claim_under_the_stated_protocol_a_study_of_it_alone_included(tmp_path):
+    from dlrepro.report.build import build_report
+    from helpers import curve, write_study_folder
+
+    out = tmp_path / "out"
+    write_study_folder(out, TWO, "quick", lambda cfg: curve(2, 0.5, 0.99), name="two")
+    alone = TWO.split("[protocols.fast]")[0] + TWO.split('fixed = { lr = 0.1 }')[1]
+    write_study_folder(out, alone.replace('name = "two"', 'name = "one"').replace("moons-97", "one-97"), "quick",
+                       lambda cfg: curve(2, 0.5, 0.5), name="one")
+    build_report(out, echo=False)
+    doc = json.loads((out / "claims.json").read_text())
+    assert doc["counts"]["reproduced"] == 1 and doc["counts"]["differs"] == 1
+    assert doc["protocols"]["stated"] == doc["counts"]                # both claims, as the top-level counts
+    assert sum(doc["protocols"]["fast"].values()) == 1                # only study two ran fast

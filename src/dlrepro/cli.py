@@ -109,11 +109,11 @@ def _cmd_reproduce(a) -> int:
             raise DlreproError(f"--only: unknown study {unknown[0]!r}; choose from {', '.join(STUDIES)}")
     options = _options(a)
     if a.dry_run:
-        studies = select_studies(only or STUDIES, a.profile, _sets(a))
+        studies = select_studies(only or STUDIES, a.profile, _sets(a), a.explain)
         prepare(studies, a.profile, options, load_data=False)
         print("\n".join(dry_run(studies, a.profile, Path(a.out), options)))
         return 0
-    _, failed = reproduce(a.out, a.profile, options, only=only, sets=_sets(a))
+    _, failed = reproduce(a.out, a.profile, options, only=only, sets=_sets(a), explain=a.explain)
     return 1 if failed else 0
 
 
@@ -161,6 +161,8 @@ def _cmd_sweep(a) -> int:
         study = study.with_sets(sets, a.profile)
     else:
         study.trials(a.profile)  # an undefined profile: one line, before anything runs
+    if a.explain:
+        study = study.explaining()
     ready = prepare([study], a.profile, options, load_data=not a.dry_run)  # each source once, before any trial
     if a.dry_run:
         print("\n".join(dry_run([study], a.profile, Path(a.out), options, totals=False)))

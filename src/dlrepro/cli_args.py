@@ -197,8 +197,8 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_study_run_flags(p: argparse.ArgumentParser) -> None:
-    """--profile, --out, --workers, --set, --dry-run and --quiet, shared by sweep and reproduce, then the data
-    and backend flags."""
+    """--profile, --out, --workers, --set, --explain, --dry-run and --quiet, shared by sweep and reproduce, then
+    the data and backend flags."""
     p.add_argument("--profile", default=DEFAULT_PROFILE,
                    help=f"{', '.join(PROFILES)} or a profile the study file defines ([profiles.NAME]); smoke: "
                         "seconds; quick: minutes on 2 CPU cores; full: the reference settings (default %(default)s)")
@@ -209,6 +209,10 @@ def add_study_run_flags(p: argparse.ArgumentParser) -> None:
                    help="override a setting for every trial (steps=2000), or replace or make a grid axis with a "
                         "list (seed=[0,1,2]); the value is read as TOML (strings in a list need quotes), checked "
                         "like the study file. Repeatable")
+    p.add_argument("--explain", action="store_true",
+                   help="also run, for each protocol the profile runs besides stated (as-run), each of its settings "
+                        "switched alone from the stated ones (protocols as-run:outputs, ...); the report then names, "
+                        "for each claim whose verdict changes, the setting(s) that alone change it")
     p.add_argument("--dry-run", action="store_true",
                    help="print the trials (id, the settings that differ between them, done or to run) and run "
                         "nothing")

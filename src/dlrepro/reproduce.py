@@ -91,12 +91,13 @@ def dry_run(studies: list[Study], profile: str, out: Path, options: SweepOptions
 
 
 def reproduce(out: str | Path = "results", profile: str = "quick", options: SweepOptions = DEFAULT_OPTIONS,
-              only: list[str] | None = None, sets: dict | None = None) -> tuple[Path, int]:
+              only: list[str] | None = None, sets: dict | None = None, explain: bool = False) -> tuple[Path, int]:
     """Run the built-in studies (`only`, default all) and write the report; returns (report.md, number of
-    failed trials). `sets`: --set overrides, each applied to the studies that have that setting or axis."""
+    failed trials). `sets`: --set overrides, each applied to the studies that have that setting or axis;
+    `explain`: also each protocol's settings switched alone (`Study.explaining`)."""
     out = Path(out)
     data = options.data
-    studies = select_studies(only or STUDIES, profile, sets)
+    studies = select_studies(only or STUDIES, profile, sets, explain)
     ready = prepare(studies, profile, options, echo=not options.quiet)  # every study checked before anything runs
     out.mkdir(parents=True, exist_ok=True)
     status = read_reproduce_record(out) if only else {}

@@ -24,6 +24,17 @@ from dlrepro.claims.spec import ClaimSpec
 from dlrepro.claims.verdict import Claim, show
 
 STATED = "stated"   # the protocol of a study's own settings; every other protocol is a change to it
+SINGLE = ":"        # 'as-run:outputs': one setting of protocol as-run switched alone (`--explain`)
+
+
+def parent(name: str) -> str:
+    """The protocol a single-setting protocol's name derives from ('as-run:outputs' -> 'as-run'); else the name."""
+    return name.split(SINGLE, 1)[0]
+
+
+def single_setting(name: str) -> str | None:
+    """The setting a single-setting protocol switches ('as-run:outputs' -> 'outputs'); None for any other."""
+    return name.split(SINGLE, 1)[1] if SINGLE in name else None
 
 
 def under(spec: ClaimSpec, points: list[dict[str, dict]], protocol: str) -> tuple[ClaimSpec, dict, bool]:
@@ -82,6 +93,32 @@ def explained(claims: list[Claim], name: str) -> list[Claim]:
     """The claims that differ under the stated protocol and reproduce under `name`."""
     return [c for c in claims if c.verdict == "differs"
             and c.protocols.get(name, {}).get("verdict") == "reproduced"]
+
+
+def verdict_under(claim: Claim, name: str) -> str | None:
+    """The claim's verdict under protocol `name`: its own under the stated one (every claim has one, a study
+    that ran the stated protocol alone included), None where its study did not run `name`."""
+    return claim.verdict if name == STATED else claim.protocols.get(name, {}).get("verdict")
+
+
+def alone(claim: Claim, name: str) -> list[str] | None:
+    """The settings of protocol `name` that, each switched alone, give the claim its verdict under `name` (its
+    single-setting protocols' verdicts); None when none of them judged the claim."""
+    target = claim.protocols.get(name, {}).get("verdict")
+    singles = {n.split(SINGLE, 1)[1]: p["verdict"] for n, p in claim.protocols.items()
+               if SINGLE in n and parent(n) == name}
+    if target is None or not singles:
+        return None
+    return [key for key, verdict in singles.items() if verdict == target]
+
+
+def alone_text(claim: Claim, name: str) -> str:
+    """What explains the claim's change of verdict from stated to `name`: 'outputs' (that setting alone gives
+    it), 'outputs or order', 'no setting alone'; '-' where the verdict does not change or nothing was run."""
+    keys = alone(claim, name)
+    if keys is None or claim.protocols[name]["verdict"] == claim.verdict:
+        return "-"
+    return " or ".join(keys) if keys else "no setting alone"
 
 
 def protocol_names(claims: list[Claim]) -> list[str]:

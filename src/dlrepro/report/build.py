@@ -24,7 +24,7 @@ from pathlib import Path
 import dlrepro
 from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
 from dlrepro.claims.judge import judge_claims
-from dlrepro.claims.protocols import protocol_names
+from dlrepro.claims.protocols import protocol_names, verdict_under
 from dlrepro.claims.verdict import PROTOCOLS_SCHEMA_VERSION, SCHEMA_VERSION, VERDICTS, Claim, counts
 from dlrepro.errors import ConfigError
 from dlrepro.files import atomic_write_bytes
@@ -195,7 +195,7 @@ def claims_document(claims: list[Claim], status: dict, evidences: dict[str, Evid
     """claims.json; `unread`: the studies whose claims could not be read (study, file, problem). With several
     protocols (schema version 3), the counts under each."""
     names = protocol_names(claims)
-    extra = {"protocols": {n: {v: sum(c.protocols.get(n, {}).get("verdict") == v for c in claims) for v in VERDICTS}
+    extra = {"protocols": {n: {v: sum(verdict_under(c, n) == v for c in claims) for v in VERDICTS}
                            for n in names}} if names else {}
     return {"schema_version": PROTOCOLS_SCHEMA_VERSION if names else SCHEMA_VERSION,
             "dlrepro_version": dlrepro.__version__,

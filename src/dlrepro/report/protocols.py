@@ -2,7 +2,8 @@
 claim judged under every one of them from that protocol's runs (dlrepro.claims.protocols), the section note
 naming them, and the summary's lines: the counts under each protocol and the claims that differ as stated but
 reproduce under another, with the settings by which that protocol's runs of the claim differ from the stated
-ones. A folder whose studies ran the stated protocol alone gets none of these (it reports as before)."""
+ones and, where `--explain` ran them, the settings that alone give it that verdict. A folder whose studies ran
+the stated protocol alone gets none of these (it reports as before)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from pathlib import Path
 
 from dlrepro.claims.evidence import evidence
 from dlrepro.claims.judge import judged
-from dlrepro.claims.protocols import STATED, changed_text, explained, judge_protocols, protocol_names
+from dlrepro.claims.protocols import (
+    SINGLE,
+    STATED,
+    alone_text,
+    changed_text,
+    explained,
+    judge_protocols,
+    parent,
+    protocol_names,
+    single_setting,
+)
 from dlrepro.claims.verdict import VERDICTS, Claim
 from dlrepro.studies.record import recorded_protocols
 from dlrepro.studies.spec import Study
@@ -21,14 +32,20 @@ def ran_protocols(info: dict, study: Study, profile: str | None) -> list[str]:
     alone for a record without protocols) that its study file names, stated first."""
     if profile is None or profile not in study.profiles:
         return [STATED]
-    runs = study.profile_protocols(profile)
+    runs = study.explaining().profile_protocols(profile)
     return list(dict.fromkeys([STATED, *(n for n in recorded_protocols(info) if n in runs)]))
+
+
+def judging(study: Study, names: list[str]) -> Study:
+    """The study whose protocols `names` are: with its single-setting protocols when some of `names` is one."""
+    return study.explaining() if any(SINGLE in n for n in names) else study
 
 
 def protocol_note(study: Study, profile: str, names: list[str], shown: str) -> str:
     """With several protocols: each one's trials and description, and which runs the section shows."""
     if len(names) < 2:
         return ""
+    study = judging(study, names)
     parts = [f"{n} ({len(study.trials(profile, n))} trial(s)"
              + (f": {study.protocols[n].description}" if n != STATED and study.protocols[n].description else "")
              + ")" for n in names]
@@ -41,6 +58,7 @@ def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, st
     """Each claim judged under every protocol of `names` but the stated one, from that protocol's runs only."""
     if len(names) < 2:
         return
+    study = judging(study, names)
     points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)]
     evidences = {}
     for name in names[1:]:
@@ -52,15 +70,17 @@ def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, st
 
 
 def protocol_ids(study: Study, profile: str, protocols: list[str]) -> set[str]:
+    study = judging(study, protocols)
     return {c.default_name() for p in protocols[1:] for c in study.trials(profile, p)}
 
 
 def protocol_lines(claims: list[Claim]) -> list[str]:
     """With several protocols: the counts under each, and the claims that differ as stated but reproduce under
-    another protocol, with the settings by which its runs of the claim differ from the stated ones."""
+    another protocol, with the settings by which its runs of the claim differ from the stated ones and, where
+    that protocol's single-setting protocols ran, the setting(s) that alone give the claim that verdict."""
     names = protocol_names(claims)
     lines = []
-    for name in names[1:]:
+    for name in [n for n in names[1:] if single_setting(n) is None]:
         under = [c.protocols[name]["verdict"] for c in claims if name in c.protocols]
         lines.append(f"Under protocol {name}: {len(under)} claims: "
                      + ", ".join(f"{under.count(v)} {v}" for v in VERDICTS) + ".")
@@ -68,6 +88,16 @@ def protocol_lines(claims: list[Claim]) -> list[str]:
         ok = explained(claims, name)
         text = (f"Of the {len(differ)} claims that differ as stated, {len(ok)} reproduce under {name}"
                 + (" (explained by the reference's code)" if name == "as-run" else ""))
-        details = [f"{c.id} ({changed_text(c.protocols[name]['changed']) or 'no setting changed'})" for c in ok]
+        singles = any(parent(n) == name and single_setting(n) for n in names)
+        details = [f"{c.id} ({changed_text(c.protocols[name]['changed']) or 'no setting changed'}"
+                   + (f"; alone: {alone_text(c, name)}" if singles else "") + ")" for c in ok]
         lines.append(text + (": " + "; ".join(details) if details else "") + ".")
+        if singles:
+            flips = [c for c in claims if name in c.protocols and c.protocols[name]["verdict"] != c.verdict]
+            lines.append(f"Each setting of {name} switched alone (protocols {name}:SETTING, --explain): of the "
+                         f"{len(flips)} claims whose verdict changes from stated to {name}, "
+                         f"{sum(alone_text(c, name) not in ('-', 'no setting alone') for c in flips)} get the "
+                         f"{name} verdict from one setting alone"
+                         + (": " + "; ".join(f"{c.id} ({alone_text(c, name)})" for c in flips) if flips else "")
+                         + ".")
     return lines

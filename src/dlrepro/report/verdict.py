@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dlrepro.claims.protocols import changed_text
+from dlrepro.claims.protocols import alone_text, changed_text, parent, single_setting
 from dlrepro.claims.verdict import Claim
 from dlrepro.report.document import VERDICT_STYLE, Link, Section, Table, md_paragraphs, md_text, verdict_badge
 
@@ -40,26 +40,31 @@ def ours(claim: Claim) -> str:
 
 
 def glance_table(claims: list[Claim], protocols: list[str] | None = None) -> Table:
-    """The claims at a glance; with several `protocols`, ours and the verdict under each, side by side."""
+    """The claims at a glance; with several `protocols`, ours and the verdict under each, side by side, and where
+    a protocol's single-setting protocols ran (`--explain`), the setting(s) that alone give its verdict."""
     caption = ("Each claim links to its details (id, settings, rule, reason, runs) further down.\n'ours': the mean "
                "over seeds (+- their std), or each seed's where the claim compares seeds.")
     if not protocols or len(protocols) < 2:
         return Table(["part", "claim", "reference", "ours", "verdict"],
                      [[c.part, Link(c.text, anchor(c)), c.reference_text, ours(c), c.verdict] for c in claims],
                      caption=caption)
-    rest = protocols[1:]
+    rest = [n for n in protocols[1:] if single_setting(n) is None]
+    explained = [n for n in rest if any(single_setting(m) and parent(m) == n for m in protocols)]
     header = ["part", "claim", "reference", "ours", f"verdict ({protocols[0]})"]
     for name in rest:
-        header += [f"ours ({name})", f"verdict ({name})"]
+        header += [f"ours ({name})", f"verdict ({name})"] + ([f"alone ({name})"] if name in explained else [])
     rows = []
     for c in claims:
         row = [c.part, Link(c.text, anchor(c)), c.reference_text, ours(c), c.verdict]
         for name in rest:
             p = c.protocols.get(name)
             row += [ours(Claim(**{**_fields(c), "measured": p["measured"]})), p["verdict"]] if p else ["-", "-"]
+            row += [alone_text(c, name)] if name in explained else []
         rows.append(row)
+    alone = (" 'alone': the setting(s) of that protocol that, switched alone from the stated settings, give the "
+             "claim its verdict there ('-': the verdict does not change).") if explained else ""
     return Table(header, rows, caption=caption + " A claim is judged under each protocol from that protocol's "
-                 "runs only ('-': its study did not run the protocol).")
+                 "runs only ('-': its study did not run the protocol)." + alone)
 
 
 def _fields(c: Claim) -> dict:

@@ -19,6 +19,11 @@ of each `when` whose `match` the stated trial's settings meet (in file order, a 
 the keys `--set` names as `--set` gave them (the command line has the last word). `only` and `match` are
 matched against the stated trial. A trial that comes out equal under two protocols runs once and belongs to
 both.
+
+A protocol's single-setting protocols (`Protocol.singles`, run by `--explain`) each switch one of its settings
+alone: `as-run:outputs` is the stated trial with the `outputs` that `as-run` gives it and every other setting as
+stated. A claim that differs as stated and reproduces under `as-run` is explained by the setting(s) whose single
+protocol reproduces it too. Their names hold a ':', which no declared protocol's name may.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 
 from dlrepro.claims.evidence import matches
-from dlrepro.claims.protocols import STATED
+from dlrepro.claims.protocols import SINGLE, STATED
 from dlrepro.claims.spec import as_match
 from dlrepro.errors import ConfigError
 
@@ -53,6 +58,18 @@ class Protocol:
             if matches(cfg, match):
                 out.update(fixed)
         return out
+
+    def setting_names(self) -> list[str]:
+        """Every setting this protocol sets (in its fixed, then its `when` parts), each once."""
+        return list(dict.fromkeys([*self.fixed, *(k for _, fixed in self.when for k in fixed)]))
+
+    def singles(self) -> list[Protocol]:
+        """One protocol per setting this one sets: that setting as this protocol gives it (to the same trials,
+        its `only` and `when` kept), every other setting as stated."""
+        return [Protocol(f"{self.name}{SINGLE}{key}", f"as stated, but {key} as under {self.name}",
+                         {key: self.fixed[key]} if key in self.fixed else {}, self.only,
+                         tuple((match, {key: fixed[key]}) for match, fixed in self.when if key in fixed))
+                for key in self.setting_names()]
 
 
 def parse_protocols(tables: dict, where: str, is_field) -> dict[str, Protocol]:

@@ -37,7 +37,7 @@ from pathlib import Path
 from dlrepro.claims.spec import ClaimSpec, parse_claims
 from dlrepro.errors import ConfigError
 from dlrepro.studies import schema
-from dlrepro.studies.protocols import STATED, Protocol, parse_profile_protocols, parse_protocols
+from dlrepro.studies.protocols import SINGLE, STATED, Protocol, parse_profile_protocols, parse_protocols
 from dlrepro.train.config import CONFIG_TYPES, RunConfig, config_from_dict
 from dlrepro.train.plugins import RECORDED
 
@@ -126,6 +126,35 @@ class Study:
         """The protocols `profile` runs, stated first (default: every protocol of the study)."""
         self.settings(profile)  # an undefined profile: ConfigError
         return self.profiles[profile].get("protocols") or tuple(self.protocols)
+
+    def explaining(self) -> Study:
+        """This study as `--explain` sweeps it: each protocol but the stated one followed by its single-setting
+        protocols (`Protocol.singles`), in the study and in every profile that runs it, less those that change
+        no trial of that profile (a setting the protocol gives its stated value)."""
+        singles = {n: p.singles() for n, p in self.protocols.items() if n != STATED and SINGLE not in n}
+        protocols = {}
+        for name, p in self.protocols.items():
+            protocols[name] = p
+            protocols.update({s.name: s for s in singles.get(name, [])})
+        profiles = {}
+        for name, over in self.profiles.items():
+            chosen = over.get("protocols") or tuple(self.protocols)
+            stated = [(c.to_dict(), c.default_name()) for c in self._stated(name)]
+            profiles[name] = {**over, "protocols": tuple(dict.fromkeys(
+                m for n in chosen for m in (n, *(s.name for s in singles.get(n, []) if self._changes(s, stated)))))}
+        return dataclasses.replace(self, protocols=protocols, profiles=profiles)
+
+    def _changes(self, protocol: Protocol, stated: list[tuple[dict, str]]) -> bool:
+        """Whether `protocol` gives some stated trial (its settings, its id) other settings than it has."""
+        for base, name in stated:
+            changes = {k: v for k, v in protocol.changes(base).items() if k not in self.sets}
+            if protocol.applies(base) and changes:
+                try:
+                    if config_from_dict({**base, **changes}).default_name() != name:
+                        return True
+                except ConfigError:
+                    return True   # an invalid setting: `variants` names it
+        return False
 
     def variants(self, profile: str) -> list[dict[str, RunConfig]]:
         """Per stated trial (grid order): protocol -> its config under each protocol of `profile` that runs it."""

@@ -124,9 +124,9 @@ def plan(study: Study, profile: str, out: Path, data: dict | None = None) -> lis
     return lines
 
 
-def select_studies(names: list[str], profile: str, sets: dict | None = None) -> list[Study]:
-    """The built-in studies `names`, each with the --set overrides it has a setting or axis for; a key no
-    study has is a ConfigError (before anything runs)."""
+def select_studies(names: list[str], profile: str, sets: dict | None = None, explain: bool = False) -> list[Study]:
+    """The built-in studies `names`, each with the --set overrides it has a setting or axis for (a key no
+    study has is a ConfigError, before anything runs), and with `explain`, its single-setting protocols."""
     studies = [load_study(name) for name in names]
     for study in studies:
         study.settings(profile)   # a profile the study does not define: one line naming its profiles
@@ -141,4 +141,4 @@ def select_studies(names: list[str], profile: str, sets: dict | None = None) -> 
     if unused:
         raise ConfigError(f"--set {unused[0]}: no study of this run ({', '.join(names)}) has a setting or grid "
                           f"axis {unused[0]!r}")
-    return studies
+    return [s.explaining() for s in studies] if explain else studies
