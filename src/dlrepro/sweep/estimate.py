@@ -3,10 +3,11 @@
 The costs are seconds on the project's machine (2 cores, BENCHMARKS.md) for one trial in the local pool's
 usual shape, two workers with one torch thread each, evaluations, the figure and the summary included:
 
-- the vanilla RNN: per step (0.96 + 0.194 L) ms at batch 128, hidden 128, evaluated every 10 steps, the
-  straight line through the palindrome study's measured 10,000-step runs (L = 10, 15, 20: 29, 38, 48.4 s);
-  at lr >= 1e-2 2.9x that (87 and 106 s at L = 10 and 15: denormals in the saturated recurrence); the LSTM
-  4.7x (15.5 against 3.3 ms per forward and backward step); other sizes in proportion to batch x hidden^2;
+- the vanilla RNN: per step (0.56 + 0.44 L) ms at batch 128, hidden 128, evaluated every 10 steps, the
+  straight line through the palindrome study's 10,000-step runs of an idle quick reproduce (BENCHMARKS.md,
+  "Whole studies"), divided by the calibration that run read (x0.7); the same at every learning rate (the
+  lr 1e-2 runs took as long as the lr 1e-3 ones there); the LSTM 3.6x; other sizes in proportion to
+  batch x hidden^2;
 - the batch-1 MLPs: 20 us (NumPy) and 220 us (PyTorch) per step for one run, plus 1.4 and 7.7 us per
   further member of a seed population ("Seed populations");
 - the PyTorch MLP on CIFAR-10: 12.8 us per training image and epoch, evaluations included (the quick
@@ -41,9 +42,8 @@ from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig, RunConfig
 
 UNIT_OVERHEAD_S = 1.0
 POOL_START_S = 4.0                   # a sweep with work: starting its workers (each imports torch)
-RNN_STEP_MS = (0.96, 0.194)          # (intercept, per input digit) at batch 128, hidden 128, eval every 10
-RNN_HIGH_LR = (1e-2, 2.9)            # vanilla RNN at lr >= 1e-2: that much slower
-CELL_FACTOR = {"rnn": 1.0, "lstm": 4.7}  # per step, relative to the vanilla RNN; other cells: the LSTM's
+RNN_STEP_MS = (0.56, 0.44)           # (intercept, per input digit) at batch 128, hidden 128, eval every 10
+CELL_FACTOR = {"rnn": 1.0, "lstm": 3.6}  # per step, relative to the vanilla RNN; other cells: the LSTM's
 MLP_STEP_US = {"mlp-numpy": (20.0, 1.4), "mlp-torch": (220.0, 7.7)}  # (one run, each further member)
 CIFAR_MLP_US_PER_IMAGE = 12.8
 CNN_MS_PER_IMAGE = 7.4
@@ -98,8 +98,6 @@ def rnn_seconds(cfg: RNNConfig, members: int = 1) -> tuple[float, str]:
     per_step_ms = (RNN_STEP_MS[0] + RNN_STEP_MS[1] * cfg.input_length)
     per_step_ms *= max(0.05, cfg.batch_size * cfg.hidden ** 2 / 128 ** 3)
     per_step_ms *= CELL_FACTOR.get(cfg.cell, CELL_FACTOR["lstm"])
-    if cfg.cell == "rnn" and cfg.lr >= RNN_HIGH_LR[0]:
-        per_step_ms *= RNN_HIGH_LR[1]
     return cfg.steps * per_step_ms / 1000 * members, MIXED
 
 
