@@ -333,10 +333,60 @@ def _population_logs_its_single_runs(cfgs: list, tol: float) -> list[MemorySink]
     return sinks
 
 
-def test_palindrome_population_under_the_as_run_settings_logs_its_single_runs_numbers():
+@pytest.mark.parametrize("biases", protocol.BIASES)
+def test_palindrome_population_under_the_as_run_settings_logs_its_single_runs_numbers(biases):
     cfgs = [RNNConfig(train_metrics="batch", outputs="softmax", steps=20, eval_every=10, hidden=8, batch_size=16,
-                      input_length=4, test_size=32, seed=s) for s in (0, 1)]
+                      input_length=4, test_size=32, seed=s, biases=biases) for s in (0, 1)]
     _population_logs_its_single_runs(cfgs, 1e-5)
+
+
+# --- the vanilla RNN's recurrence bias as two parameters ---------------------------------------------------
+
+def test_two_bias_rnn_is_the_one_bias_equation_with_b_h_the_sum_and_starts_from_the_same_draws():
+    from dlrepro.models.rnn import TwoBiasRNN, VanillaRNN
+
+    one = VanillaRNN(1, 16, 10, torch.Generator().manual_seed(3))
+    two = TwoBiasRNN(1, 16, 10, torch.Generator().manual_seed(3))
+    for name, p in one.named_parameters():   # every parameter of the one-bias net, drawn in the same order
+        assert torch.equal(p, two.get_parameter(name)), name
+    assert two.b_hh.abs().max() <= 1 / math.sqrt(16) and two.b_hh.abs().max() > 0   # nn.Linear(16, 16)'s bias
+    x = torch.randn(5, 7, 1)
+    with torch.no_grad():
+        one.b_h += two.b_hh
+    torch.testing.assert_close(two(x), one(x), rtol=0, atol=1e-6)
+
+
+def test_rmsprop_moves_the_two_biases_sum_twice_as_far_as_the_one_bias_on_the_first_step():
+    """The same function, so the same gradient reaches b_h and b_hh; RMSprop's first step moves each parameter
+    by lr * g / (sqrt((1 - alpha) g^2) + eps) = about lr / sqrt(0.01) = 10 lr, so their sum moves twice as far."""
+    from dlrepro.models.rnn import TwoBiasRNN, VanillaRNN
+
+    one = VanillaRNN(1, 16, 10, torch.Generator().manual_seed(0))
+    two = TwoBiasRNN(1, 16, 10, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        one.b_h += two.b_hh
+    x, y = torch.randn(32, 5, 1), torch.randint(0, 10, (32,))
+    moved = []
+    for net in (one, two):
+        before = net.recurrence_bias().detach().clone()
+        opt = torch.optim.RMSprop(net.parameters(), lr=1e-3)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+        moved.append(net.recurrence_bias().detach() - before)
+    grad = one.b_h.grad
+    big = grad.abs() > 1e-4   # where eps (1e-8) is negligible against sqrt(0.01) |g|
+    torch.testing.assert_close(moved[0][big], -1e-3 * grad[big].sign() / math.sqrt(0.01), rtol=1e-3, atol=0)
+    torch.testing.assert_close(moved[1][big], 2 * moved[0][big], rtol=1e-4, atol=0)
+
+
+def test_biases_two_trains_the_two_bias_net_and_is_for_the_vanilla_rnn_only():
+    from dlrepro.models.rnn import TwoBiasRNN
+
+    task = PalindromeTask(RNNConfig(biases="two", steps=2, hidden=8, batch_size=4, input_length=3, test_size=8))
+    assert isinstance(task.model, TwoBiasRNN)
+    assert type(PalindromeTask(RNNConfig(steps=2, hidden=8, input_length=3, test_size=8)).model) is not TwoBiasRNN
+    with pytest.raises(ConfigError, match="--biases two is for the vanilla RNN only"):
+        RNNConfig(cell="lstm", biases="two")
 
 
 @pytest.mark.parametrize("order", batches_mod.ORDERS)

@@ -248,13 +248,14 @@ def test_built_in_claims_are_judged_as_run_at_the_settings_the_reference_code_ra
     assert stated_lr["verdict"] == "differs" and len(stated_lr["runs"]) == 1
     as_run = stated_lr["protocols"]["as-run"]
     assert as_run["verdict"] == "reproduced" and len(as_run["runs"]) == 3
-    assert as_run["changed"] == {"lr": [0.001], "outputs": ["softmax"], "train_metrics": ["batch"]}
+    assert as_run["changed"] == {"lr": [0.001], "outputs": ["softmax"], "train_metrics": ["batch"],
+                                 "biases": ["two"]}
     assert not any("lr0.01" in r for c in claims.values() for r in c.get("protocols", {}).get("as-run", {})
                    .get("runs", []))
     assert all("as-run" not in c.get("protocols", {}) for c in claims.values() if c["part"] == "2")
     summary = (tmp_path / "report.md").read_text().split("## Verdicts at a glance")[0]
     assert "reproduce under as-run (explained by the reference's code): " in summary
-    assert "rnn-lr0.01-len5-steps (lr 0.001, outputs softmax, train_metrics batch)" in summary
+    assert "rnn-lr0.01-len5-steps (lr 0.001, outputs softmax, train_metrics batch, biases two)" in summary
 
 
 def test_a_record_without_protocols_is_judged_under_the_stated_protocol_alone(tmp_path):

@@ -45,12 +45,31 @@ class VanillaRNN(nn.Module):
         self.W_ph = uniform_parameter((hidden_dim, num_classes), hidden_dim, generator)
         self.b_p = uniform_parameter((num_classes,), hidden_dim, generator)
 
+    def recurrence_bias(self) -> torch.Tensor:
+        return self.b_h
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., batch, time, input_dim) -> logits (..., batch, classes)."""
         h = x.new_zeros(*x.shape[:-2], self.W_hh.shape[-1])
+        b_h = self.recurrence_bias()
         for t in range(x.shape[-2]):
-            h = torch.tanh(x[..., t, :] @ self.W_hx + h @ self.W_hh + self.b_h)
+            h = torch.tanh(x[..., t, :] @ self.W_hx + h @ self.W_hh + b_h)
         return h @ self.W_ph + self.b_p
+
+
+class TwoBiasRNN(VanillaRNN):
+    """The vanilla RNN with the recurrence's bias as two parameters, b_h = b_hx + b_hh, one per weight matrix,
+    as two nn.Linear layers (x_t -> h, h_{t-1} -> h) have them (the protocol setting `biases = two`). The
+    same equations; the optimizer sees two parameters, so RMSprop moves their sum up to twice as far per step.
+    b_hh ~ U(-1/sqrt(hidden_dim), 1/sqrt(hidden_dim)), nn.Linear's bias for W_hh, drawn after every other
+    parameter, so they start as the one-bias net's."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, num_classes: int, generator: torch.Generator | None = None):
+        super().__init__(input_dim, hidden_dim, num_classes, generator)
+        self.b_hh = uniform_parameter((hidden_dim,), hidden_dim, generator)
+
+    def recurrence_bias(self) -> torch.Tensor:
+        return self.b_h + self.b_hh
 
 
 class LSTM(nn.Module):

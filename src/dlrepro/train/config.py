@@ -251,12 +251,15 @@ class RNNConfig(RunConfig):
     plugin_info: dict | None = None  # and their module files: setting -> {"file", ...}; not in the identity
     outputs: str = P.setting_of("rnn_outputs", "logits")
     train_metrics: str = P.setting_of("rnn_train_metrics", "running")
+    biases: str = P.setting_of("biases", "one", only="cell rnn")
     # LOCATION_FIELDS: as in older runs
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = (*LOCATION_FIELDS, "device", "plugin_info")
     PLUGGABLE: ClassVar[dict[str, dict]] = {"cell": CELLS, "optimizer": OPTIMIZERS["rnn"]}
 
     def validate(self) -> RNNConfig:
         super().validate()
+        if self.biases != "one" and self.cell != "rnn":
+            raise ConfigError(f"--biases {self.biases} is for the vanilla RNN only (cell rnn), not {self.cell}")
         # A generous bound (16 gates) first: the exact estimate loads the cell's class (and torch), which
         # only sizes near this machine's memory need. A user's cell is sized when it is checked (plugins).
         inputs = 10 if self.one_hot else 1

@@ -6,8 +6,9 @@ Here are each setting's values, its help text (a config field declared by `setti
 CLI and the checks read) and the checks that involve more than one field. The behaviours themselves wrap the
 models' equations where they apply:
 `dlrepro.models.outputs` (what a model emits into the loss), `dlrepro.train.batches` (sample order),
-`dlrepro.data.toy` (split, generators), `dlrepro.numpy_nn.layers` (init), the tasks (train metrics,
-normalisation). Every setting is left out of config.json while at its default, so earlier runs keep their ids.
+`dlrepro.data.toy` (split, generators), `dlrepro.numpy_nn.layers` (init), `dlrepro.models.rnn.TwoBiasRNN`
+(biases), the tasks (train metrics, normalisation). Every setting is left out of config.json while at its
+default, so earlier runs keep their ids.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ SPLITS = ("stratified", "first")           # = dlrepro.data.toy.SPLIT_KINDS (tes
 INITS = ("uniform", "normal-0.1")          # = dlrepro.numpy_nn.layers.INITS (tested equal)
 ORDERS = ("each", "once", "none")          # = dlrepro.train.batches.ORDERS (tested equal)
 NORMALIZATIONS = ("channel", "half")
+BIASES = ("one", "two")                    # the vanilla RNN's recurrence: b_h, or b_hx + b_hh
 
 # The fields, in the order of their first appearance (all in OMITTED_AT_DEFAULT).
-SETTINGS = ("outputs", "train_metrics", "split", "init", "order", "normalize")
+SETTINGS = ("outputs", "train_metrics", "split", "init", "order", "normalize", "biases")
 
 HELP: dict[str, tuple[str, tuple[str, ...]]] = {
     "outputs": (
@@ -55,6 +57,9 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
     "normalize": (
         "how CIFAR-10 inputs are normalised: channel (the training split's per-channel mean and std) or half "
         "(mean 0.5, std 0.5 per channel)", NORMALIZATIONS),
+    "biases": (
+        "the vanilla RNN's recurrence bias: one (b_h, the report's equation) or two (b_hx + b_hh, one per weight "
+        "matrix, as two nn.Linear layers have: the same sum, trained as two parameters)", BIASES),
 }
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from dlrepro.data import palindrome
 from dlrepro.models.outputs import emit
+from dlrepro.models.rnn import TwoBiasRNN
 from dlrepro.models.stacked import StackedMembers, stack, stacked_cross_entropy
 from dlrepro.registry import CELLS, OPTIMIZERS
 from dlrepro.seeds import DATA, seed_globals, torch_generator
@@ -38,7 +39,7 @@ HELD_OUT_SEED = 1_000_003
 def seeded_net(cfg: RNNConfig, seed: int) -> nn.Module:
     """The seed's initial cell (on the CPU). The global generators are seeded first, so a user's cell that
     draws from them (an nn.Linear inside) starts the same in its single run and in a population."""
-    cell = build(cfg.cell, CELLS)
+    cell = TwoBiasRNN if cfg.biases == "two" else build(cfg.cell, CELLS)  # two: the vanilla RNN (checked)
     seed_globals(seed)
     return cell(palindrome.input_dim(cfg.one_hot), cfg.hidden, 10, generator=torch.Generator().manual_seed(seed))
 
