@@ -304,3 +304,27 @@ def test_the_documented_extension_examples_pass_the_checks_and_the_cell_trains(t
     assert CNNConfig(net="my_nets:Small", optimizer="torch.optim:NAdam").default_name().startswith("cnn-small-nadam-")
     for name, _ in blocks:
         sys.modules.pop(name, None)
+
+
+def test_a_plugin_cells_runs_are_judged_under_every_protocol_of_its_study(tmp_path, user_package):
+    """A trial naming a user's class has its module's sha256 in its id, which the report (importing no plugin)
+    finds from the run's recorded config: under a second protocol too, so the claim is judged from those runs."""
+    study = tmp_path / "mine.toml"
+    study.write_text('[study]\nname = "mine"\n[fixed]\nmodel = "rnn"\ncell = "my_cell:MGU"\nhidden = 8\n'
+                     'steps = 20\neval_every = 10\ninput_length = 4\nlr = 0.001\n[grid]\nseed = [0]\n'
+                     '[protocols.fast]\nfixed = { lr = 0.01 }\n'
+                     '[[claims]]\nid = "mgu-learns"\ntext = "The MGU ends above 0% test accuracy"\n'
+                     'match = { cell = "my_cell:MGU" }\nsettings = { steps = 20 }\nrule = "at_least"\n'
+                     'metric = "test_acc"\nstatistic = "final"\nvalue = 0.0\n')
+    out = tmp_path / "results"
+    proc = run_cli(["sweep", str(study), "--profile", "smoke", "--out", str(out), "--workers", "1", "--quiet"],
+                   [user_package], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = {json.loads(p.read_text())["config"]["lr"]: p.parent.name
+            for p in (out / "runs" / "mine").glob("*/config.json")}
+    assert set(runs) == {0.001, 0.01}
+    report = run_cli(["report", str(out)], [], cwd=tmp_path)   # the plugin is not importable here
+    assert report.returncode == 0, report.stderr
+    claim = json.loads((out / "claims.json").read_text())["claims"][0]
+    assert claim["verdict"] == "reproduced" and claim["runs"] == [runs[0.001]]
+    assert claim["protocols"]["fast"]["verdict"] == "reproduced" and claim["protocols"]["fast"]["runs"] == [runs[0.01]]

@@ -15,7 +15,6 @@ package's study of the same name. A user's study gets its claims judged in its o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections import defaultdict
@@ -26,18 +25,16 @@ from dlrepro.claims.evidence import Evidence, evidence, unreadable_note
 from dlrepro.claims.judge import judge_claims
 from dlrepro.claims.protocols import protocol_names, verdict_under
 from dlrepro.claims.verdict import PROTOCOLS_SCHEMA_VERSION, SCHEMA_VERSION, VERDICTS, Claim, counts
-from dlrepro.errors import ConfigError
 from dlrepro.files import atomic_write_bytes
 from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
 from dlrepro.report.protocols import protocol_ids, protocol_lines, protocol_note, protocol_verdicts, ran_protocols
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
+from dlrepro.report.trials import profile_trials
 from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
-from dlrepro.runs.load import stored_config
 from dlrepro.studies.record import ran_with, read_recorded_study, read_reproduce_record, read_study_record
 from dlrepro.studies.spec import Study, load_study
-from dlrepro.train.config import config_from_dict
 
 PARTS = {"1": "Part 1 (MLPs: toy data, CIFAR-10)", "2": "Part 2 (ConvNet optimizers)", "3": "Part 3 (palindrome RNNs)"}
 
@@ -65,32 +62,6 @@ def other_studies(out: Path) -> list[Path]:
     folders = [p for p in folder.subdirs(runs) if p.name not in REGISTRY]
     return [p for p in folders if folder.outside(p) is not None  # its section says why it is not read
             or (p / "study.json").exists() or any((d / "config.json").exists() for d in p.iterdir() if d.is_dir())]
-
-
-def profile_trials(study_dir: Path, study: Study, profile: str, recorded: list | None = None) -> dict[str, dict]:
-    """Trial id -> config of the profile's trials. The id of a trial naming a user's class holds its module's
-    sha256, which only its run knows (the report imports no plugin): such a trial is the run folder whose
-    config is the trial's with its plugins recorded (the one the last sweep listed in `recorded` when an edited
-    plugin left several)."""
-    configs = study.trials(profile)
-    plugged = {cfg.default_name() for cfg in configs
-               if any(getattr(cfg, f) not in table for f, table in cfg.PLUGGABLE.items())}
-    runs: dict[str, list[tuple[str, dict]]] = defaultdict(list)   # the plugin-free id -> (run id, config)
-    folder = Folder(Path(study_dir).parent.parent)
-    if plugged and folder.outside(Path(study_dir)) is None:
-        for d in folder.subdirs(Path(study_dir)):
-            stored = stored_config(d, folder)
-            if stored and stored.get("plugins"):
-                bare = {k: v for k, v in stored.items() if k not in ("plugins", "plugin_info")}
-                with contextlib.suppress(ConfigError, TypeError, ValueError):
-                    runs[config_from_dict(bare).default_name()].append((d.name, stored))
-    listed = set(recorded or ())
-    trials = {}
-    for cfg in configs:
-        found = sorted(runs.get(cfg.default_name(), []), key=lambda r: (r[0] not in listed, r[0]))
-        tid, stored = found[0] if found else (cfg.default_name(), cfg.to_dict())
-        trials[tid] = stored
-    return trials
 
 
 def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: str | None,
@@ -256,7 +227,7 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
         specs = study.claims or load_study(name).claims
         mine = judge_claims(specs, ev)
         protocols = ran_protocols(info, study, ev.profile)
-        protocol_verdicts(mine, specs, study, ev.profile, study_dir, protocols, not_run.get(name))
+        protocol_verdicts(mine, specs, study, ev.profile, study_dir, protocols, not_run.get(name), info)
         claims += mine
         runs = list(ev.runs.values())
         trend_of = REGISTRY[name].trend
@@ -297,7 +268,7 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
         if theirs is not None and theirs.claims:
             ev = study_evidence(study_dir, theirs, info.get("profile"), None, info.get("trials"))
             mine = judge_claims(theirs.claims, ev)
-            protocol_verdicts(mine, theirs.claims, theirs, ev.profile, study_dir, names, None)
+            protocol_verdicts(mine, theirs.claims, theirs, ev.profile, study_dir, names, None, info)
             claims += mine
             title = " ".join(section.title.split())
             sections.append(ClaimDetails(f"Claims of {title}", f"The claims of study {theirs.name}'s file, judged "

@@ -23,6 +23,7 @@ from dlrepro.claims.protocols import (
     single_setting,
 )
 from dlrepro.claims.verdict import VERDICTS, Claim
+from dlrepro.report.trials import profile_trials
 from dlrepro.studies.record import recorded_protocols
 from dlrepro.studies.spec import Study
 
@@ -54,16 +55,18 @@ def protocol_note(study: Study, profile: str, names: list[str], shown: str) -> s
 
 
 def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, study_dir: Path, names: list[str],
-                      not_run: str | None) -> None:
-    """Each claim judged under every protocol of `names` but the stated one, from that protocol's runs only."""
+                      not_run: str | None, info: dict | None = None) -> None:
+    """Each claim judged under every protocol of `names` but the stated one, from that protocol's runs only
+    (`info`: the study's record, whose trial ids pick a plugin trial's run where an edited plugin left several)."""
     if len(names) < 2:
         return
     study = judging(study, names)
+    recorded = recorded_protocols(info or {})
     points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)]
     evidences = {}
     for name in names[1:]:
-        ev = evidences[name] = evidence(study_dir, profile, {c.default_name(): c.to_dict()
-                                                             for c in study.trials(profile, name)}, not_run)
+        trials = profile_trials(study_dir, study, profile, recorded.get(name), name)
+        ev = evidences[name] = evidence(study_dir, profile, trials, not_run)
         if not ev.runs and not ev.not_run:
             ev.not_run = f"no runs of protocol {name} (profile {profile}) under runs/{study_dir.name}"
     judge_protocols(claims, specs, points, evidences, judged)
