@@ -364,3 +364,11 @@ def test_claims_json_counts_every_claim_under_the_stated_protocol_a_study_of_it_
     assert doc["counts"]["reproduced"] == 1 and doc["counts"]["differs"] == 1
     assert doc["protocols"]["stated"] == doc["counts"]                # both claims, as the top-level counts
     assert sum(doc["protocols"]["fast"].values()) == 1                # only study two ran fast
+
+
+def test_explaining_a_study_whose_set_overrides_fit_one_of_its_profiles_only(tmp_path):
+    """--set outputs=sigmoid fits the PyTorch profile it ran under, not the NumPy MLP's other profiles: the
+    single-setting protocols of the profile that ran are still derived (the report calls this on such a record)."""
+    study = _study(tmp_path, BASE + FAST + '[profiles.torch]\nfixed = { model = "mlp-torch" }\n')
+    study = study.with_sets({"outputs": "sigmoid"}, "torch")
+    assert study.explaining().profile_protocols("torch") == ("stated", "fast", "fast:lr", "fast:epochs")

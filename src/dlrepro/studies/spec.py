@@ -139,9 +139,13 @@ class Study:
         profiles = {}
         for name, over in self.profiles.items():
             chosen = over.get("protocols") or tuple(self.protocols)
-            stated = [(c.to_dict(), c.default_name()) for c in self._stated(name)]
+            try:
+                stated: list[tuple[dict, str]] | None = [(c.to_dict(), c.default_name()) for c in self._stated(name)]
+            except ConfigError:   # a profile that the --set overrides do not fit: its trials name the problem
+                stated = None
             profiles[name] = {**over, "protocols": tuple(dict.fromkeys(
-                m for n in chosen for m in (n, *(s.name for s in singles.get(n, []) if self._changes(s, stated)))))}
+                m for n in chosen for m in (n, *(s.name for s in singles.get(n, [])
+                                                 if stated is None or self._changes(s, stated)))))}
         return dataclasses.replace(self, protocols=protocols, profiles=profiles)
 
     def _changes(self, protocol: Protocol, stated: list[tuple[dict, str]]) -> bool:
