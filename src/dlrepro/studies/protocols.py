@@ -35,6 +35,7 @@ from dlrepro.claims.evidence import matches
 from dlrepro.claims.protocols import SINGLE, STATED
 from dlrepro.claims.spec import as_match
 from dlrepro.errors import ConfigError
+from dlrepro.train.config import config_from_dict
 
 KEYS = ("description", "fixed", "only", "when")
 
@@ -58,6 +59,19 @@ class Protocol:
             if matches(cfg, match):
                 out.update(fixed)
         return out
+
+    def changes_some(self, stated: list[tuple[dict, str]], sets: dict) -> bool:
+        """Whether this protocol gives some of the `stated` trials (their settings and ids) other settings than
+        they have, the keys of `sets` (--set, which has the last word) left out."""
+        for base, name in stated:
+            changes = {k: v for k, v in self.changes(base).items() if k not in sets}
+            if self.applies(base) and changes:
+                try:
+                    if config_from_dict({**base, **changes}).default_name() != name:
+                        return True
+                except ConfigError:
+                    return True   # an invalid setting: the study's `variants` names it
+        return False
 
     def setting_names(self) -> list[str]:
         """Every setting this protocol sets (in its fixed, then its `when` parts), each once."""

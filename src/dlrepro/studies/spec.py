@@ -145,20 +145,8 @@ class Study:
                 stated = None
             profiles[name] = {**over, "protocols": tuple(dict.fromkeys(
                 m for n in chosen for m in (n, *(s.name for s in singles.get(n, [])
-                                                 if stated is None or self._changes(s, stated)))))}
+                                                 if stated is None or s.changes_some(stated, self.sets)))))}
         return dataclasses.replace(self, protocols=protocols, profiles=profiles)
-
-    def _changes(self, protocol: Protocol, stated: list[tuple[dict, str]]) -> bool:
-        """Whether `protocol` gives some stated trial (its settings, its id) other settings than it has."""
-        for base, name in stated:
-            changes = {k: v for k, v in protocol.changes(base).items() if k not in self.sets}
-            if protocol.applies(base) and changes:
-                try:
-                    if config_from_dict({**base, **changes}).default_name() != name:
-                        return True
-                except ConfigError:
-                    return True   # an invalid setting: `variants` names it
-        return False
 
     def variants(self, profile: str) -> list[dict[str, RunConfig]]:
         """Per stated trial (grid order): protocol -> its config under each protocol of `profile` that runs it."""
