@@ -33,6 +33,17 @@ def run_cli(args: list[str], pythonpath: list[Path], cwd: Path) -> subprocess.Co
                           env=env, cwd=cwd)
 
 
+def _sweep_smoke(tmp_path: Path, user_package: Path, text: str) -> tuple[Path, Path]:
+    """Write `text` as mine.toml and sweep its smoke profile (one worker) with the user's package importable;
+    (the study file, the results folder)."""
+    study, out = tmp_path / "mine.toml", tmp_path / "results"
+    study.write_text(text)
+    proc = run_cli(["sweep", str(study), "--profile", "smoke", "--out", str(out), "--workers", "1", "--quiet"],
+                   [user_package], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return study, out
+
+
 @pytest.fixture
 def user_package(tmp_path):
     """A user's folder outside the source tree holding a copy of examples/my_cell.py."""
@@ -130,14 +141,9 @@ def test_a_plugin_cell_and_a_plugin_optimizer_run_end_to_end_from_outside_the_tr
     """A study naming examples/my_cell.py's MGU (a copy on PYTHONPATH, outside the source tree) and
     torch.optim:NAdam by import path: checked, trained, recorded with the module's file and sha256; editing
     the plugin gives new trial ids; `report` rebuilds the folder without the plugin importable."""
-    study = tmp_path / "mine.toml"
-    study.write_text('[study]\nname = "mine"\n[fixed]\nmodel = "rnn"\nhidden = 8\nsteps = 20\neval_every = 10\n'
-                     'input_length = 4\noptimizer = "torch.optim:NAdam"\n[grid]\ncell = ["gru", "my_cell:MGU"]\n'
-                     'seed = [0]\n')
-    out = tmp_path / "results"
-    proc = run_cli(["sweep", str(study), "--profile", "smoke", "--out", str(out), "--workers", "1", "--quiet"],
-                   [user_package], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    study, out = _sweep_smoke(tmp_path, user_package, '[study]\nname = "mine"\n[fixed]\nmodel = "rnn"\nhidden = 8\n'
+                              'steps = 20\neval_every = 10\ninput_length = 4\noptimizer = "torch.optim:NAdam"\n'
+                              '[grid]\ncell = ["gru", "my_cell:MGU"]\nseed = [0]\n')
     runs = sorted((out / "runs" / "mine").glob("*/config.json"))
     assert [p.parent.name.split("-")[0] for p in runs] == ["gru", "mgu"]
     mgu = json.loads(runs[-1].read_text())["config"]
@@ -309,17 +315,13 @@ def test_the_documented_extension_examples_pass_the_checks_and_the_cell_trains(t
 def test_a_plugin_cells_runs_are_judged_under_every_protocol_of_its_study(tmp_path, user_package):
     """A trial naming a user's class has its module's sha256 in its id, which the report (importing no plugin)
     finds from the run's recorded config: under a second protocol too, so the claim is judged from those runs."""
-    study = tmp_path / "mine.toml"
-    study.write_text('[study]\nname = "mine"\n[fixed]\nmodel = "rnn"\ncell = "my_cell:MGU"\nhidden = 8\n'
-                     'steps = 20\neval_every = 10\ninput_length = 4\nlr = 0.001\n[grid]\nseed = [0]\n'
-                     '[protocols.fast]\nfixed = { lr = 0.01 }\n'
-                     '[[claims]]\nid = "mgu-learns"\ntext = "The MGU ends above 0% test accuracy"\n'
-                     'match = { cell = "my_cell:MGU" }\nsettings = { steps = 20 }\nrule = "at_least"\n'
-                     'metric = "test_acc"\nstatistic = "final"\nvalue = 0.0\n')
-    out = tmp_path / "results"
-    proc = run_cli(["sweep", str(study), "--profile", "smoke", "--out", str(out), "--workers", "1", "--quiet"],
-                   [user_package], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    _, out = _sweep_smoke(tmp_path, user_package,
+                          '[study]\nname = "mine"\n[fixed]\nmodel = "rnn"\ncell = "my_cell:MGU"\nhidden = 8\n'
+                          'steps = 20\neval_every = 10\ninput_length = 4\nlr = 0.001\n[grid]\nseed = [0]\n'
+                          '[protocols.fast]\nfixed = { lr = 0.01 }\n'
+                          '[[claims]]\nid = "mgu-learns"\ntext = "The MGU ends above 0% test accuracy"\n'
+                          'match = { cell = "my_cell:MGU" }\nsettings = { steps = 20 }\nrule = "at_least"\n'
+                          'metric = "test_acc"\nstatistic = "final"\nvalue = 0.0\n')
     runs = {json.loads(p.read_text())["config"]["lr"]: p.parent.name
             for p in (out / "runs" / "mine").glob("*/config.json")}
     assert set(runs) == {0.001, 0.01}

@@ -10,7 +10,7 @@ from dlrepro.studies.record import read_study_record, write_study_record
 from dlrepro.studies.spec import load_study, parse_set
 from helpers import assert_usage_error
 
-BASE = """
+HEAD = """
 [study]
 name = "two"
 [fixed]
@@ -19,7 +19,8 @@ dataset = "moons"
 n_samples = 200
 epochs = 10
 eval_every = 2
-[grid]
+"""
+BASE = HEAD + """[grid]
 seed = [0, 1]
 lr = [0.01, 0.1]
 """
@@ -133,16 +134,7 @@ def test_a_bad_protocol_table_is_one_line_exit_2(tmp_path, capsys, extra, needle
 
 
 
-TWO = """
-[study]
-name = "two"
-[fixed]
-model = "mlp-numpy"
-dataset = "moons"
-n_samples = 200
-epochs = 10
-eval_every = 2
-lr = 0.01
+TWO = HEAD + """lr = 0.01
 [grid]
 seed = [0, 1]
 

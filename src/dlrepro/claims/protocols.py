@@ -27,9 +27,10 @@ STATED = "stated"   # the protocol of a study's own settings; every other protoc
 SINGLE = ":"        # 'as-run:outputs': one setting of protocol as-run switched alone (`--explain`)
 
 
-def parent(name: str) -> str:
-    """The protocol a single-setting protocol's name derives from ('as-run:outputs' -> 'as-run'); else the name."""
-    return name.split(SINGLE, 1)[0]
+def parent(name: str) -> str | None:
+    """The protocol a single-setting protocol's name derives from ('as-run:outputs' -> 'as-run'); None for any
+    other protocol."""
+    return name.split(SINGLE, 1)[0] if SINGLE in name else None
 
 
 def single_setting(name: str) -> str | None:
@@ -105,8 +106,7 @@ def alone(claim: Claim, name: str) -> list[str] | None:
     """The settings of protocol `name` that, each switched alone, give the claim its verdict under `name` (its
     single-setting protocols' verdicts); None when none of them judged the claim."""
     target = claim.protocols.get(name, {}).get("verdict")
-    singles = {n.split(SINGLE, 1)[1]: p["verdict"] for n, p in claim.protocols.items()
-               if SINGLE in n and parent(n) == name}
+    singles = {n.removeprefix(name + SINGLE): p["verdict"] for n, p in claim.protocols.items() if parent(n) == name}
     if target is None or not singles:
         return None
     return [key for key, verdict in singles.items() if verdict == target]

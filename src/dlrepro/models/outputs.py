@@ -28,3 +28,9 @@ def emit(logits: torch.Tensor, outputs: str) -> torch.Tensor:
     if outputs == "sigmoid":
         return logits.sigmoid()
     raise ValueError(f"unknown outputs {outputs!r}")
+
+
+def eval_batch_size(outputs: str, batch_size: int, default: int) -> int:
+    """Samples per evaluation forward pass: `default` (any size gives the same outputs), except under
+    softmax-batch, where a prediction depends on its batch: then the training batch size."""
+    return batch_size if outputs == "softmax-batch" else default

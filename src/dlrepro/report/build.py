@@ -226,8 +226,8 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
                                               not_run.get(name), info.get("trials"))
         specs = study.claims or load_study(name).claims
         mine = judge_claims(specs, ev)
-        protocols = ran_protocols(info, study, ev.profile)
-        protocol_verdicts(mine, specs, study, ev.profile, study_dir, protocols, not_run.get(name), info)
+        ran, protocols = ran_protocols(info, study, ev.profile)
+        protocol_verdicts(mine, specs, ran, ev.profile, study_dir, protocols, not_run.get(name), info)
         claims += mine
         runs = list(ev.runs.values())
         trend_of = REGISTRY[name].trend
@@ -243,10 +243,10 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
             continue
         section = REGISTRY[name].section(runs, figures)
         section.title, section.description = info["title"], info["description"]
-        notes = (ran_with(info), unreadable, protocol_note(study, ev.profile, protocols, "The figures and tables "
+        notes = (ran_with(info), unreadable, protocol_note(ran, ev.profile, protocols, "The figures and tables "
                                                             "show the stated protocol's runs."),
                  profile_note(study, ev.profile), left_out_note(study_dir, ev, protocol_ids(
-                     study, ev.profile, protocols)),
+                     ran, ev.profile, protocols)),
                  unreadable_note(ev.unreadable))
         section.notes = [n for n in (*notes, *section.notes) if n]
         sections.append(section)
@@ -261,14 +261,15 @@ def build_report(out: str | Path, echo: bool = True) -> tuple[Path, dict[str, in
         section.notes = [n for n in (ran_with(info), problem and "The claims of this study were not judged: its study "
                                                     f"file cannot be read ({problem}).", *section.notes) if n]
         sections.append(section)
-        names = ran_protocols(info, theirs, info.get("profile")) if theirs is not None else []
-        if theirs is not None and len(names) > 1:
-            section.notes.append(protocol_note(theirs, info["profile"], names,
-                                               "The tables show every protocol's runs."))
-        if theirs is not None and theirs.claims:
+        if theirs is None:
+            continue
+        ran, names = ran_protocols(info, theirs, info.get("profile"))
+        if len(names) > 1:
+            section.notes.append(protocol_note(ran, info["profile"], names, "The tables show every protocol's runs."))
+        if theirs.claims:
             ev = study_evidence(study_dir, theirs, info.get("profile"), None, info.get("trials"))
             mine = judge_claims(theirs.claims, ev)
-            protocol_verdicts(mine, theirs.claims, theirs, ev.profile, study_dir, names, None, info)
+            protocol_verdicts(mine, theirs.claims, ran, ev.profile, study_dir, names, None, info)
             claims += mine
             title = " ".join(section.title.split())
             sections.append(ClaimDetails(f"Claims of {title}", f"The claims of study {theirs.name}'s file, judged "

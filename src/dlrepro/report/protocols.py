@@ -12,7 +12,6 @@ from pathlib import Path
 from dlrepro.claims.evidence import evidence
 from dlrepro.claims.judge import judged
 from dlrepro.claims.protocols import (
-    SINGLE,
     STATED,
     alone_text,
     changed_text,
@@ -28,25 +27,23 @@ from dlrepro.studies.record import recorded_protocols
 from dlrepro.studies.spec import Study
 
 
-def ran_protocols(info: dict, study: Study, profile: str | None) -> list[str]:
-    """The protocols whose verdicts the report gives for a study: those its record says ran (the stated one
-    alone for a record without protocols) that its study file names, stated first."""
+def ran_protocols(info: dict, study: Study, profile: str | None) -> tuple[Study, list[str]]:
+    """The study as its record says it ran (with its single-setting protocols where `--explain` ran them), and
+    the protocols whose verdicts the report gives: those its record names (the stated one alone for a record
+    without protocols) that the study names, stated first."""
     if profile is None or profile not in study.profiles:
-        return [STATED]
-    runs = study.explaining().profile_protocols(profile)
-    return list(dict.fromkeys([STATED, *(n for n in recorded_protocols(info) if n in runs)]))
-
-
-def judging(study: Study, names: list[str]) -> Study:
-    """The study whose protocols `names` are: with its single-setting protocols when some of `names` is one."""
-    return study.explaining() if any(SINGLE in n for n in names) else study
+        return study, [STATED]
+    recorded = recorded_protocols(info)
+    if any(parent(n) for n in recorded):
+        study = study.explaining()
+    runs = study.profile_protocols(profile)
+    return study, list(dict.fromkeys([STATED, *(n for n in recorded if n in runs)]))
 
 
 def protocol_note(study: Study, profile: str, names: list[str], shown: str) -> str:
     """With several protocols: each one's trials and description, and which runs the section shows."""
     if len(names) < 2:
         return ""
-    study = judging(study, names)
     parts = [f"{n} ({len(study.trials(profile, n))} trial(s)"
              + (f": {study.protocols[n].description}" if n != STATED and study.protocols[n].description else "")
              + ")" for n in names]
@@ -60,7 +57,6 @@ def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, st
     (`info`: the study's record, whose trial ids pick a plugin trial's run where an edited plugin left several)."""
     if len(names) < 2:
         return
-    study = judging(study, names)
     recorded = recorded_protocols(info or {})
     points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)]
     evidences = {}
@@ -73,7 +69,6 @@ def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, st
 
 
 def protocol_ids(study: Study, profile: str, protocols: list[str]) -> set[str]:
-    study = judging(study, protocols)
     return {c.default_name() for p in protocols[1:] for c in study.trials(profile, p)}
 
 
@@ -91,7 +86,7 @@ def protocol_lines(claims: list[Claim]) -> list[str]:
         ok = explained(claims, name)
         text = (f"Of the {len(differ)} claims that differ as stated, {len(ok)} reproduce under {name}"
                 + (" (explained by the reference's code)" if name == "as-run" else ""))
-        singles = any(parent(n) == name and single_setting(n) for n in names)
+        singles = any(parent(n) == name for n in names)
         details = [f"{c.id} ({changed_text(c.protocols[name]['changed']) or 'no setting changed'}"
                    + (f"; alone: {alone_text(c, name)}" if singles else "") + ")" for c in ok]
         lines.append(text + (": " + "; ".join(details) if details else "") + ".")

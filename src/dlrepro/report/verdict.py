@@ -49,7 +49,7 @@ def glance_table(claims: list[Claim], protocols: list[str] | None = None) -> Tab
                      [[c.part, Link(c.text, anchor(c)), c.reference_text, ours(c), c.verdict] for c in claims],
                      caption=caption)
     rest = [n for n in protocols[1:] if single_setting(n) is None]
-    explained = [n for n in rest if any(single_setting(m) and parent(m) == n for m in protocols)]
+    explained = [n for n in rest if any(parent(m) == n for m in protocols)]
     header = ["part", "claim", "reference", "ours", f"verdict ({protocols[0]})"]
     for name in rest:
         header += [f"ours ({name})", f"verdict ({name})"] + ([f"alone ({name})"] if name in explained else [])

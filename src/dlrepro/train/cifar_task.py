@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from dlrepro import seeds
 from dlrepro.data import cifar10
-from dlrepro.models.outputs import emit
+from dlrepro.models.outputs import emit, eval_batch_size
 from dlrepro.registry import OPTIMIZERS
 from dlrepro.train.batches import EpochBatches
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
@@ -62,6 +62,24 @@ def eval_batches(x_all: torch.Tensor, y_all: torch.Tensor, size: int, outputs: s
             yield x_all.index_select(0, rows), y_all.index_select(0, rows)
 
 
+def input_stats(normalize: str, train_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel (mean, std) inputs are normalised with: the training split's (channel), or 0.5 and 0.5
+    (half, the as-run `Normalize((0.5,) * 3, (0.5,) * 3)`)."""
+    if normalize == "half":
+        half = torch.full((3,), 0.5, device=train_x.device)
+        return half, half
+    return cifar10.channel_stats(train_x)
+
+
+def running_epoch(stats: BatchStats, step: int, steps_per_epoch: int, batch: tuple) -> BatchStats:
+    """The epoch's batches so far (train_metrics "running") with this step's `batch` (loss sum, correct,
+    count) added; a step that starts an epoch starts them afresh."""
+    if step % steps_per_epoch == 0:
+        stats = BatchStats()
+    stats.add(*batch)
+    return stats
+
+
 def device_split(images: np.ndarray, labels: np.ndarray, n: int,
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A split on the device as uint8 images and int64 labels: its first n images, stratified (0 = all)."""
@@ -81,13 +99,10 @@ class CifarTask:
                  normalize: str = "channel", order: str = "each"):
         self.device, self.augment, self.input_dtype = device, augment, input_dtype
         self.outputs, self.running = outputs, train_metrics == "running"
-        self.eval_batch = batch_size if outputs == "softmax-batch" else eval_batch
+        self.eval_batch = eval_batch_size(outputs, batch_size, eval_batch)
         self.train_xy = device_split(data.train_images, data.train_labels, subset, device)
         self.test_xy = device_split(data.test_images, data.test_labels, test_subset, device)
-        if normalize == "half":
-            self.mean = self.std = torch.full((3,), 0.5, device=device)
-        else:
-            self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
+        self.mean, self.std = input_stats(normalize, self.train_xy[0])
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(device=device, memory_format=self.memory_format)  # type: ignore[call-overload]  # torch stubs omit memory_format
         self.optimizer = optimizer
@@ -123,10 +138,8 @@ class CifarTask:
         self.optimizer.step()
         if not self.running:  # the train metrics come from an evaluation pass: only the loss is watched
             return loss.detach() * len(y), 0, len(y)
-        if step % self.batches.steps_per_epoch == 0:
-            self.epoch_stats = BatchStats()
         stats = loss.detach() * len(y), (out.detach().argmax(1) == y).sum(), len(y)
-        self.epoch_stats.add(*stats)
+        self.epoch_stats = running_epoch(self.epoch_stats, step, self.batches.steps_per_epoch, stats)
         return stats
 
     @torch.no_grad()

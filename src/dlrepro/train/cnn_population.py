@@ -36,9 +36,9 @@ from torch.func import functional_call
 from dlrepro import seeds as seeds_mod
 from dlrepro.data import cifar10
 from dlrepro.errors import ConfigError
-from dlrepro.models.outputs import emit
+from dlrepro.models.outputs import emit, eval_batch_size
 from dlrepro.train.batches import EpochBatches, PopulationBatches
-from dlrepro.train.cifar_task import device_split, eval_batches, make_optimizer
+from dlrepro.train.cifar_task import device_split, eval_batches, input_stats, make_optimizer, running_epoch
 from dlrepro.train.config import CNNConfig
 from dlrepro.train.engine import BatchStats, Schedule, metrics_dict
 from dlrepro.train.stacked_optim import StackedOptimizer
@@ -103,7 +103,7 @@ class PopulationCifarTask:
         # as CifarTask: under softmax-batch evaluation goes in training-size batches, in `eval_order`;
         # "running" train metrics are the mean over the current epoch's batches
         self.outputs, self.running, self.input_dtype = outputs, train_metrics == "running", input_dtype
-        self.eval_batch = batch_size if outputs == "softmax-batch" else eval_batch
+        self.eval_batch = eval_batch_size(outputs, batch_size, eval_batch)
         self.epoch_stats = BatchStats()
         self.graph = graph and device.type == "cuda"
         self.graph_error: str | None = None
@@ -111,10 +111,7 @@ class PopulationCifarTask:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.train_xy = device_split(data.train_images, data.train_labels, subset, device)
         self.test_xy = device_split(data.test_images, data.test_labels, test_subset, device)
-        if normalize == "half":  # the as-run normalisation: mean 0.5, std 0.5 per channel
-            self.mean = self.std = torch.full((3,), 0.5, device=device)
-        else:
-            self.mean, self.std = cifar10.channel_stats(self.train_xy[0])
+        self.mean, self.std = input_stats(normalize, self.train_xy[0])
 
         first = models[0]
         self.param_names = [n for n, _ in first.named_parameters()]
@@ -197,9 +194,7 @@ class PopulationCifarTask:
             self.flat.grad = None
             stats = (*self._body(x, y), y.shape[-1])
         if self.running:
-            if step % self.batches.steps_per_epoch == 0:
-                self.epoch_stats = BatchStats()
-            self.epoch_stats.add(*stats)
+            self.epoch_stats = running_epoch(self.epoch_stats, step, self.batches.steps_per_epoch, stats)
         return stats
 
     @torch.no_grad()

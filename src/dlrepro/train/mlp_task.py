@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from dlrepro import numpy_nn
 from dlrepro.models import MLP
-from dlrepro.models.outputs import emit
+from dlrepro.models.outputs import emit, eval_batch_size
 from dlrepro.models.stacked import StackedMembers, mlp_forward, stack, stacked_cross_entropy
 from dlrepro.train.batches import EpochBatches, PopulationBatches
 from dlrepro.train.config import MLPConfig
@@ -34,9 +34,8 @@ def seeded_mlp(n_inputs: int, hidden: tuple[int, ...], n_classes: int, seed: int
 
 
 def eval_chunk(cfg: MLPConfig) -> int:
-    """Samples per evaluation forward pass: any number gives the same outputs, except under softmax-batch,
-    where a prediction depends on its batch: then the training batch size, over the split in its order."""
-    return cfg.batch_size if cfg.outputs == "softmax-batch" else 8192
+    """Samples per evaluation forward pass (`eval_batch_size`), over the split in its stored order."""
+    return eval_batch_size(cfg.outputs, cfg.batch_size, 8192)
 
 
 def torch_split(x: Any, y: Any, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
