@@ -35,8 +35,9 @@ def finished(summary: dict | None) -> bool:
 
 
 def short(value) -> str:
-    """A value as an error names it: its repr, cut to 40 characters."""
-    text = repr(value)
+    """A value as an error names it: its repr, cut to 40 characters (an integer too long for repr, one of
+    thousands of digits, named as such)."""
+    text = repr(value) if not (isinstance(value, int) and value.bit_length() > 200) else "a very long integer"
     return text if len(text) <= 40 else text[:37] + "..."
 
 

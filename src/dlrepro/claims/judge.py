@@ -12,7 +12,7 @@ from dlrepro.claims.rules import RULES, metric_words, statistic_words
 from dlrepro.claims.spec import LONGEST, ClaimSpec, bad_number, reason_parts
 from dlrepro.claims.verdict import Claim
 from dlrepro.data.cifar10 import TEST_SIZE, TRAIN_SIZE
-from dlrepro.run_format import METRIC_KEYS
+from dlrepro.run_format import METRIC_KEYS, short
 from dlrepro.runs.load import Run
 from dlrepro.text import num, show
 
@@ -61,12 +61,6 @@ def check_params(spec: ClaimSpec) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
-
-
-def short(value) -> str:
-    """A parameter's value as an error line shows it: its repr, cut to 40 characters."""
-    text = repr(value) if not (isinstance(value, int) and value.bit_length() > 200) else "a very long integer"
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def describe(spec: ClaimSpec) -> tuple[str, str]:

@@ -68,7 +68,7 @@ def _at_most(name: str, value, hi) -> None:
 
 def _choice(name: str, value, choices) -> None:
     if value not in choices:
-        raise ConfigError(f"--{name.replace('_', '-')}: unknown value {value!r}; choose from "
+        raise ConfigError(f"{flag_name(name)}: unknown value {value!r}; choose from "
                           f"{', '.join(map(str, choices))}")
 
 
