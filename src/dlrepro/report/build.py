@@ -30,7 +30,7 @@ from dlrepro.report.document import Section, render_html, render_markdown
 from dlrepro.report.generic import generic_section
 from dlrepro.report.protocols import protocol_ids, protocol_lines, protocol_note, protocol_verdicts, ran_protocols
 from dlrepro.report.registry import REGISTRY, STUDIES, studies_reading
-from dlrepro.report.trials import profile_trials
+from dlrepro.report.trials import names_a_plugin, plugin_runs, profile_trials
 from dlrepro.report.verdict import ClaimDetails, glance_table
 from dlrepro.runs.folder import Folder
 from dlrepro.studies.record import ran_with, read_recorded_study, read_reproduce_record, read_study_record
@@ -69,7 +69,9 @@ def study_evidence(study_dir: Path, study: Study, profile: str | None, not_run: 
     """The runs of the profile's trials under study_dir (every run found there when the profile is unknown)."""
     trials = None
     if profile is not None and profile in study.profiles:
-        trials = profile_trials(study_dir, study, profile, recorded)
+        configs = study.trials(profile)
+        runs = plugin_runs(study_dir) if any(map(names_a_plugin, configs)) else None
+        trials = profile_trials(configs, recorded, runs)
     ev = evidence(study_dir, profile or "unknown", trials, not_run)
     if not ev.runs and not ev.not_run:
         readable = "readable " if ev.unreadable else ""

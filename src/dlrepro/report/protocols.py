@@ -22,9 +22,9 @@ from dlrepro.claims.protocols import (
     single_setting,
 )
 from dlrepro.claims.verdict import VERDICTS, Claim
-from dlrepro.report.trials import profile_trials
+from dlrepro.report.trials import names_a_plugin, plugin_runs, profile_trials
 from dlrepro.studies.record import recorded_protocols
-from dlrepro.studies.spec import Study
+from dlrepro.studies.spec import Study, protocol_configs
 
 
 def ran_protocols(info: dict, study: Study, profile: str | None) -> tuple[Study, list[str]]:
@@ -44,7 +44,8 @@ def protocol_note(study: Study, profile: str, names: list[str], shown: str) -> s
     """With several protocols: each one's trials and description, and which runs the section shows."""
     if len(names) < 2:
         return ""
-    parts = [f"{n} ({len(study.trials(profile, n))} trial(s)"
+    trials = study.protocol_trials(profile)
+    parts = [f"{n} ({len(trials[n])} trial(s)"
              + (f": {study.protocols[n].description}" if n != STATED and study.protocols[n].description else "")
              + ")" for n in names]
     return (f"Protocols: {'; '.join(parts)}. A trial equal under two protocols ran once and counts for both. "
@@ -58,10 +59,13 @@ def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, st
     if len(names) < 2:
         return
     recorded = recorded_protocols(info or {})
-    points = [{n: c.to_dict() for n, c in v.items()} for v in study.variants(profile)]
+    variants = study.variants(profile)
+    points = [{n: c.to_dict() for n, c in v.items()} for v in variants]
+    configs = {name: protocol_configs(variants, name) for name in names[1:]}
+    runs = plugin_runs(study_dir) if any(names_a_plugin(c) for cs in configs.values() for c in cs) else None
     evidences = {}
     for name in names[1:]:
-        trials = profile_trials(study_dir, study, profile, recorded.get(name), name)
+        trials = profile_trials(configs[name], recorded.get(name), runs)
         ev = evidences[name] = evidence(study_dir, profile, trials, not_run)
         if not ev.runs and not ev.not_run:
             ev.not_run = f"no runs of protocol {name} (profile {profile}) under runs/{study_dir.name}"
@@ -69,7 +73,11 @@ def protocol_verdicts(claims: list[Claim], specs, study: Study, profile: str, st
 
 
 def protocol_ids(study: Study, profile: str, protocols: list[str]) -> set[str]:
-    return {c.default_name() for p in protocols[1:] for c in study.trials(profile, p)}
+    """The trial ids of every protocol of `protocols` but the stated one."""
+    if len(protocols) < 2:
+        return set()
+    trials = study.protocol_trials(profile)
+    return {c.default_name() for p in protocols[1:] for c in trials[p]}
 
 
 def protocol_lines(claims: list[Claim]) -> list[str]:

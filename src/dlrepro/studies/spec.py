@@ -97,10 +97,7 @@ class Study:
     def trials(self, profile: str, protocol: str = STATED) -> list[RunConfig]:
         """Every grid point as a validated config under `protocol`, in grid order (a point equal to an earlier
         one is left out); a protocol's `only` leaves out the points it does not run."""
-        if protocol != STATED:
-            return list({c.default_name(): c for v in self.variants(profile)
-                         if (c := v.get(protocol)) is not None}.values())
-        return self._stated(profile)
+        return self._stated(profile) if protocol == STATED else protocol_configs(self.variants(profile), protocol)
 
     def _stated(self, profile: str) -> list[RunConfig]:
         fixed, grid = self.settings(profile)
@@ -168,8 +165,9 @@ class Study:
         return out
 
     def protocol_trials(self, profile: str) -> dict[str, list[RunConfig]]:
-        """protocol -> its trials, for each protocol `profile` runs."""
-        return {name: self.trials(profile, name) for name in self.profile_protocols(profile)}
+        """protocol -> its trials, for each protocol `profile` runs (its grid points' variants made once)."""
+        variants = self.variants(profile)
+        return {name: protocol_configs(variants, name) for name in self.profile_protocols(profile)}
 
     def all_trials(self, profile: str) -> list[RunConfig]:
         """What a sweep of `profile` runs: the trials of each of its protocols, once each (stated first)."""
@@ -214,6 +212,12 @@ class Study:
         _check_keys(self.path, profile, fixed, grid)
         study.variants(profile)
         return study
+
+
+def protocol_configs(variants: list[dict[str, RunConfig]], protocol: str) -> list[RunConfig]:
+    """A protocol's trials from a profile's `Study.variants`, in grid order (a point equal to an earlier one
+    left out)."""
+    return list({c.default_name(): c for v in variants if (c := v.get(protocol)) is not None}.values())
 
 
 def parse_set(text: str) -> tuple[str, object]:
