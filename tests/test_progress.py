@@ -20,7 +20,7 @@ from dlrepro.sweep.study import study_trials
 from dlrepro.train.config import CNNConfig, MLPConfig, RNNConfig
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-SMOKE_SWEEP = ["sweep", "palindrome", "--profile", "smoke", "--set", "cell=rnn", "--set", "steps=400",
+SMOKE_SWEEP = ["sweep", "palindrome", "--profile", "smoke", "--set", "cell=rnn", "--set", "steps=2000",
                "--workers", "2"]
 
 
@@ -50,7 +50,7 @@ def test_a_sweep_on_a_terminal_shows_an_overall_line_and_a_line_per_running_tria
     assert any(m.group(2) == "2" for m in overall)      # both trials were seen running at once
     steps: dict[str, set[int]] = {}
     for line in lines:
-        m = re.match(r"  (rnn-L\d-\S+)  step (\d+)/400(  test_acc \d\.\d{4})?$", line)
+        m = re.match(r"  (rnn-L\d-\S+)  step (\d+)/2000(  test_acc \d\.\d{4})?$", line)
         if m:
             steps.setdefault(m.group(1), set()).add(int(m.group(2)))
     assert len(steps) == 2, raw[-2000:]
